@@ -1,0 +1,184 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../clock';
+import type { LeaseResult, LeaseStore, TokenCache } from '../tokens/ports';
+import type { CachedToken } from '../tokens/token';
+
+/** Table keys (DESIGN.md "DynamoDB table"). */
+export const tableKeys = {
+  token: (connection: string) => `token#${connection}`,
+  lease: (connection: string) => `lease#${connection}`,
+  status: (connection: string) => `status#${connection}`,
+  caller: (keyId: string) => `caller#${keyId}`,
+} as const;
+
+/** How long an item outlives its last useful moment before TTL may delete it. */
+const TTL_MARGIN_SECONDS = 3600;
+
+export interface DynamoAdapterOptions {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly clock: Clock;
+}
+
+interface TokenItem {
+  pk: string;
+  connection: string;
+  accessToken: string;
+  tokenType: string;
+  expiresAt: number;
+  obtainedAt: number;
+  secretVersion: string;
+  refreshToken?: string;
+  refreshExpiresAt?: number;
+  scope?: string;
+  ttl: number;
+}
+
+function lastUsefulMoment(
+  token: Pick<CachedToken, 'expiresAt' | 'refreshToken' | 'refreshExpiresAt'>,
+): number {
+  if (token.refreshToken === undefined) return token.expiresAt;
+  return Math.max(token.expiresAt, token.refreshExpiresAt ?? token.expiresAt);
+}
+
+function fromItem(item: Record<string, unknown> | undefined): CachedToken | undefined {
+  if (!item) return undefined;
+  const { connection, accessToken, tokenType, expiresAt, obtainedAt, secretVersion } = item;
+  if (
+    typeof connection !== 'string' ||
+    typeof accessToken !== 'string' ||
+    typeof tokenType !== 'string' ||
+    typeof expiresAt !== 'number' ||
+    typeof obtainedAt !== 'number' ||
+    typeof secretVersion !== 'string'
+  ) {
+    return undefined; // not a token item we wrote: as good as absent
+  }
+  return {
+    connection,
+    accessToken,
+    tokenType,
+    expiresAt,
+    obtainedAt,
+    secretVersion,
+    ...(typeof item.refreshToken === 'string' ? { refreshToken: item.refreshToken } : {}),
+    ...(typeof item.refreshExpiresAt === 'number' ? { refreshExpiresAt: item.refreshExpiresAt } : {}),
+    ...(typeof item.scope === 'string' ? { scope: item.scope } : {}),
+  };
+}
+
+/**
+ * L2 of the token source: one `token#<connection>` item, read consistently. Expiry is checked in
+ * code on every read and in the condition of every write: TTL deletion lags by up to days.
+ */
+export class DynamoTokenCache implements TokenCache {
+  constructor(private readonly options: DynamoAdapterOptions) {}
+
+  async read(connection: string): Promise<CachedToken | undefined> {
+    const { Item } = await this.options.client.send(
+      new GetCommand({
+        TableName: this.options.tableName,
+        Key: { pk: tableKeys.token(connection) },
+        ConsistentRead: true,
+      }),
+    );
+    const token = fromItem(Item);
+    if (!token || lastUsefulMoment(token) <= this.options.clock.now()) return undefined;
+    return token;
+  }
+
+  async write(token: CachedToken): Promise<boolean> {
+    const item: TokenItem = {
+      pk: tableKeys.token(token.connection),
+      connection: token.connection,
+      accessToken: token.accessToken,
+      tokenType: token.tokenType,
+      expiresAt: token.expiresAt,
+      obtainedAt: token.obtainedAt,
+      secretVersion: token.secretVersion,
+      ttl: Math.ceil(lastUsefulMoment(token) / 1000) + TTL_MARGIN_SECONDS,
+      ...(token.refreshToken !== undefined ? { refreshToken: token.refreshToken } : {}),
+      ...(token.refreshExpiresAt !== undefined ? { refreshExpiresAt: token.refreshExpiresAt } : {}),
+      ...(token.scope !== undefined ? { scope: token.scope } : {}),
+    };
+    try {
+      await this.options.client.send(
+        new PutCommand({
+          TableName: this.options.tableName,
+          Item: item,
+          // Never replace a newer token; an expired one may always be replaced.
+          ConditionExpression: 'attribute_not_exists(pk) OR obtainedAt < :obtainedAt OR expiresAt <= :now',
+          ExpressionAttributeValues: { ':obtainedAt': token.obtainedAt, ':now': this.options.clock.now() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async remove(connection: string, accessToken: string): Promise<void> {
+    try {
+      await this.options.client.send(
+        new DeleteCommand({
+          TableName: this.options.tableName,
+          Key: { pk: tableKeys.token(connection) },
+          ConditionExpression: 'accessToken = :accessToken',
+          ExpressionAttributeValues: { ':accessToken': accessToken },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+}
+
+/**
+ * The acquisition lease (`lease#<connection>`): a conditional put that succeeds when the lease is
+ * absent, expired, or held by the same owner (whose earlier attempt is known to have ended).
+ */
+export class DynamoLeaseStore implements LeaseStore {
+  constructor(private readonly options: DynamoAdapterOptions) {}
+
+  async tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult> {
+    const now = this.options.clock.now();
+    try {
+      await this.options.client.send(
+        new PutCommand({
+          TableName: this.options.tableName,
+          Item: {
+            pk: tableKeys.lease(connection),
+            owner,
+            leaseUntil: now + durationMs,
+            ttl: Math.ceil((now + durationMs) / 1000) + TTL_MARGIN_SECONDS,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':now': now, ':owner': owner },
+        }),
+      );
+      return { acquired: true };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { acquired: false };
+      throw error;
+    }
+  }
+
+  async release(connection: string, owner: string): Promise<void> {
+    try {
+      await this.options.client.send(
+        new DeleteCommand({
+          TableName: this.options.tableName,
+          Key: { pk: tableKeys.lease(connection) },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+}

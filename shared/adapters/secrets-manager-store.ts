@@ -1,0 +1,116 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import type { Clock } from '../clock';
+import { ConfigurationError, describeError, UpstreamUnavailableError } from '../errors';
+import { registerSensitive } from '../logging/redaction';
+import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
+import type { ClientCredentials } from '../tokens/token';
+
+/** A connection's secret (DESIGN.md "Configuration"): JSON `{"clientId","clientSecret"}`. */
+const secretDocument = z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) });
+
+/** Errors that mean the secret is missing or not ours to read: an operator must act. */
+const CONFIGURATION_FAILURES = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'DecryptionFailure',
+  'InvalidRequestException',
+  'InvalidParameterException',
+]);
+
+export interface SecretsManagerStoreOptions {
+  readonly client: SecretsManagerClient;
+  readonly clock: Clock;
+  readonly log: Log;
+  /** How long a value is reused without asking again. @default 300000 (5 minutes) */
+  readonly ttlMs?: number;
+}
+
+interface Entry {
+  readonly credentials: ClientCredentials;
+  readonly fetchedAt: number;
+}
+
+/**
+ * Client secrets from Secrets Manager: cached per process, version-aware, one request in flight per
+ * secret. When Secrets Manager is unavailable a cached value keeps serving (stale beats down).
+ * The secret value never appears in an error message or a log line.
+ */
+export class SecretsManagerStore implements SecretStore {
+  private readonly cache = new Map<string, Entry>();
+  private readonly inFlight = new Map<string, Promise<ClientCredentials>>();
+  private readonly ttlMs: number;
+
+  constructor(private readonly options: SecretsManagerStoreOptions) {
+    this.ttlMs = options.ttlMs ?? 300_000;
+  }
+
+  knownVersion(secretId: string): string | undefined {
+    return this.cache.get(secretId)?.credentials.versionId;
+  }
+
+  async get(secretId: string, options: SecretReadOptions = {}): Promise<ClientCredentials> {
+    const cached = this.cache.get(secretId);
+    if (!options.refresh && cached && this.options.clock.now() - cached.fetchedAt < this.ttlMs) {
+      return cached.credentials;
+    }
+    const pending = this.inFlight.get(secretId);
+    if (pending) return pending;
+    const read = this.read(secretId, cached).finally(() => this.inFlight.delete(secretId));
+    this.inFlight.set(secretId, read);
+    return read;
+  }
+
+  private async read(secretId: string, cached: Entry | undefined): Promise<ClientCredentials> {
+    let response: { SecretString?: string | undefined; VersionId?: string | undefined };
+    try {
+      response = await this.options.client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    } catch (error) {
+      const name = (error as { name?: unknown }).name;
+      if (typeof name === 'string' && CONFIGURATION_FAILURES.has(name)) {
+        throw new ConfigurationError(`secret ${secretId} cannot be read (${name})`, { cause: error });
+      }
+      if (cached) {
+        this.options.log.warn('secrets manager unavailable; using the cached secret', {
+          secretId,
+          error: describeError(error),
+        });
+        return cached.credentials;
+      }
+      throw new UpstreamUnavailableError(`secrets manager unavailable for ${secretId}`, {
+        cause: error,
+        retryable: false,
+      });
+    }
+    const credentials = parseSecret(secretId, response.SecretString, response.VersionId);
+    this.cache.set(secretId, { credentials, fetchedAt: this.options.clock.now() });
+    return credentials;
+  }
+}
+
+function parseSecret(
+  secretId: string,
+  secretString: string | undefined,
+  versionId: string | undefined,
+): ClientCredentials {
+  if (secretString === undefined || versionId === undefined) {
+    throw new ConfigurationError(`secret ${secretId} has no string value`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(secretString);
+  } catch {
+    // Deliberately no detail: a JSON parser's message may quote the secret.
+    throw new ConfigurationError(`secret ${secretId} is not JSON {"clientId","clientSecret"}`);
+  }
+  const parsed = secretDocument.safeParse(document);
+  if (!parsed.success) {
+    throw new ConfigurationError(
+      `secret ${secretId} must be JSON {"clientId","clientSecret"} with non-empty strings (bad: ${parsed.error.issues
+        .map((issue) => issue.path.join('.') || '(root)')
+        .join(', ')})`,
+    );
+  }
+  registerSensitive(parsed.data.clientSecret);
+  return { clientId: parsed.data.clientId, clientSecret: parsed.data.clientSecret, versionId };
+}

@@ -1,0 +1,146 @@
+/**
+ * Domain errors. Each carries a stable `code` (DESIGN.md "HTTP API (v1)"); exactly one place,
+ * the HTTP layer, maps codes to statuses. Messages of these errors never contain a secret,
+ * a token or a ticket: they may be logged as they are.
+ */
+export type ProblemCode =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'unknown_connection'
+  | 'payload_too_large'
+  | 'upstream_rejected'
+  | 'upstream_unavailable'
+  | 'misconfigured'
+  | 'internal';
+
+export interface BrokerErrorOptions {
+  cause?: unknown;
+}
+
+/** Base of every error the broker raises on purpose. */
+export abstract class BrokerError extends Error {
+  abstract readonly code: ProblemCode;
+  constructor(message: string, options?: BrokerErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/** The caller's request is malformed; `detail` names what is wrong. */
+export class InvalidRequestError extends BrokerError {
+  override readonly name = 'InvalidRequestError';
+  readonly code = 'invalid_request';
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 405 | 406 | 415 = 400,
+  ) {
+    super(message);
+  }
+}
+
+export class PayloadTooLargeError extends BrokerError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly code = 'payload_too_large';
+}
+
+export class UnauthorizedError extends BrokerError {
+  override readonly name = 'UnauthorizedError';
+  readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends BrokerError {
+  override readonly name = 'ForbiddenError';
+  readonly code = 'forbidden';
+}
+
+export class UnknownConnectionError extends BrokerError {
+  override readonly name = 'UnknownConnectionError';
+  readonly code = 'unknown_connection';
+  constructor(readonly connection: string) {
+    super(`unknown connection "${connection}"`);
+  }
+}
+
+/** The broker's own configuration or the partner's view of our credentials is wrong: an operator must act. */
+export class ConfigurationError extends BrokerError {
+  override readonly name = 'ConfigurationError';
+  readonly code = 'misconfigured';
+}
+
+export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
+  /** Worth another attempt (network error, timeout, 5xx, 429, `temporarily_unavailable`). */
+  retryable?: boolean;
+  /** What the upstream asked for in `Retry-After`, in milliseconds. */
+  retryAfterMs?: number;
+  /** The upstream did not answer in time (maps to 504). */
+  timeout?: boolean;
+  upstreamStatus?: number;
+}
+
+/** The upstream could not serve us now; a later attempt may work. */
+export class UpstreamUnavailableError extends BrokerError {
+  override readonly name = 'UpstreamUnavailableError';
+  readonly code = 'upstream_unavailable';
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly timeout: boolean;
+  readonly upstreamStatus: number | undefined;
+  constructor(message: string, options: UpstreamUnavailableOptions = {}) {
+    super(message, options);
+    this.retryable = options.retryable ?? true;
+    this.retryAfterMs = options.retryAfterMs;
+    this.timeout = options.timeout ?? false;
+    this.upstreamStatus = options.upstreamStatus;
+  }
+}
+
+export interface UpstreamRejectedOptions extends BrokerErrorOptions {
+  upstreamStatus?: number;
+  /** The RFC 6749 5.2 `error` value, when the upstream sent one. */
+  oauthError?: string;
+}
+
+/** The upstream refused or answered something unusable, and retrying will not change that. */
+export class UpstreamRejectedError extends BrokerError {
+  override readonly name: string = 'UpstreamRejectedError';
+  readonly code = 'upstream_rejected';
+  readonly upstreamStatus: number | undefined;
+  readonly oauthError: string | undefined;
+  constructor(message: string, options: UpstreamRejectedOptions = {}) {
+    super(message, options);
+    this.upstreamStatus = options.upstreamStatus;
+    this.oauthError = options.oauthError;
+  }
+}
+
+/** The upstream rejected an access token we presented (401): the token must be dropped and renewed. */
+export class UpstreamTokenRejectedError extends UpstreamRejectedError {
+  override readonly name = 'UpstreamTokenRejectedError';
+}
+
+/** The token endpoint rejected our client credentials (`invalid_client`, or Astrato's 401). */
+export class InvalidClientError extends UpstreamRejectedError {
+  override readonly name = 'InvalidClientError';
+}
+
+/** The refresh token is not usable any more (`invalid_grant`): fall back to client credentials. */
+export class InvalidGrantError extends UpstreamRejectedError {
+  override readonly name = 'InvalidGrantError';
+}
+
+/** A bug or an unexpected state: the caller only ever sees a generic 500. */
+export class InternalError extends BrokerError {
+  override readonly name = 'InternalError';
+  readonly code = 'internal';
+}
+
+export function isBrokerError(error: unknown): error is BrokerError {
+  return error instanceof BrokerError;
+}
+
+/** A short, secret-free description of any thrown value, for log lines. */
+export function describeError(error: unknown): { name: string; code?: string; message: string } {
+  if (error instanceof BrokerError) return { name: error.name, code: error.code, message: error.message };
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: typeof error, message: 'non-error value thrown' };
+}

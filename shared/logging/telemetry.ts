@@ -1,0 +1,28 @@
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+import type { Telemetry } from '../tokens/ports';
+
+/**
+ * Telemetry over Powertools Metrics (CloudWatch EMF). Metrics without dimensions are buffered and
+ * flushed once per invocation; metrics with dimensions go out as single-metric lines, which keeps
+ * per-connection series without mixing dimension sets in one EMF document.
+ */
+export function metricsTelemetry(metrics: Metrics): Telemetry {
+  const emit = (metric: string, unit: Unit, value: number, dimensions?: Readonly<Record<string, string>>) => {
+    if (dimensions && Object.keys(dimensions).length > 0) {
+      const single = metrics.singleMetric();
+      for (const [name, dimensionValue] of Object.entries(dimensions))
+        single.addDimension(name, dimensionValue);
+      single.addMetric(metric, unit, value);
+      return;
+    }
+    metrics.addMetric(metric, unit, value);
+  };
+  return {
+    count: (metric, value = 1, dimensions) => emit(metric, MetricUnit.Count, value, dimensions),
+    timing: (metric, milliseconds, dimensions) =>
+      emit(metric, MetricUnit.Milliseconds, milliseconds, dimensions),
+  };
+}

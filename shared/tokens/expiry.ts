@@ -1,0 +1,64 @@
+/**
+ * Reads an upstream `expires_in` defensively (DESIGN.md "Token lifecycle", "Expiry").
+ *
+ * Astrato has been seen answering an absolute epoch-milliseconds value (`1699891513107`)
+ * where OAuth 2.0 (RFC 6749 5.1) means a duration in seconds. The magnitude tells them apart:
+ * no real token lives 31 years, and no epoch-seconds value of this century is below 10^9.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+export type ExpiryForm = 'duration-seconds' | 'epoch-seconds' | 'epoch-milliseconds' | 'default';
+
+export interface NormalizedExpiry {
+  readonly expiresAt: number;
+  readonly form: ExpiryForm;
+  /** Set when the default was used: why, for the log line. */
+  readonly reason?: string;
+}
+
+export interface ExpiryOptions {
+  /** Lifetime assumed when the value is missing or absurd. @default 300 */
+  readonly defaultLifetimeSeconds?: number;
+  /** Longest lifetime believed. @default 86400 (one day) */
+  readonly maxLifetimeSeconds?: number;
+}
+
+const EPOCH_SECONDS_FLOOR = 1e9; // 2001-09-09 in epoch seconds
+const EPOCH_MILLISECONDS_FLOOR = 1e12; // 2001-09-09 in epoch milliseconds
+const EPOCH_MILLISECONDS_CEILING = 1e14; // year 5138: anything above is not a timestamp
+
+/**
+ * @param raw the `expires_in` value as received (number, numeric string, or anything else)
+ * @param now epoch milliseconds when the response arrived
+ */
+export function normalizeExpiry(raw: unknown, now: number, options: ExpiryOptions = {}): NormalizedExpiry {
+  const defaultLifetimeMs = (options.defaultLifetimeSeconds ?? 300) * 1000;
+  const maxLifetimeMs = (options.maxLifetimeSeconds ?? 86_400) * 1000;
+  const fallback = (reason: string): NormalizedExpiry => ({
+    expiresAt: now + defaultLifetimeMs,
+    form: 'default',
+    reason,
+  });
+
+  if (raw === undefined || raw === null) return fallback('expires_in missing');
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback('expires_in not a number');
+  if (value <= 0) return fallback('expires_in not positive');
+
+  let candidate: NormalizedExpiry;
+  if (value < EPOCH_SECONDS_FLOOR) {
+    candidate = { expiresAt: now + value * 1000, form: 'duration-seconds' };
+  } else if (value < EPOCH_MILLISECONDS_FLOOR) {
+    candidate = { expiresAt: value * 1000, form: 'epoch-seconds' };
+  } else if (value < EPOCH_MILLISECONDS_CEILING) {
+    candidate = { expiresAt: value, form: 'epoch-milliseconds' };
+  } else {
+    return fallback('expires_in too large to be a time');
+  }
+
+  const lifetimeMs = candidate.expiresAt - now;
+  if (lifetimeMs <= 0) return fallback(`expires_in (${candidate.form}) is already in the past`);
+  if (lifetimeMs > maxLifetimeMs)
+    return fallback(`expires_in (${candidate.form}) is beyond the longest lifetime believed`);
+  return { expiresAt: Math.floor(candidate.expiresAt), form: candidate.form };
+}

@@ -1,0 +1,76 @@
+import type { CachedToken, ClientCredentials } from './token';
+
+/**
+ * Narrow ports the token engine owns. Adapters (DynamoDB, Secrets Manager, HTTP) implement them;
+ * tests use small in-memory fakes.
+ */
+
+/** The shared cache (L2): one item per connection. */
+export interface TokenCache {
+  /**
+   * Consistent read. Returns the stored token while it is still of some use (its access token or
+   * its refresh token has not expired); `undefined` otherwise. Expiry is checked here, never left
+   * to the table's TTL.
+   */
+  read(connection: string): Promise<CachedToken | undefined>;
+  /** Stores the token unless a newer one is already there. Resolves whether it was written. */
+  write(token: CachedToken): Promise<boolean>;
+  /** Drops the item if it still holds this access token (a newer token is left alone). */
+  remove(connection: string, accessToken: string): Promise<void>;
+}
+
+export type LeaseResult = { readonly acquired: true } | { readonly acquired: false };
+
+/** The cross-process acquisition lease: one holder per connection at a time. */
+export interface LeaseStore {
+  /**
+   * Takes the lease when it is free, expired, or already held by `owner` (a holder that is known
+   * dead: the same owner can only ask again after its own attempt ended).
+   */
+  tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult>;
+  /** Gives the lease back if `owner` still holds it. */
+  release(connection: string, owner: string): Promise<void>;
+}
+
+export interface SecretReadOptions {
+  /** Bypass the cache: read the current version now (rotation check, `invalid_client`). */
+  readonly refresh?: boolean;
+}
+
+/** Client secrets, as stored in Secrets Manager, one secret per connection. */
+export interface SecretStore {
+  get(secretId: string, options?: SecretReadOptions): Promise<ClientCredentials>;
+  /** The newest version id this process has seen, without any I/O. */
+  knownVersion(secretId: string): string | undefined;
+}
+
+export interface TokenRequest {
+  readonly connection: string;
+  readonly credentials: ClientCredentials;
+  /** The token being replaced, if any: its refresh token may be used. */
+  readonly previous?: CachedToken;
+  /** Epoch ms by which the attempt must end. */
+  readonly deadline: number;
+}
+
+/** One attempt at a token endpoint. Errors are the classified errors of `../errors`. */
+export interface TokenProvider {
+  requestToken(request: TokenRequest): Promise<CachedToken>;
+}
+
+/** Structured log lines; Powertools' Logger satisfies it. */
+export interface Log {
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+/** Counters and timings; Powertools' Metrics (EMF) behind it in production. */
+export interface Telemetry {
+  count(metric: string, value?: number, dimensions?: Readonly<Record<string, string>>): void;
+  timing(metric: string, milliseconds: number, dimensions?: Readonly<Record<string, string>>): void;
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+export const noTelemetry: Telemetry = { count() {}, timing() {} };

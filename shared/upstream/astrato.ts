@@ -1,0 +1,138 @@
+import type { Clock } from '../clock';
+import { InvalidClientError, UpstreamRejectedError, UpstreamTokenRejectedError } from '../errors';
+import { normalizeExpiry } from '../tokens/expiry';
+import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
+import type { CachedToken } from '../tokens/token';
+import { type FetchFn, readJsonObject, upstreamFetch } from './http';
+
+/**
+ * Astrato's OEM API: the m2m token call and `/oem/setup` (DESIGN.md, connection kind `astrato-oem`).
+ * @see https://astrato.io/docs (OEM, web-ticket authentication)
+ */
+export interface AstratoClientOptions {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly fetch?: FetchFn;
+  /** Lifetime assumed when `expires_in` is missing or absurd. The vendor documents 10 minutes. @default 300 */
+  readonly defaultLifetimeSeconds?: number;
+}
+
+/** Who the ticket is for. `groupIds` apply to that session only. */
+export interface EmbedUser {
+  readonly email: string;
+  readonly name?: string;
+  readonly groupIds?: readonly string[];
+}
+
+export class AstratoClient implements TokenProvider {
+  constructor(private readonly options: AstratoClientOptions) {}
+
+  async requestToken(request: TokenRequest): Promise<CachedToken> {
+    const { clock } = this.options;
+    const response = await upstreamFetch(
+      `${this.options.baseUrl}/auth/proxy/m2m/token`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({
+          clientId: request.credentials.clientId,
+          clientSecret: request.credentials.clientSecret,
+        }),
+      },
+      this.callOptions('astrato m2m token', request.deadline),
+    );
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      throw new InvalidClientError(`astrato m2m token: client credentials refused (${response.status})`, {
+        upstreamStatus: response.status,
+      });
+    }
+    if (response.status !== 200 && response.status !== 201) {
+      await response.body?.cancel();
+      throw new UpstreamRejectedError(`astrato m2m token: unexpected status ${response.status}`, {
+        upstreamStatus: response.status,
+      });
+    }
+    const body = await readJsonObject(response);
+    const accessToken = body?.access_token;
+    if (typeof accessToken !== 'string' || accessToken.length === 0) {
+      throw new UpstreamRejectedError('astrato m2m token: response has no access_token', {
+        upstreamStatus: response.status,
+      });
+    }
+    const obtainedAt = clock.now();
+    const expiry = normalizeExpiry(body?.expires_in, obtainedAt, {
+      defaultLifetimeSeconds: this.options.defaultLifetimeSeconds ?? 300,
+    });
+    if (expiry.form === 'default') {
+      this.options.log.warn('astrato m2m token: using the default lifetime', {
+        connection: request.connection,
+        reason: expiry.reason,
+        lifetimeSeconds: Math.round((expiry.expiresAt - obtainedAt) / 1000),
+      });
+    }
+    return {
+      connection: request.connection,
+      accessToken,
+      tokenType: 'Bearer',
+      expiresAt: expiry.expiresAt,
+      obtainedAt,
+      secretVersion: request.credentials.versionId,
+    };
+  }
+
+  /**
+   * Creates (or reuses) the user and returns a one-time ticket id.
+   * @throws UpstreamTokenRejectedError on 401: the caller drops the token, renews it and retries once
+   */
+  async setup(accessToken: string, user: EmbedUser, deadline: number): Promise<{ ticketId: string }> {
+    const payload: Record<string, unknown> = { email: user.email };
+    if (user.name !== undefined) payload.name = user.name;
+    if (user.groupIds !== undefined) payload.groupIds = user.groupIds;
+    const response = await upstreamFetch(
+      `${this.options.baseUrl}/oem/setup`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          authorization: `Bearer ${accessToken}`,
+        },
+        body: JSON.stringify(payload),
+      },
+      this.callOptions('astrato oem setup', deadline),
+    );
+    if (response.status === 401) {
+      await response.body?.cancel();
+      throw new UpstreamTokenRejectedError('astrato oem setup: access token refused (401)', {
+        upstreamStatus: 401,
+      });
+    }
+    if (response.status < 200 || response.status > 299) {
+      await response.body?.cancel();
+      throw new UpstreamRejectedError(`astrato oem setup: refused with status ${response.status}`, {
+        upstreamStatus: response.status,
+      });
+    }
+    const body = await readJsonObject(response);
+    const ticket = body?.ticket;
+    if (typeof ticket !== 'string' || !/^[A-Za-z0-9._~-]{1,512}$/.test(ticket)) {
+      throw new UpstreamRejectedError('astrato oem setup: response has no usable ticket', {
+        upstreamStatus: response.status,
+      });
+    }
+    return { ticketId: ticket };
+  }
+
+  private callOptions(what: string, deadline: number) {
+    return {
+      what,
+      timeoutMs: this.options.timeoutMs,
+      deadline,
+      clock: this.options.clock,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    };
+  }
+}

@@ -1,0 +1,199 @@
+import * as oauth from 'oauth4webapi';
+import type { Clock } from '../clock';
+import {
+  ConfigurationError,
+  InvalidClientError,
+  InvalidGrantError,
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+} from '../errors';
+import { normalizeExpiry } from '../tokens/expiry';
+import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
+import type { CachedToken, ClientCredentials } from '../tokens/token';
+import { type FetchFn, parseRetryAfter, readJsonObject, upstreamFetch } from './http';
+
+/**
+ * OAuth 2.0 client-credentials grant (RFC 6749 4.4) through oauth4webapi, with the refresh-token
+ * grant (RFC 6749 6) where the server issued one, as Keycloak does with "use refresh tokens for
+ * client credentials grant" on.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ * @see https://github.com/panva/oauth4webapi
+ */
+export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic';
+
+export interface OAuth2ProviderOptions {
+  readonly tokenUrl: string;
+  /** Configured, never guessed, never both. Basic credentials are form-urlencoded first (RFC 6749 2.3.1). */
+  readonly clientAuth: ClientAuthMethod;
+  readonly scope?: string;
+  readonly timeoutMs: number;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly fetch?: FetchFn;
+  /** Lifetime assumed when `expires_in` is missing or absurd. @default 300 */
+  readonly defaultLifetimeSeconds?: number;
+}
+
+/** OAuth errors that only an operator can fix (client set-up, scopes, grant support). */
+const CONFIGURATION_ERRORS = new Set(['unauthorized_client', 'invalid_scope', 'unsupported_grant_type']);
+
+export class OAuth2ClientCredentialsProvider implements TokenProvider {
+  private readonly server: oauth.AuthorizationServer;
+  private readonly insecure: boolean;
+
+  constructor(private readonly options: OAuth2ProviderOptions) {
+    const url = new URL(options.tokenUrl);
+    // Only the token endpoint is used, so no discovery: the issuer is nominal.
+    this.server = { issuer: url.origin, token_endpoint: options.tokenUrl };
+    // The configuration schema allows plain http on loopback only (local stack, tests).
+    this.insecure = url.protocol === 'http:';
+  }
+
+  async requestToken(request: TokenRequest): Promise<CachedToken> {
+    const { previous, credentials } = request;
+    const now = this.options.clock.now();
+    if (
+      previous?.refreshToken !== undefined &&
+      previous.secretVersion === credentials.versionId &&
+      (previous.refreshExpiresAt === undefined || previous.refreshExpiresAt > now)
+    ) {
+      try {
+        return await this.grant(request, 'refresh_token', previous.refreshToken);
+      } catch (error) {
+        if (!(error instanceof InvalidGrantError)) throw error;
+        this.options.log.info('refresh token refused, falling back to client credentials', {
+          connection: request.connection,
+          oauthError: error.oauthError,
+        });
+      }
+    }
+    return this.grant(request, 'client_credentials');
+  }
+
+  private async grant(
+    request: TokenRequest,
+    grantType: 'client_credentials' | 'refresh_token',
+    refreshToken?: string,
+  ): Promise<CachedToken> {
+    const client: oauth.Client = { client_id: request.credentials.clientId };
+    const auth = this.clientAuth(request.credentials);
+    const requestOptions = {
+      [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) =>
+        upstreamFetch(url, init as RequestInit, {
+          what: `token endpoint (${grantType})`,
+          timeoutMs: this.options.timeoutMs,
+          deadline: request.deadline,
+          clock: this.options.clock,
+          ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        }),
+      [oauth.allowInsecureRequests]: this.insecure,
+    };
+    let result: oauth.TokenEndpointResponse;
+    try {
+      if (grantType === 'refresh_token' && refreshToken !== undefined) {
+        const response = await oauth.refreshTokenGrantRequest(this.server, client, auth, refreshToken, {
+          ...requestOptions,
+          ...(this.options.scope ? { additionalParameters: { scope: this.options.scope } } : {}),
+        });
+        result = await oauth.processRefreshTokenResponse(this.server, client, response);
+      } else {
+        const parameters: Record<string, string> = this.options.scope ? { scope: this.options.scope } : {};
+        const response = await oauth.clientCredentialsGrantRequest(
+          this.server,
+          client,
+          auth,
+          parameters,
+          requestOptions,
+        );
+        result = await oauth.processClientCredentialsResponse(this.server, client, response);
+      }
+    } catch (error) {
+      throw await classifyTokenError(error, grantType, this.options.clock.now());
+    }
+    return this.toToken(request, result);
+  }
+
+  private clientAuth(credentials: ClientCredentials): oauth.ClientAuth {
+    return this.options.clientAuth === 'client_secret_basic'
+      ? oauth.ClientSecretBasic(credentials.clientSecret)
+      : oauth.ClientSecretPost(credentials.clientSecret);
+  }
+
+  private toToken(request: TokenRequest, result: oauth.TokenEndpointResponse): CachedToken {
+    const obtainedAt = this.options.clock.now();
+    const expiry = normalizeExpiry(result.expires_in, obtainedAt, {
+      defaultLifetimeSeconds: this.options.defaultLifetimeSeconds ?? 300,
+    });
+    if (expiry.form === 'default') {
+      this.options.log.warn('token endpoint: using the default lifetime', {
+        connection: request.connection,
+        reason: expiry.reason,
+        lifetimeSeconds: Math.round((expiry.expiresAt - obtainedAt) / 1000),
+      });
+    }
+    // Keycloak's `refresh_expires_in` (seconds); 0 means it issued none worth using.
+    const refreshExpiresIn = result.refresh_expires_in;
+    const refreshUsable =
+      typeof result.refresh_token === 'string' &&
+      (refreshExpiresIn === undefined || (typeof refreshExpiresIn === 'number' && refreshExpiresIn > 0));
+    return {
+      connection: request.connection,
+      accessToken: result.access_token,
+      tokenType: result.token_type === 'bearer' ? 'Bearer' : result.token_type,
+      expiresAt: expiry.expiresAt,
+      obtainedAt,
+      secretVersion: request.credentials.versionId,
+      ...(typeof result.scope === 'string' ? { scope: result.scope } : {}),
+      ...(refreshUsable && typeof result.refresh_token === 'string'
+        ? {
+            refreshToken: result.refresh_token,
+            ...(typeof refreshExpiresIn === 'number'
+              ? { refreshExpiresAt: obtainedAt + refreshExpiresIn * 1000 }
+              : {}),
+          }
+        : {}),
+    };
+  }
+}
+
+/**
+ * Maps what oauth4webapi throws to the broker's errors, by the RFC 6749 5.2 `error` value and
+ * not by status: Keycloak answers `invalid_client` as 400 or 401.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export async function classifyTokenError(error: unknown, grantType: string, now: number): Promise<Error> {
+  const what = `token endpoint (${grantType})`;
+  if (error instanceof UpstreamUnavailableError || error instanceof UpstreamRejectedError) return error;
+  if (error instanceof oauth.ResponseBodyError) {
+    return fromOAuthError(
+      what,
+      error.error,
+      error.status,
+      parseRetryAfter(error.response.headers.get('retry-after'), now),
+    );
+  }
+  if (error instanceof oauth.WWWAuthenticateChallengeError) {
+    // A challenge (Basic realm=...) comes with the JSON error body still unread.
+    const body = await readJsonObject(error.response);
+    const challengeError = error.cause.find((challenge) => challenge.parameters.error)?.parameters.error;
+    const code = typeof body?.error === 'string' ? body.error : (challengeError ?? 'invalid_client');
+    return fromOAuthError(what, code, error.status, undefined);
+  }
+  if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
+    return new UpstreamRejectedError(`${what}: invalid token response (${error.message})`);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function fromOAuthError(what: string, code: string, status: number, retryAfterMs: number | undefined): Error {
+  const options = { upstreamStatus: status, oauthError: code };
+  const message = `${what}: ${code} (${status})`;
+  if (code === 'invalid_client') return new InvalidClientError(message, options);
+  if (code === 'invalid_grant') return new InvalidGrantError(message, options);
+  if (code === 'temporarily_unavailable' || code === 'server_error') {
+    return new UpstreamUnavailableError(message, { upstreamStatus: status, retryAfterMs });
+  }
+  if (CONFIGURATION_ERRORS.has(code)) return new ConfigurationError(message);
+  return new UpstreamRejectedError(message, options);
+}

@@ -1,0 +1,145 @@
+import type { Clock } from '../../shared/clock';
+import type {
+  LeaseResult,
+  LeaseStore,
+  SecretReadOptions,
+  SecretStore,
+  TokenCache,
+  TokenProvider,
+  TokenRequest,
+} from '../../shared/tokens/ports';
+import type { CachedToken, ClientCredentials } from '../../shared/tokens/token';
+
+/** A clock that only moves when told to. */
+export class ManualClock implements Clock {
+  constructor(private current = Date.parse('2026-11-22T10:00:00Z')) {}
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+  /** A `sleep` that advances this clock instead of waiting, then yields to other promises. */
+  readonly sleep = async (ms: number): Promise<void> => {
+    this.current += ms;
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+}
+
+/** In-memory L2 with the same rules as the DynamoDB adapter; can be switched off. */
+export class MemoryTokenCache implements TokenCache {
+  readonly items = new Map<string, CachedToken>();
+  failing = false;
+  reads = 0;
+  constructor(private readonly clock: Clock) {}
+  private check(): void {
+    if (this.failing) throw new Error('cache unavailable');
+  }
+  async read(connection: string): Promise<CachedToken | undefined> {
+    this.check();
+    this.reads++;
+    const token = this.items.get(connection);
+    if (!token) return undefined;
+    const last = token.refreshToken
+      ? Math.max(token.expiresAt, token.refreshExpiresAt ?? 0)
+      : token.expiresAt;
+    return last > this.clock.now() ? token : undefined;
+  }
+  async write(token: CachedToken): Promise<boolean> {
+    this.check();
+    const existing = this.items.get(token.connection);
+    if (existing && existing.obtainedAt >= token.obtainedAt && existing.expiresAt > this.clock.now())
+      return false;
+    this.items.set(token.connection, token);
+    return true;
+  }
+  async remove(connection: string, accessToken: string): Promise<void> {
+    this.check();
+    if (this.items.get(connection)?.accessToken === accessToken) this.items.delete(connection);
+  }
+}
+
+export class MemoryLeaseStore implements LeaseStore {
+  readonly leases = new Map<string, { owner: string; until: number }>();
+  failing = false;
+  constructor(private readonly clock: Clock) {}
+  async tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult> {
+    if (this.failing) throw new Error('lease store unavailable');
+    const lease = this.leases.get(connection);
+    const now = this.clock.now();
+    if (lease && lease.until >= now && lease.owner !== owner) return { acquired: false };
+    this.leases.set(connection, { owner, until: now + durationMs });
+    return { acquired: true };
+  }
+  async release(connection: string, owner: string): Promise<void> {
+    if (this.leases.get(connection)?.owner === owner) this.leases.delete(connection);
+  }
+}
+
+/** Secrets with versions; tracks what a process "knows", like the Secrets Manager adapter. */
+export class MemorySecretStore implements SecretStore {
+  private current = new Map<string, ClientCredentials>();
+  /** What this "process" has read and caches, like the Secrets Manager adapter. */
+  private cached = new Map<string, ClientCredentials>();
+  reads = 0;
+  put(secretId: string, clientId: string, clientSecret: string): ClientCredentials {
+    const versionId = `v${this.current.size}-${Math.random().toString(36).slice(2, 8)}`;
+    const credentials = { clientId, clientSecret, versionId };
+    this.current.set(secretId, credentials);
+    return credentials;
+  }
+  async get(secretId: string, options: SecretReadOptions = {}): Promise<ClientCredentials> {
+    const cached = this.cached.get(secretId);
+    if (cached && !options.refresh) return cached;
+    this.reads++;
+    const value = this.current.get(secretId);
+    if (!value) throw new Error(`no secret ${secretId}`);
+    this.cached.set(secretId, value);
+    return value;
+  }
+  knownVersion(secretId: string): string | undefined {
+    return this.cached.get(secretId)?.versionId;
+  }
+}
+
+type Step = (request: TokenRequest) => Promise<CachedToken> | CachedToken;
+
+/** A provider whose answers a test scripts; by default it mints tokens of `lifetimeMs`. */
+export class ScriptedProvider implements TokenProvider {
+  readonly requests: TokenRequest[] = [];
+  private readonly steps: Step[] = [];
+  private counter = 0;
+  constructor(
+    private readonly clock: Clock,
+    private readonly lifetimeMs = 600_000,
+  ) {}
+  /** Queue one answer (an error is thrown). */
+  answer(step: Step | Error): this {
+    this.steps.push(
+      step instanceof Error
+        ? () => {
+            throw step;
+          }
+        : step,
+    );
+    return this;
+  }
+  mint(request: TokenRequest, extra: Partial<CachedToken> = {}): CachedToken {
+    this.counter++;
+    const now = this.clock.now();
+    return {
+      connection: request.connection,
+      accessToken: `access-${this.counter}-${request.credentials.versionId}`,
+      tokenType: 'Bearer',
+      obtainedAt: now,
+      expiresAt: now + this.lifetimeMs,
+      secretVersion: request.credentials.versionId,
+      ...extra,
+    };
+  }
+  async requestToken(request: TokenRequest): Promise<CachedToken> {
+    this.requests.push(request);
+    const step = this.steps.shift();
+    return step ? step(request) : this.mint(request);
+  }
+}

@@ -1,0 +1,89 @@
+import { ConfigValidationError, parseBrokerConfig, parseBrokerConfigJson } from '../../shared/config/schema';
+
+const valid = {
+  connections: {
+    astrato: { kind: 'astrato-oem', baseUrl: 'https://app.astrato.io/', secretId: 'ticket-broker/astrato' },
+    oms: {
+      kind: 'oauth2-client-credentials',
+      tokenUrl: 'https://connect.astoresuite.com/auth/realms/astore-p2p/protocol/openid-connect/token',
+      clientAuth: 'client_secret_post',
+      secretId: 'ticket-broker/oms',
+      probeUrl: 'https://oms-api-in01.astoreshop.com/oms-api/',
+      vendable: true,
+    },
+  },
+};
+
+function issuesOf(document: unknown): readonly string[] {
+  try {
+    parseBrokerConfig(document, 'test');
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error.issues;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('configuration schema', () => {
+  it('accepts the DESIGN.md example and applies defaults', () => {
+    const config = parseBrokerConfig(valid);
+    expect(config.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120 });
+    const astrato = config.connections.astrato;
+    expect(astrato?.kind === 'astrato-oem' && astrato.baseUrl).toBe('https://app.astrato.io');
+    expect(astrato?.kind === 'astrato-oem' && astrato.embedUrlTemplate).toBe(
+      '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
+    );
+    expect(
+      config.connections.oms?.kind === 'oauth2-client-credentials' && config.connections.oms.vendable,
+    ).toBe(true);
+  });
+
+  it('allows plain http on loopback only', () => {
+    const local = { connections: { a: { ...valid.connections.astrato, baseUrl: 'http://127.0.0.1:4010' } } };
+    expect(() => parseBrokerConfig(local)).not.toThrow();
+    const remote = { connections: { a: { ...valid.connections.astrato, baseUrl: 'http://app.astrato.io' } } };
+    expect(issuesOf(remote)).toEqual([
+      'connections.a.baseUrl: must use https (plain http is allowed on 127.0.0.1/localhost only)',
+    ]);
+  });
+
+  it('names each bad field', () => {
+    const issues = issuesOf({
+      connections: {
+        oms: { ...valid.connections.oms, clientAuth: 'both', tokenUrl: 'not a url' },
+        Bad_Id: valid.connections.astrato,
+      },
+      refresh: { hardSkewSeconds: -1 },
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^connections\.oms\.clientAuth: /),
+        'connections.oms.tokenUrl: must be an absolute URL',
+        expect.stringMatching(/^connections\.Bad_Id: .*lower case/),
+        expect.stringMatching(/^refresh\.hardSkewSeconds: /),
+      ]),
+    );
+  });
+
+  it('refuses unknown fields (a typo is not silently ignored)', () => {
+    expect(issuesOf({ connections: { oms: { ...valid.connections.oms, vendible: true } } })).toEqual([
+      expect.stringMatching(/^connections\.oms: .*vendible/),
+    ]);
+  });
+
+  it('refuses an empty connection list, an unknown kind and a template without {ticketId}', () => {
+    expect(issuesOf({ connections: {} })).toEqual(['connections: at least one connection is required']);
+    expect(issuesOf({ connections: { x: { kind: 'saml', secretId: 'x' } } })[0]).toMatch(
+      /^connections\.x\.kind: /,
+    );
+    expect(
+      issuesOf({ connections: { a: { ...valid.connections.astrato, embedUrlTemplate: '{baseUrl}/embed' } } }),
+    ).toEqual(['connections.a.embedUrlTemplate: must contain {ticketId}']);
+  });
+
+  it('reports bad JSON as such', () => {
+    expect(() => parseBrokerConfigJson('{"connections":', 'config/connections.json')).toThrow(
+      /invalid configuration \(config\/connections\.json\): not valid JSON/,
+    );
+  });
+});

@@ -1,0 +1,345 @@
+import type { Connection } from '../../shared/config/schema';
+import {
+  ConfigurationError,
+  InvalidClientError,
+  UnknownConnectionError,
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+} from '../../shared/errors';
+import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
+import {
+  ManualClock,
+  MemoryLeaseStore,
+  MemorySecretStore,
+  MemoryTokenCache,
+  ScriptedProvider,
+} from '../support/fakes';
+
+const connections: Record<string, Connection> = {
+  astrato: {
+    kind: 'astrato-oem',
+    baseUrl: 'https://astrato.example',
+    secretId: 'sec/astrato',
+    embedUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
+    timeoutMs: 1000,
+  },
+};
+const policy = { hardSkewMs: 30_000, minWindowMs: 120_000 };
+
+function world() {
+  const clock = new ManualClock();
+  const cache = new MemoryTokenCache(clock);
+  const leases = new MemoryLeaseStore(clock);
+  const secrets = new MemorySecretStore();
+  secrets.put('sec/astrato', 'client', 'secret-one');
+  const provider = new ScriptedProvider(clock);
+  const make = (overrides: Partial<TokenSourceDeps> = {}) =>
+    new TokenSource({
+      connections,
+      providers: { astrato: provider },
+      cache,
+      leases,
+      secrets,
+      policy,
+      clock,
+      sleep: clock.sleep,
+      random: () => 0.5,
+      ...overrides,
+    });
+  return { clock, cache, leases, secrets, provider, make };
+}
+
+describe('TokenSource.get', () => {
+  it('acquires once, stores in L2, then serves from memory', async () => {
+    const { provider, cache, make } = world();
+    const source = make();
+    const first = await source.get('astrato');
+    expect(first.origin).toBe('acquired');
+    expect(cache.items.get('astrato')?.accessToken).toBe(first.token.accessToken);
+    const second = await source.get('astrato');
+    expect(second).toEqual({ token: first.token, origin: 'l1' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('a second process (separate memory) reads the token from L2', async () => {
+    const { provider, make } = world();
+    const first = await make().get('astrato');
+    const other = await make().get('astrato');
+    expect(other).toEqual({ token: first.token, origin: 'l2' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('50 concurrent calls in one process share one acquisition', async () => {
+    const { provider, make } = world();
+    const source = make();
+    const results = await Promise.all(Array.from({ length: 50 }, () => source.get('astrato')));
+    expect(provider.requests).toHaveLength(1);
+    expect(new Set(results.map((result) => result.token.accessToken)).size).toBe(1);
+  });
+
+  it('uses a due-but-usable token without waiting for a refresh', async () => {
+    const { clock, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    clock.advance(500_000); // due at 400 s, usable until 570 s
+    const again = await source.get('astrato');
+    expect(again.token.accessToken).toBe(token.accessToken);
+    expect(again.origin).not.toBe('acquired');
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('acquires a new token once the cached one is no longer usable', async () => {
+    const { clock, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    clock.advance(570_000);
+    const next = await source.get('astrato');
+    expect(next.origin).toBe('acquired');
+    expect(next.token.accessToken).not.toBe(token.accessToken);
+    expect(provider.requests).toHaveLength(2);
+    expect(provider.requests[1]?.previous?.accessToken).toBe(token.accessToken);
+  });
+
+  it('picks up a token renewed by another process once its memory is older than l1MaxAge', async () => {
+    const { clock, make } = world();
+    const requests = make();
+    const refresher = make();
+    await requests.get('astrato');
+    clock.advance(450_000);
+    const renewed = await refresher.refreshDue('astrato');
+    expect(renewed.action).toBe('renewed');
+    const seen = await requests.get('astrato');
+    expect(seen.origin).toBe('l2');
+    expect(renewed.action === 'renewed' && seen.token.accessToken).toBe(
+      renewed.action === 'renewed' && renewed.token.accessToken,
+    );
+  });
+
+  it('never caches a failure: the next call tries again', async () => {
+    const { provider, make } = world();
+    const source = make();
+    provider.answer(new UpstreamRejectedError('400 from upstream', { upstreamStatus: 400 }));
+    await expect(source.get('astrato')).rejects.toThrow('400 from upstream');
+    await expect(source.get('astrato')).resolves.toMatchObject({ origin: 'acquired' });
+    expect(provider.requests).toHaveLength(2);
+  });
+
+  it('retries a 503 with backoff and honours Retry-After', async () => {
+    const { clock, provider, make } = world();
+    const sleeps: number[] = [];
+    const source = make({
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        await clock.sleep(ms);
+      },
+    });
+    provider.answer(new UpstreamUnavailableError('503', { upstreamStatus: 503, retryAfterMs: 2000 }));
+    const result = await source.get('astrato');
+    expect(result.origin).toBe('acquired');
+    expect(provider.requests).toHaveLength(2);
+    expect(sleeps).toEqual([2000]);
+  });
+
+  it('refuses an unknown connection', async () => {
+    const { make } = world();
+    await expect(make().get('nope')).rejects.toBeInstanceOf(UnknownConnectionError);
+    await expect(make().get('__proto__')).rejects.toBeInstanceOf(UnknownConnectionError);
+  });
+});
+
+describe('TokenSource across processes (lease)', () => {
+  it('a waiter reads the lease holder’s token instead of calling the token endpoint', async () => {
+    const { clock, provider, leases, make } = world();
+    leases.leases.set('astrato', { owner: 'other-process', until: clock.now() + 10_000 });
+    const waiter = make();
+    const pending = waiter.get('astrato');
+    // The other process finishes: its token appears in L2 and it releases the lease.
+    const holder = make({ ownerId: 'other-process' });
+    await new Promise((resolve) => setImmediate(resolve));
+    const { token } = await holder.get('astrato');
+    const result = await pending;
+    expect(result).toEqual({ token, origin: 'waited' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('a dead holder’s lease expires and a waiter takes over', async () => {
+    const { clock, provider, leases, make } = world();
+    leases.leases.set('astrato', { owner: 'crashed-process', until: clock.now() + 10_000 });
+    const started = clock.now();
+    const result = await make().get('astrato', { deadline: clock.now() + 30_000 });
+    expect(result.origin).toBe('acquired');
+    expect(clock.now() - started).toBeGreaterThanOrEqual(10_000);
+    expect(provider.requests).toHaveLength(1);
+    expect(leases.leases.has('astrato')).toBe(false);
+  });
+
+  it('a lease left by this same process (its attempt ended) is taken over at once', async () => {
+    const { clock, provider, leases, make } = world();
+    const source = make({ ownerId: 'me' });
+    leases.leases.set('astrato', { owner: 'me', until: clock.now() + 10_000 });
+    const started = clock.now();
+    await expect(source.get('astrato')).resolves.toMatchObject({ origin: 'acquired' });
+    expect(clock.now()).toBe(started);
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('a waiter whose budget runs out gets upstream_unavailable with a retry hint', async () => {
+    const { clock, leases, provider, make } = world();
+    leases.leases.set('astrato', { owner: 'slow-process', until: clock.now() + 10_000 });
+    const error = await make()
+      .get('astrato', { deadline: clock.now() + 1_000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamUnavailableError);
+    expect((error as UpstreamUnavailableError).retryAfterMs).toBe(1000);
+    expect(provider.requests).toHaveLength(0);
+  });
+
+  it('the holder releases its lease when the acquisition fails', async () => {
+    const { leases, provider, make } = world();
+    provider.answer(new UpstreamRejectedError('refused'));
+    await expect(make().get('astrato')).rejects.toThrow('refused');
+    expect(leases.leases.size).toBe(0);
+  });
+});
+
+describe('TokenSource degraded (table unavailable)', () => {
+  it('still returns a token from upstream, one call per process', async () => {
+    const { cache, provider, make } = world();
+    cache.failing = true;
+    const source = make();
+    const results = await Promise.all(Array.from({ length: 20 }, () => source.get('astrato')));
+    expect(results.every((result) => result.origin === 'acquired')).toBe(true);
+    expect(provider.requests).toHaveLength(1);
+    expect((await source.get('astrato')).origin).toBe('l1');
+  });
+
+  it('keeps serving a usable in-memory token while the table is down', async () => {
+    const { cache, clock, provider, make } = world();
+    const source = make();
+    await source.get('astrato');
+    cache.failing = true;
+    clock.advance(60_000); // past l1MaxAge: the table is consulted, and fails
+    await expect(source.get('astrato')).resolves.toMatchObject({ origin: 'l1' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('a lease store failure degrades to a direct acquisition', async () => {
+    const { leases, provider, make } = world();
+    leases.failing = true;
+    await expect(make().get('astrato')).resolves.toMatchObject({ origin: 'acquired' });
+    expect(provider.requests).toHaveLength(1);
+  });
+});
+
+describe('TokenSource invalidation and secrets', () => {
+  it('invalidate drops the token from L1 and L2 so the next call renews', async () => {
+    const { cache, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    await source.invalidate('astrato', token);
+    expect(cache.items.has('astrato')).toBe(false);
+    const next = await source.get('astrato');
+    expect(next.origin).toBe('acquired');
+    expect(next.token.accessToken).not.toBe(token.accessToken);
+    expect(provider.requests).toHaveLength(2);
+  });
+
+  it('invalidate leaves a newer token (renewed by someone else) in place', async () => {
+    const { cache, clock, make } = world();
+    const a = make();
+    const { token: old } = await a.get('astrato');
+    clock.advance(1000);
+    await a.invalidate('astrato', old);
+    const { token: fresh } = await make().get('astrato');
+    await a.invalidate('astrato', old);
+    expect(cache.items.get('astrato')?.accessToken).toBe(fresh.accessToken);
+  });
+
+  it('invalid_client: re-reads the secret once and fails loudly as misconfigured when it did not change', async () => {
+    const { provider, secrets, make } = world();
+    provider.answer(
+      new InvalidClientError('invalid_client', { upstreamStatus: 401, oauthError: 'invalid_client' }),
+    );
+    const readsBefore = secrets.reads;
+    const error = await make()
+      .get('astrato')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(provider.requests).toHaveLength(1);
+    expect(secrets.reads - readsBefore).toBe(2);
+  });
+
+  it('invalid_client after a rotation: retries once with the new secret version', async () => {
+    const { provider, secrets, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato'); // this process now caches secret version one
+    await source.invalidate('astrato', token); // the token was refused: the next call acquires
+    const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
+    provider.answer(new InvalidClientError('invalid_client'));
+    const result = await source.get('astrato');
+    expect(result.origin).toBe('acquired');
+    expect(provider.requests.map((request) => request.credentials.clientSecret)).toEqual([
+      'secret-one',
+      'secret-one',
+      'secret-two',
+    ]);
+    expect(result.token.secretVersion).toBe(rotated.versionId);
+  });
+
+  it('does not use a token minted with an older secret version once the new one is known', async () => {
+    const { secrets, provider, make } = world();
+    const { token: old } = await make().get('astrato');
+    const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
+    const source = make();
+    await secrets.get('sec/astrato', { refresh: true }); // this process has now seen the new version
+    const result = await source.get('astrato');
+    expect(result.origin).toBe('acquired');
+    expect(result.token.accessToken).not.toBe(old.accessToken);
+    expect(result.token.secretVersion).toBe(rotated.versionId);
+    expect(provider.requests).toHaveLength(2);
+  });
+});
+
+describe('TokenSource.refreshDue', () => {
+  it('leaves a fresh token alone', async () => {
+    const { provider, make } = world();
+    await make().get('astrato');
+    const outcome = await make().refreshDue('astrato');
+    expect(outcome.action).toBe('fresh');
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('renews a due token, passing the old one (its refresh token may be used)', async () => {
+    const { clock, provider, make } = world();
+    const { token } = await make().get('astrato');
+    clock.advance(420_000);
+    const outcome = await make().refreshDue('astrato');
+    expect(outcome.action).toBe('renewed');
+    expect(provider.requests).toHaveLength(2);
+    expect(provider.requests[1]?.previous?.accessToken).toBe(token.accessToken);
+  });
+
+  it('acquires when there is no token at all', async () => {
+    const { provider, make } = world();
+    await expect(make().refreshDue('astrato')).resolves.toMatchObject({ action: 'renewed' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('renews a fresh token that was minted with a rotated-out secret', async () => {
+    const { secrets, provider, make } = world();
+    await make().get('astrato');
+    const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
+    const outcome = await make().refreshDue('astrato');
+    expect(outcome.action === 'renewed' && outcome.token.secretVersion).toBe(rotated.versionId);
+    expect(provider.requests).toHaveLength(2);
+  });
+
+  it('reports a failure with the token still on hand, without throwing', async () => {
+    const { clock, provider, make } = world();
+    const { token } = await make().get('astrato');
+    clock.advance(420_000);
+    provider.answer(new UpstreamRejectedError('refused'));
+    const outcome = await make().refreshDue('astrato');
+    expect(outcome).toMatchObject({ action: 'failed', token: { accessToken: token.accessToken } });
+  });
+});
