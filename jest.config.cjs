@@ -17,6 +17,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/test/browser/'],
   transform: { '^.+\\.(t|j)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  // ES-module-only packages we import are compiled too.
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|oauth4webapi)/)'],
   testTimeout: 30000,
 };

@@ -189,7 +189,12 @@ export async function classifyTokenError(error: unknown, grantType: string, now:
 function fromOAuthError(what: string, code: string, status: number, retryAfterMs: number | undefined): Error {
   const options = { upstreamStatus: status, oauthError: code };
   const message = `${what}: ${code} (${status})`;
-  if (code === 'invalid_client') return new InvalidClientError(message, options);
+  // Keycloak answers a wrong client secret with 401 `unauthorized_client` ("Invalid client or
+  // Invalid client credentials", keycloak/keycloak#49625) and a client without service accounts
+  // with 400 `unauthorized_client`: the 401 is an authentication failure like `invalid_client`.
+  if (code === 'invalid_client' || (code === 'unauthorized_client' && status === 401)) {
+    return new InvalidClientError(message, options);
+  }
   if (code === 'invalid_grant') return new InvalidGrantError(message, options);
   if (code === 'temporarily_unavailable' || code === 'server_error') {
     return new UpstreamUnavailableError(message, { upstreamStatus: status, retryAfterMs });

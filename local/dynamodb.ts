@@ -1,0 +1,113 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+
+/** dynalite (DynamoDB on LevelDB) listening on 127.0.0.1. */
+export interface LocalDynamo {
+  /** For the SDK's `endpoint` or `AWS_ENDPOINT_URL_DYNAMODB`, e.g. `http://127.0.0.1:41236`. */
+  endpoint: string;
+  port: number;
+  /** Closes the server, its sockets and the store (LevelDB lock released, so the same `dataDir` can be reopened). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts dynalite on 127.0.0.1: in memory, or on disk under `dataDir` (created if missing) so
+ * state survives a restart. `port` lets a test stop DynamoDB mid-run and bring it back where the
+ * clients already point.
+ */
+export async function startDynamo(opts: { port?: number; dataDir?: string } = {}): Promise<LocalDynamo> {
+  if (opts.dataDir !== undefined) await mkdir(opts.dataDir, { recursive: true });
+  // Zero delays: tables are ACTIVE at once, so a local start does not wait half a second per table.
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(opts.dataDir !== undefined ? { path: opts.dataDir } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop() {
+      stopped ??= new Promise<void>((resolve, reject) => {
+        // dynalite's close() waits for the HTTP server, then closes LevelDB; SDK clients keep
+        // sockets alive, which would hold the HTTP close (and the store) open until they time out.
+        server.close((error?: Error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      });
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Creates the broker's single table (partition key `pk`, string; on-demand) unless it exists, and
+ * waits until it is ACTIVE. Idempotent, safe to race.
+ *
+ * TTL is not enabled: dynalite does not know `UpdateTimeToLive`. Nothing depends on it, since every
+ * read checks expiry itself (DESIGN.md, DynamoDB table); the CDK stack enables it on AWS.
+ */
+export async function createTable(opts: { endpoint: string; tableName: string }): Promise<void> {
+  const client = new DynamoDBClient({
+    endpoint: opts.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 2,
+  });
+  try {
+    if (!(await tableStatus(client, opts.tableName))) {
+      try {
+        await client.send(
+          new CreateTableCommand({
+            TableName: opts.tableName,
+            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+            KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+            BillingMode: 'PAY_PER_REQUEST',
+          }),
+        );
+      } catch (error) {
+        // Another process created it between our describe and create.
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+    // The SDK's waiter polls every 20 s at the least; with dynalite's zero delays a short loop is enough.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const status = await tableStatus(client, opts.tableName);
+      if (status === 'ACTIVE') return;
+      if (Date.now() > deadline) {
+        throw new Error(`table ${opts.tableName} is not ACTIVE after 10 s (status: ${status ?? 'absent'})`);
+      }
+      await delay(25);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.TableStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,247 @@
+import type { ServerResponse } from 'node:http';
+import { send, sleep } from './http-kit';
+
+/**
+ * Fault injection for the simulators: what tests and benchmarks use to make an upstream slow,
+ * failing, flaky or broken, per endpoint.
+ */
+export interface Fault {
+  /** Added delay before answering (applies to every matching request, whatever `errorRate` says). */
+  latencyMs?: number;
+  /** Force this HTTP status, with a plausible body for the endpoint (an RFC 6749 error on token endpoints). */
+  status?: number;
+  /** `Retry-After` header on forced responses (seconds or an HTTP date). */
+  retryAfter?: string;
+  /** Raw body to send instead (e.g. malformed JSON); status 200 unless `status` is set. */
+  body?: string;
+  /** Content type of `body` (default `application/json`). */
+  contentType?: string;
+  /** Destroy the socket without answering: the client sees a network error. */
+  drop?: boolean;
+  /** 0..1: share of matching requests that get the forced response or drop. */
+  errorRate?: number;
+  /** Apply to the next N matching requests only, then remove itself. Every matching request counts. */
+  count?: number;
+}
+
+/** What a forced status carries when the fault gives no `body`. */
+export interface FaultBody {
+  body: string;
+  contentType: string;
+}
+
+/**
+ * Deterministic PRNG (mulberry32) for `errorRate`: pass `random: seededRandom(42)` to a simulator
+ * and the same requests fail on every run.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Reason phrases for forced statuses, used in default bodies. */
+export function reasonPhrase(status: number): string {
+  const phrases: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    408: 'Request Timeout',
+    409: 'Conflict',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    502: 'Bad Gateway',
+    503: 'Service Unavailable',
+    504: 'Gateway Timeout',
+  };
+  return phrases[status] ?? 'Simulated fault';
+}
+
+/** RFC 6749 5.2 error code that a token endpoint would plausibly send with `status`. */
+export function oauthErrorFor(status: number): string {
+  if (status === 400) return 'invalid_request';
+  if (status === 401) return 'invalid_client';
+  if (status === 403) return 'unauthorized_client';
+  if (status === 429 || status === 503) return 'temporarily_unavailable';
+  return 'server_error';
+}
+
+interface ActiveFault {
+  fault: Fault;
+  remaining?: number;
+}
+
+/** Outcome of {@link FaultController.take} for one request. */
+export interface FaultDecision {
+  latencyMs: number;
+  /** Set when this request gets the forced response or the drop. */
+  override?: Fault;
+}
+
+/**
+ * Faults per endpoint, plus `'*'` for every endpoint. A fault set on an endpoint takes precedence
+ * over `'*'` for that endpoint (they do not combine).
+ */
+export class FaultController<E extends string> {
+  private readonly active = new Map<E | '*', ActiveFault>();
+
+  /**
+   * @param endpoints the endpoints this simulator knows (others are refused by {@link set})
+   * @param random source for `errorRate`; seed it ({@link seededRandom}) for deterministic tests
+   */
+  constructor(
+    readonly endpoints: readonly E[],
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Sets (replaces) the fault of `endpoint`. @throws TypeError on an unknown endpoint or a bad fault */
+  set(endpoint: E | '*', fault: Fault): void {
+    if (endpoint !== '*' && !this.endpoints.includes(endpoint)) {
+      throw new TypeError(`unknown endpoint "${endpoint}" (known: ${this.endpoints.join(', ')}, *)`);
+    }
+    validateFault(fault);
+    this.active.set(endpoint, {
+      fault: { ...fault },
+      ...(fault.count !== undefined ? { remaining: fault.count } : {}),
+    });
+  }
+
+  /** Removes the fault of `endpoint`, or every fault when called without one. */
+  clear(endpoint?: E | '*'): void {
+    if (endpoint === undefined) this.active.clear();
+    else this.active.delete(endpoint);
+  }
+
+  /** Faults in force, with the remaining `count` where one was set. */
+  list(): Partial<Record<E | '*', Fault>> {
+    const out: Partial<Record<E | '*', Fault>> = {};
+    for (const [endpoint, { fault, remaining }] of this.active) {
+      out[endpoint] = remaining === undefined ? { ...fault } : { ...fault, count: remaining };
+    }
+    return out;
+  }
+
+  /** Decides what happens to one request to `endpoint` (consumes one `count`). */
+  take(endpoint: E): FaultDecision | undefined {
+    const key: E | '*' | undefined = this.active.has(endpoint)
+      ? endpoint
+      : this.active.has('*')
+        ? '*'
+        : undefined;
+    if (key === undefined) return undefined;
+    const entry = this.active.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.remaining !== undefined) {
+      entry.remaining -= 1;
+      if (entry.remaining <= 0) this.active.delete(key);
+    }
+    const { fault } = entry;
+    const forces = fault.status !== undefined || fault.body !== undefined || fault.drop === true;
+    const hit = forces && (fault.errorRate === undefined || this.random() < fault.errorRate);
+    return { latencyMs: fault.latencyMs ?? 0, ...(hit ? { override: fault } : {}) };
+  }
+
+  /**
+   * Applies the fault of `endpoint` to a request: waits the latency, then answers or drops it when
+   * the fault says so. Returns true when the request was answered (or dropped) here.
+   *
+   * @param defaultBody the endpoint's plausible body for a forced status without `body`
+   */
+  async apply(
+    endpoint: E,
+    res: ServerResponse,
+    signal: AbortSignal,
+    defaultBody: (status: number) => FaultBody,
+  ): Promise<boolean> {
+    const decision = this.take(endpoint);
+    if (decision === undefined) return false;
+    await sleep(decision.latencyMs, signal);
+    const fault = decision.override;
+    if (fault === undefined) return false;
+    if (fault.drop) {
+      res.socket?.destroy();
+      return true;
+    }
+    const status = fault.status ?? 200;
+    const fallback = fault.body === undefined ? defaultBody(status) : undefined;
+    const body = fault.body ?? fallback?.body ?? '';
+    const contentType = fault.contentType ?? fallback?.contentType ?? 'application/json';
+    const headers: Record<string, string> = { 'cache-control': 'no-store' };
+    if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
+    send(res, status, body, contentType, headers);
+    return true;
+  }
+}
+
+function validateFault(fault: Fault): void {
+  if (typeof fault !== 'object' || fault === null || Array.isArray(fault)) {
+    throw new TypeError('a fault is a JSON object');
+  }
+  const known = new Set([
+    'latencyMs',
+    'status',
+    'retryAfter',
+    'body',
+    'contentType',
+    'drop',
+    'errorRate',
+    'count',
+  ]);
+  for (const key of Object.keys(fault)) {
+    if (!known.has(key)) throw new TypeError(`unknown fault field "${key}"`);
+  }
+  const { latencyMs, status, retryAfter, body, contentType, drop, errorRate, count } = fault;
+  if (
+    latencyMs !== undefined &&
+    !(typeof latencyMs === 'number' && Number.isFinite(latencyMs) && latencyMs >= 0)
+  ) {
+    throw new TypeError('latencyMs must be a number >= 0');
+  }
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    throw new TypeError('status must be an integer between 200 and 599');
+  }
+  if (retryAfter !== undefined && typeof retryAfter !== 'string')
+    throw new TypeError('retryAfter must be a string');
+  if (body !== undefined && typeof body !== 'string') throw new TypeError('body must be a string');
+  if (contentType !== undefined && typeof contentType !== 'string') {
+    throw new TypeError('contentType must be a string');
+  }
+  if (drop !== undefined && typeof drop !== 'boolean') throw new TypeError('drop must be a boolean');
+  if (errorRate !== undefined && !(typeof errorRate === 'number' && errorRate >= 0 && errorRate <= 1)) {
+    throw new TypeError('errorRate must be a number between 0 and 1');
+  }
+  if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
+    throw new TypeError('count must be an integer >= 1');
+  }
+}
+
+/** Requests received per endpoint, faulted ones included. */
+export class Counters<E extends string> {
+  private values: Record<E, number>;
+
+  constructor(private readonly endpoints: readonly E[]) {
+    this.values = Counters.zero(endpoints);
+  }
+
+  hit(endpoint: E): void {
+    this.values[endpoint] += 1;
+  }
+
+  snapshot(): Record<E, number> {
+    return { ...this.values };
+  }
+
+  reset(): void {
+    this.values = Counters.zero(this.endpoints);
+  }
+
+  private static zero<E extends string>(endpoints: readonly E[]): Record<E, number> {
+    return Object.fromEntries(endpoints.map((e) => [e, 0])) as Record<E, number>;
+  }
+}

@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface RunningChild {
+  readonly process: ChildProcess;
+  /** The first capture group of the ready pattern (e.g. a URL). */
+  readonly ready: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a child process and resolves once a line of its stdout matches `readyPattern`.
+ * `stop()` closes its stdin, then signals it, and waits for it to exit.
+ */
+export function startChild(
+  command: string,
+  args: readonly string[],
+  readyPattern: RegExp,
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<RunningChild> {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? process.cwd(),
+    env: options.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill('SIGTERM'), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not become ready in time; output:\n${output}`));
+    }, options.timeoutMs ?? 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const match = readyPattern.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ process: child, ready: match[1] ?? match[0], output: () => output, stop });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code} before it was ready; output:\n${output}`));
+    });
+  });
+}

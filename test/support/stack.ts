@@ -1,0 +1,167 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  type AstratoSimulator,
+  type AstratoSimulatorOptions,
+  startAstratoSimulator,
+} from '../../local/astrato-simulator';
+import { createTable, type LocalDynamo, startDynamo } from '../../local/dynamodb';
+import {
+  type KeycloakSimulator,
+  type KeycloakSimulatorOptions,
+  startKeycloakSimulator,
+} from '../../local/keycloak-simulator';
+import { type LocalSecretsManager, startSecretsManager } from '../../local/secrets-manager';
+import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store';
+import type { Clock } from '../../shared/clock';
+import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
+import type { Log, TokenProvider } from '../../shared/tokens/ports';
+import { silentLog } from '../../shared/tokens/ports';
+import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
+import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
+import { AstratoClient } from '../../shared/upstream/astrato';
+import { OAuth2ClientCredentialsProvider } from '../../shared/upstream/oauth2';
+
+export const TABLE_NAME = 'ticket-broker-test';
+export const FAKE_AWS = {
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+} as const;
+
+export const ASTRATO_CLIENT = { clientId: 'astrato-client', clientSecret: 'astrato-secret-Zx9!value' };
+export const OMS_CLIENT = { clientId: 'oms-client', clientSecret: 'oms-secret:with&reserved=chars%' };
+
+export interface TestStackOptions {
+  readonly astrato?: AstratoSimulatorOptions;
+  readonly keycloak?: KeycloakSimulatorOptions;
+  readonly omsClientAuth?: 'client_secret_basic' | 'client_secret_post';
+  readonly omsScope?: string;
+}
+
+/**
+ * The local stand-ins, all on 127.0.0.1 with OS-chosen ports: dynalite with the broker's table,
+ * the Secrets Manager stand-in seeded with both connections' secrets, the Astrato simulator, and
+ * the Keycloak-style server with its OMS API. `stop()` leaves nothing running.
+ */
+export class TestStack {
+  private constructor(
+    readonly dynamo: LocalDynamo,
+    readonly secretsManager: LocalSecretsManager,
+    readonly astrato: AstratoSimulator,
+    readonly keycloak: KeycloakSimulator,
+    readonly config: BrokerConfig,
+  ) {}
+
+  static async start(options: TestStackOptions = {}): Promise<TestStack> {
+    const [dynamo, secretsManager, astrato, keycloak] = await Promise.all([
+      startDynamo(),
+      startSecretsManager({
+        seed: {
+          'ticket-broker/astrato': JSON.stringify(ASTRATO_CLIENT),
+          'ticket-broker/oms': JSON.stringify(OMS_CLIENT),
+        },
+      }),
+      startAstratoSimulator({ clients: [ASTRATO_CLIENT], ...options.astrato }),
+      startKeycloakSimulator({ clients: [{ ...OMS_CLIENT }], ...options.keycloak }),
+    ]);
+    await createTable({ endpoint: dynamo.endpoint, tableName: TABLE_NAME });
+    const input: BrokerConfigInput = {
+      connections: {
+        astrato: {
+          kind: 'astrato-oem',
+          baseUrl: astrato.url,
+          secretId: 'ticket-broker/astrato',
+          timeoutMs: 2000,
+        },
+        oms: {
+          kind: 'oauth2-client-credentials',
+          tokenUrl: keycloak.tokenUrl,
+          clientAuth: options.omsClientAuth ?? 'client_secret_basic',
+          secretId: 'ticket-broker/oms',
+          probeUrl: keycloak.omsApiUrl,
+          vendable: true,
+          timeoutMs: 2000,
+          ...(options.omsScope ? { scope: options.omsScope } : {}),
+        },
+      },
+    };
+    return new TestStack(dynamo, secretsManager, astrato, keycloak, parseBrokerConfig(input));
+  }
+
+  dynamoClient(): DynamoDBClient {
+    return new DynamoDBClient({ ...FAKE_AWS, endpoint: this.dynamo.endpoint, maxAttempts: 1 });
+  }
+
+  documentClient(): DynamoDBDocumentClient {
+    return DynamoDBDocumentClient.from(this.dynamoClient(), {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  secretsManagerClient(): SecretsManagerClient {
+    return new SecretsManagerClient({ ...FAKE_AWS, endpoint: this.secretsManager.endpoint, maxAttempts: 1 });
+  }
+
+  /** Environment the real handlers read (as CDK or `npm start` would set it). */
+  environment(): NodeJS.ProcessEnv {
+    return {
+      BROKER_CONFIG: JSON.stringify(this.config),
+      TABLE_NAME,
+      AWS_ENDPOINT_URL_DYNAMODB: this.dynamo.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secretsManager.endpoint,
+      AWS_REGION: FAKE_AWS.region,
+      AWS_ACCESS_KEY_ID: FAKE_AWS.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: FAKE_AWS.credentials.secretAccessKey,
+    };
+  }
+
+  /** A token source over the real adapters: one per simulated process (separate memory). */
+  tokenSource(options: { clock: Clock; log?: Log } & Partial<TokenSourceDeps>): {
+    tokens: TokenSource;
+    astrato: AstratoClient;
+  } {
+    const { clock } = options;
+    const log = options.log ?? silentLog;
+    const astratoConnection = this.config.connections.astrato;
+    const omsConnection = this.config.connections.oms;
+    if (astratoConnection?.kind !== 'astrato-oem' || omsConnection?.kind !== 'oauth2-client-credentials') {
+      throw new Error('unexpected test configuration');
+    }
+    const astrato = new AstratoClient({ baseUrl: astratoConnection.baseUrl, timeoutMs: 2000, clock, log });
+    const providers: Record<string, TokenProvider> = {
+      astrato,
+      oms: new OAuth2ClientCredentialsProvider({
+        tokenUrl: omsConnection.tokenUrl,
+        clientAuth: omsConnection.clientAuth,
+        timeoutMs: 2000,
+        clock,
+        log,
+        ...(omsConnection.scope ? { scope: omsConnection.scope } : {}),
+      }),
+    };
+    const documentClient = this.documentClient();
+    const adapter = { client: documentClient, tableName: TABLE_NAME, clock };
+    const tokens = new TokenSource({
+      connections: this.config.connections,
+      providers,
+      cache: new DynamoTokenCache(adapter),
+      leases: new DynamoLeaseStore(adapter),
+      secrets: new SecretsManagerStore({ client: this.secretsManagerClient(), clock, log }),
+      policy: refreshPolicyFrom(this.config.refresh),
+      log,
+      ...options,
+    });
+    return { tokens, astrato };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([
+      this.dynamo.stop(),
+      this.secretsManager.stop(),
+      this.astrato.stop(),
+      this.keycloak.stop(),
+    ]);
+  }
+}
