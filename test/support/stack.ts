@@ -73,7 +73,7 @@ export class TestStack {
           kind: 'astrato-oem',
           baseUrl: astrato.url,
           secretId: 'ticket-broker/astrato',
-          timeoutMs: 2000,
+          timeoutMs: 1000,
         },
         oms: {
           kind: 'oauth2-client-credentials',
@@ -129,7 +129,12 @@ export class TestStack {
     if (astratoConnection?.kind !== 'astrato-oem' || omsConnection?.kind !== 'oauth2-client-credentials') {
       throw new Error('unexpected test configuration');
     }
-    const astrato = new AstratoClient({ baseUrl: astratoConnection.baseUrl, timeoutMs: 2000, clock, log });
+    const astrato = new AstratoClient({
+      baseUrl: astratoConnection.baseUrl,
+      timeoutMs: astratoConnection.timeoutMs,
+      clock,
+      log,
+    });
     const providers: Record<string, TokenProvider> = {
       astrato,
       oms: new OAuth2ClientCredentialsProvider({

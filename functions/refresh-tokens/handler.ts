@@ -1,0 +1,45 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { readRuntimeEnvironment } from '../../shared/runtime/environment';
+import { createRuntime } from '../../shared/runtime/runtime';
+import { DynamoStatusStore } from '../../shared/status/status-store';
+import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
+import {
+  createRefresher,
+  RefreshIncompleteError,
+  type RefreshSummary,
+} from '../../shared/use-cases/refresh-tokens';
+
+/** The scheduled token refresher (EventBridge, every minute): wiring only. */
+const runtime = createRuntime(readRuntimeEnvironment(), { serviceName: 'refresh-tokens' });
+const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens } = runtime;
+
+const refresher = createRefresher({
+  connections: config.connections,
+  tokens,
+  status: new DynamoStatusStore({ client: documentClient, tableName }),
+  policy: refreshPolicyFrom(config.refresh),
+  clock,
+  log: logger,
+  telemetry,
+});
+
+export const handler = middy<unknown, RefreshSummary>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(async (_event: unknown, context: Context) => {
+    const remaining =
+      typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 30_000;
+    const summary = await refresher.run(clock.now() + Math.max(1000, remaining - 2000));
+    logger.info('refresh run', {
+      renewed: summary.renewed,
+      fresh: summary.fresh,
+      failed: summary.failed,
+      results: summary.results,
+    });
+    // Failing the invocation is what makes the schedule retry and the alarm and the DLQ see it.
+    if (summary.unusable.length > 0) throw new RefreshIncompleteError(summary.unusable);
+    return summary;
+  });

@@ -1,0 +1,78 @@
+import type { Connections } from './authorization';
+import type { CallerRecord, CallerStore, ConnectionScope } from './caller';
+import { generateKey, isValidKeyId } from './keys';
+
+export interface NewCallerInput {
+  readonly name: string;
+  readonly connections: readonly string[];
+  readonly groupIds?: readonly string[];
+  readonly emailDomains?: readonly string[];
+  /** Grant the `tokens` scope (vendable oauth2 connections). */
+  readonly tokens?: boolean;
+  /** Grant `tickets`; by default granted on astrato-oem connections (or on all, without a configuration). */
+  readonly tickets?: boolean;
+}
+
+export class CallerAdminError extends Error {
+  override readonly name = 'CallerAdminError';
+}
+
+/**
+ * Creates a caller and returns its key, which exists nowhere else afterwards (only its hash is
+ * stored): whoever runs this must hand it over now.
+ */
+export async function createCaller(
+  store: CallerStore,
+  input: NewCallerInput,
+  options: { connections?: Connections; now: Date },
+): Promise<{ record: CallerRecord; key: string }> {
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 200)
+    throw new CallerAdminError('--name must be 1 to 200 characters');
+  if (input.connections.length === 0) throw new CallerAdminError('at least one --connection is required');
+  const scopes: Record<string, ConnectionScope> = {};
+  for (const id of input.connections) {
+    const connection = options.connections?.[id];
+    if (options.connections && !connection) {
+      throw new CallerAdminError(
+        `unknown connection "${id}" (configured: ${Object.keys(options.connections).join(', ') || 'none'})`,
+      );
+    }
+    scopes[id] = {
+      tickets: input.tickets ?? (connection === undefined || connection.kind === 'astrato-oem'),
+      tokens: input.tokens ?? false,
+      allowedGroupIds: [...new Set(input.groupIds ?? [])],
+      allowedEmailDomains: [
+        ...new Set((input.emailDomains ?? []).map((domain) => domain.trim().toLowerCase())),
+      ],
+    };
+  }
+  const { keyId, key, secretHash } = generateKey();
+  const record: CallerRecord = {
+    keyId,
+    name,
+    secretHash,
+    scopes,
+    disabled: false,
+    createdAt: options.now.toISOString(),
+  };
+  await store.create(record);
+  return { record, key };
+}
+
+export async function disableCaller(store: CallerStore, keyId: string, now: Date): Promise<void> {
+  if (!isValidKeyId(keyId)) throw new CallerAdminError(`"${keyId.slice(0, 40)}" is not a key id`);
+  if (!(await store.disable(keyId, now.toISOString())))
+    throw new CallerAdminError(`no caller with key id ${keyId}`);
+}
+
+/** A caller as `list` shows it: never the hash. */
+export function describeCaller(record: CallerRecord) {
+  return {
+    keyId: record.keyId,
+    name: record.name,
+    disabled: record.disabled,
+    createdAt: record.createdAt,
+    scopes: record.scopes,
+  };
+}

@@ -1,0 +1,106 @@
+import type { AstratoConnection, Connection, OAuth2Connection } from '../config/schema';
+import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../errors';
+import type { Caller, ConnectionScope } from './caller';
+
+/**
+ * Scope rules of DESIGN.md "Callers". Each refusal says what is not allowed, in terms of the
+ * caller's own request.
+ */
+export type Connections = Readonly<Record<string, Connection>>;
+
+function lookup(connections: Connections, id: string): Connection {
+  const connection = Object.hasOwn(connections, id) ? connections[id] : undefined;
+  if (!connection) throw new UnknownConnectionError(id);
+  return connection;
+}
+
+function scopeOf(caller: Caller, id: string): ConnectionScope | undefined {
+  return Object.hasOwn(caller.scopes, id) ? caller.scopes[id] : undefined;
+}
+
+/**
+ * The astrato-oem connection a ticket request is for. Without `requested`, the caller must be
+ * scoped (with `tickets`) to exactly one astrato-oem connection.
+ */
+export function authorizeTicket(
+  caller: Caller,
+  connections: Connections,
+  requested: string | undefined,
+): { id: string; connection: AstratoConnection; scope: ConnectionScope } {
+  if (requested === undefined) {
+    const candidates = Object.entries(caller.scopes).filter(
+      ([id, scope]) =>
+        scope.tickets && Object.hasOwn(connections, id) && connections[id]?.kind === 'astrato-oem',
+    );
+    if (candidates.length === 0)
+      throw new ForbiddenError('this caller may not mint tickets on any connection');
+    if (candidates.length > 1) {
+      throw new InvalidRequestError(
+        '"connection" is required: this caller may mint tickets on several connections',
+      );
+    }
+    const [id] = candidates[0] as [string, ConnectionScope];
+    return authorizeTicket(caller, connections, id);
+  }
+  const connection = lookup(connections, requested);
+  const scope = scopeOf(caller, requested);
+  if (!scope?.tickets)
+    throw new ForbiddenError(`this caller may not mint tickets on connection "${requested}"`);
+  if (connection.kind !== 'astrato-oem') {
+    throw new InvalidRequestError(
+      `connection "${requested}" does not issue tickets (kind ${connection.kind})`,
+    );
+  }
+  return { id: requested, connection, scope };
+}
+
+/** Requested groups must be a subset of the allowed ones; the email's domain must be allowed. */
+export function authorizeTicketSubject(
+  scope: ConnectionScope,
+  email: string,
+  groupIds: readonly string[],
+): void {
+  const notAllowed = groupIds.filter((group) => !scope.allowedGroupIds.includes(group));
+  if (notAllowed.length > 0) {
+    throw new ForbiddenError(
+      `groupIds not allowed for this caller: ${notAllowed
+        .slice(0, 5)
+        .map((group) => JSON.stringify(group))
+        .join(', ')}${notAllowed.length > 5 ? ', ...' : ''}`,
+    );
+  }
+  if (scope.allowedEmailDomains.length > 0) {
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    if (!scope.allowedEmailDomains.includes(domain)) {
+      throw new ForbiddenError(`email domain "${domain}" is not allowed for this caller`);
+    }
+  }
+}
+
+/** Token vending: oauth2 connections marked vendable, callers with the `tokens` scope, never astrato-oem. */
+export function authorizeTokenVending(
+  caller: Caller,
+  connections: Connections,
+  id: string,
+): { connection: OAuth2Connection } {
+  const connection = lookup(connections, id);
+  const scope = scopeOf(caller, id);
+  if (!scope) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  if (connection.kind === 'astrato-oem') {
+    throw new ForbiddenError(`tokens of connection "${id}" (astrato-oem) are never handed out`);
+  }
+  if (!connection.vendable) throw new ForbiddenError(`connection "${id}" does not vend tokens`);
+  if (!scope.tokens) throw new ForbiddenError(`this caller may not read tokens of connection "${id}"`);
+  return { connection };
+}
+
+/** Status: any caller scoped to the connection. */
+export function authorizeStatus(
+  caller: Caller,
+  connections: Connections,
+  id: string,
+): { connection: Connection } {
+  const connection = lookup(connections, id);
+  if (!scopeOf(caller, id)) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  return { connection };
+}

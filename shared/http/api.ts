@@ -1,0 +1,245 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpRouterHandler from '@middy/http-router';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { CallerAuthenticator } from '../callers/authenticator';
+import type { Caller } from '../callers/caller';
+import type { Clock } from '../clock';
+import { describeError, InvalidRequestError, isBrokerError, PayloadTooLargeError } from '../errors';
+import type { StatusReader } from '../use-cases/connection-status';
+import type { TicketIssuer } from '../use-cases/issue-ticket';
+import type { TokenVendor } from '../use-cases/vend-token';
+import { problemFor, problemResponse } from './problem';
+import { connectionIdSchema, describeIssues, ticketRequestSchema } from './request-schemas';
+import { JsonBodyError, parseStrictJson } from './strict-json';
+
+export type ApiEvent = APIGatewayProxyEventV2;
+export type ApiResult = APIGatewayProxyStructuredResultV2;
+
+/** Request bodies over this size are refused with 413 (DESIGN.md). */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export interface ApiDeps {
+  readonly authenticator: CallerAuthenticator;
+  readonly tickets: TicketIssuer;
+  readonly vendor: TokenVendor;
+  readonly status: StatusReader;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** Longest a request may spend on upstream calls. @default 10000 */
+  readonly requestBudgetMs?: number;
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+} as const;
+
+function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+function header(event: ApiEvent, name: string): string | undefined {
+  return event.headers?.[name];
+}
+
+/** Body as JSON: size, content type and syntax (including duplicate keys) checked, in that order. */
+export function readJsonBody(event: ApiEvent): unknown {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+  }
+  const contentType = header(event, 'content-type');
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new InvalidRequestError(
+      contentType === undefined
+        ? 'Content-Type header is required: application/json'
+        : 'Content-Type must be application/json',
+      415,
+    );
+  }
+  const charset = /;\s*charset=("?)([^";]+)\1/i.exec(contentType ?? '')?.[2]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new InvalidRequestError('request body must be UTF-8', 415);
+  }
+  if (bytes.length === 0) throw new InvalidRequestError('request body is required');
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  if (text.includes('\uFFFD') && !bytes.includes(0xef))
+    throw new InvalidRequestError('request body is not valid UTF-8');
+  try {
+    return parseStrictJson(text);
+  } catch (error) {
+    if (error instanceof JsonBodyError) throw new InvalidRequestError(error.message.slice(0, 200));
+    throw error;
+  }
+}
+
+function connectionParam(event: ApiEvent): string {
+  const id = event.pathParameters?.id ?? '';
+  const parsed = connectionIdSchema.safeParse(decodeURIComponent(id));
+  if (!parsed.success)
+    throw new InvalidRequestError('path: connection id must be lower-case letters, digits, _ and -', 404);
+  return parsed.data;
+}
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly pattern: RegExp;
+  readonly handler: (event: ApiEvent, context: Context) => Promise<ApiResult>;
+}
+
+/**
+ * The broker's HTTP API (DESIGN.md "HTTP API (v1)") as one middy handler for API Gateway HTTP API
+ * payload v2 events. Routing by @middy/http-router; unknown paths get 404 and known paths with the
+ * wrong method 405 (with `Allow`), both as problem+json.
+ */
+export function createApiHandler(deps: ApiDeps) {
+  const budgetMs = deps.requestBudgetMs ?? 10_000;
+  const { logger } = deps;
+
+  const deadlineOf = (context: Context): number => {
+    const remaining =
+      typeof context.getRemainingTimeInMillis === 'function'
+        ? context.getRemainingTimeInMillis() - 1000
+        : budgetMs;
+    return deps.clock.now() + Math.max(0, Math.min(budgetMs, remaining));
+  };
+
+  const authenticate = async (event: ApiEvent): Promise<Caller> => {
+    const caller = await deps.authenticator.authenticate(header(event, 'authorization'));
+    logger.appendKeys({ caller: caller.keyId });
+    return caller;
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/v1/health',
+      pattern: /^\/v1\/health\/?$/,
+      handler: async () => json(200, { status: 'ok' }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/tickets',
+      pattern: /^\/v1\/tickets\/?$/,
+      handler: async (event, context) => {
+        const caller = await authenticate(event);
+        const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
+        if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
+        const ticket = await deps.tickets.issue(caller, parsed.data, deadlineOf(context));
+        logger.info('ticket issued', { connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
+        return json(
+          201,
+          {
+            ticketId: ticket.ticketId,
+            embedUrl: ticket.embedUrl,
+            connection: ticket.connection,
+            expiresAt: ticket.expiresAt,
+          },
+          { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
+        );
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/connections/{id}/token',
+      pattern: /^\/v1\/connections\/[^/]+\/token\/?$/,
+      handler: async (event, context) => {
+        const caller = await authenticate(event);
+        const token = await deps.vendor.vend(caller, connectionParam(event), deadlineOf(context));
+        const { tokenOrigin, ...body } = token;
+        return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/connections/{id}/status',
+      pattern: /^\/v1\/connections\/[^/]+\/status\/?$/,
+      handler: async (event) => {
+        const caller = await authenticate(event);
+        return json(200, await deps.status.read(caller, connectionParam(event)));
+      },
+    },
+  ];
+
+  const router = httpRouterHandler<ApiEvent, ApiResult>({
+    routes: routes.map(({ method, path, handler }) => ({ method, path, handler })),
+    notFoundResponse: ({ path }) => {
+      const allowed = routes.filter((route) => route.pattern.test(path)).map((route) => route.method);
+      if (allowed.length > 0) {
+        throw Object.assign(new InvalidRequestError(`method not allowed on ${path.slice(0, 100)}`, 405), {
+          allow: allowed.join(', '),
+        });
+      }
+      throw new InvalidRequestError(`no such route: ${path.slice(0, 100)}`, 404);
+    },
+  });
+
+  return middy<ApiEvent, ApiResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(deps.metrics))
+    .use(httpHeaderNormalizer())
+    .use(requestLogging(deps))
+    .use(problemDetails(deps))
+    .handler(router as (event: ApiEvent, context: Context) => Promise<ApiResult>);
+}
+
+/** Request id in every log line, and one access line per request (no bodies, no keys). */
+function requestLogging(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult> {
+  const started = new WeakMap<object, number>();
+  const access = (request: middy.Request<ApiEvent, ApiResult>) => {
+    const status = request.response?.statusCode ?? 500;
+    const code =
+      status >= 400
+        ? (JSON.parse(String(request.response?.body ?? '{}')) as { code?: string }).code
+        : undefined;
+    deps.logger.info('request', {
+      method: request.event.requestContext?.http?.method,
+      path: request.event.rawPath?.slice(0, 200),
+      status,
+      ...(code ? { code } : {}),
+      durationMs: deps.clock.now() - (started.get(request) ?? deps.clock.now()),
+    });
+    if (code) deps.metrics.addMetric(`Errors_${code}`, 'Count', 1);
+  };
+  return {
+    before: (request) => {
+      started.set(request, deps.clock.now());
+      deps.logger.appendKeys({
+        requestId: request.event.requestContext?.requestId ?? request.context.awsRequestId,
+      });
+    },
+    after: access,
+    onError: (request) => {
+      // problemDetails (registered after, so it runs first on error) has set the response.
+      if (request.response) access(request);
+    },
+  };
+}
+
+/** Turns any error into problem+json; logs server-side failures with their cause. */
+function problemDetails(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult> {
+  return {
+    onError: (request) => {
+      const { error } = request;
+      const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId ?? 'unknown';
+      const { status } = problemFor(error);
+      if (status >= 500) {
+        deps.logger.error('request failed', { error: describeError(error) });
+      } else if (!isBrokerError(error)) {
+        deps.logger.warn('request refused', { error: describeError(error) });
+      }
+      const allow = (error as { allow?: unknown } | null)?.allow;
+      request.response = problemResponse(error, requestId, typeof allow === 'string' ? { allow } : {});
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoLeaseStore, DynamoTokenCache } from '../adapters/dynamo-token-cache';
+import { SecretsManagerStore } from '../adapters/secrets-manager-store';
+import { type Clock, systemClock } from '../clock';
+import type { BrokerConfig } from '../config/schema';
+import { createLogger } from '../logging/logger';
+import { metricsTelemetry } from '../logging/telemetry';
+import type { Telemetry, TokenProvider } from '../tokens/ports';
+import { refreshPolicyFrom } from '../tokens/refresh-policy';
+import { TokenSource } from '../tokens/token-source';
+import { AstratoClient } from '../upstream/astrato';
+import { OAuth2ClientCredentialsProvider } from '../upstream/oauth2';
+import type { RuntimeEnvironment } from './environment';
+
+/**
+ * Everything a function needs, built once per container from its environment. The SDK clients
+ * find local endpoints through the standard `AWS_ENDPOINT_URL_DYNAMODB` and
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER` variables, so the same code runs on AWS and locally.
+ */
+export interface Runtime {
+  readonly config: BrokerConfig;
+  readonly tableName: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly telemetry: Telemetry;
+  readonly documentClient: DynamoDBDocumentClient;
+  readonly tokens: TokenSource;
+  readonly astrato: Readonly<Record<string, AstratoClient>>;
+}
+
+export interface RuntimeOptions {
+  readonly serviceName: string;
+  readonly clock?: Clock;
+  readonly dynamoClient?: DynamoDBClient;
+  readonly secretsManagerClient?: SecretsManagerClient;
+  readonly logger?: Logger;
+}
+
+export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ serviceName: options.serviceName });
+  const metrics = new Metrics({ namespace: 'TicketBroker', serviceName: options.serviceName });
+  const telemetry = metricsTelemetry(metrics);
+  // Fail fast when DynamoDB is unreachable: the token source degrades to a direct acquisition.
+  const dynamoClient =
+    options.dynamoClient ??
+    new DynamoDBClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+  const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const secretsManagerClient =
+    options.secretsManagerClient ??
+    new SecretsManagerClient({
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
+    });
+
+  const { config, tableName } = environment;
+  const providers: Record<string, TokenProvider> = {};
+  const astrato: Record<string, AstratoClient> = {};
+  for (const [id, connection] of Object.entries(config.connections)) {
+    if (connection.kind === 'astrato-oem') {
+      const client = new AstratoClient({
+        baseUrl: connection.baseUrl,
+        timeoutMs: connection.timeoutMs,
+        clock,
+        log: logger,
+      });
+      astrato[id] = client;
+      providers[id] = client;
+    } else {
+      providers[id] = new OAuth2ClientCredentialsProvider({
+        tokenUrl: connection.tokenUrl,
+        clientAuth: connection.clientAuth,
+        timeoutMs: connection.timeoutMs,
+        clock,
+        log: logger,
+        ...(connection.scope !== undefined ? { scope: connection.scope } : {}),
+      });
+    }
+  }
+
+  const adapterOptions = { client: documentClient, tableName, clock };
+  const tokens = new TokenSource({
+    connections: config.connections,
+    providers,
+    cache: new DynamoTokenCache(adapterOptions),
+    leases: new DynamoLeaseStore(adapterOptions),
+    secrets: new SecretsManagerStore({ client: secretsManagerClient, clock, log: logger }),
+    policy: refreshPolicyFrom(config.refresh),
+    clock,
+    log: logger,
+    telemetry,
+  });
+
+  return { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato };
+}

@@ -1,0 +1,55 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { tableKeys } from '../adapters/dynamo-token-cache';
+
+/** The outcome of the refresher's last run for one connection (`status#<connection>`). */
+export interface RefreshStatus {
+  readonly connection: string;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly ok: boolean;
+  readonly action: 'fresh' | 'renewed' | 'failed';
+  /** A stable code (`upstream_unavailable`, `misconfigured`, `probe_failed`, ...), never a message with data in it. */
+  readonly error?: string;
+  /** HTTP status of the probe, when the connection has a `probeUrl`. */
+  readonly probeStatus?: number;
+}
+
+export interface StatusStore {
+  write(status: RefreshStatus): Promise<void>;
+  read(connection: string): Promise<RefreshStatus | undefined>;
+}
+
+/** Status items live for a week past their last write; a newer run overwrites them. */
+const STATUS_TTL_SECONDS = 7 * 86_400;
+
+export class DynamoStatusStore implements StatusStore {
+  constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+
+  async write(status: RefreshStatus): Promise<void> {
+    await this.options.client.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: {
+          pk: tableKeys.status(status.connection),
+          ...status,
+          ttl: Math.ceil(Date.parse(status.at) / 1000) + STATUS_TTL_SECONDS,
+        },
+      }),
+    );
+  }
+
+  async read(connection: string): Promise<RefreshStatus | undefined> {
+    const { Item } = await this.options.client.send(
+      new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.status(connection) } }),
+    );
+    if (!Item || typeof Item.at !== 'string' || typeof Item.ok !== 'boolean') return undefined;
+    return {
+      connection,
+      at: Item.at,
+      ok: Item.ok,
+      action: Item.action === 'fresh' || Item.action === 'renewed' ? Item.action : 'failed',
+      ...(typeof Item.error === 'string' ? { error: Item.error } : {}),
+      ...(typeof Item.probeStatus === 'number' ? { probeStatus: Item.probeStatus } : {}),
+    };
+  }
+}

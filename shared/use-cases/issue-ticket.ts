@@ -1,0 +1,113 @@
+import { authorizeTicket, authorizeTicketSubject, type Connections } from '../callers/authorization';
+import type { Caller } from '../callers/caller';
+import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
+import type { AstratoConnection } from '../config/schema';
+import { UpstreamTokenRejectedError } from '../errors';
+import { registerSensitive } from '../logging/redaction';
+import type { Log, Telemetry } from '../tokens/ports';
+import { withRetry } from '../tokens/retry';
+import type { TokenOrigin, TokenSource } from '../tokens/token-source';
+import type { AstratoClient } from '../upstream/astrato';
+
+export interface TicketRequest {
+  readonly connection?: string;
+  /** Validated and lower-cased by the HTTP layer. */
+  readonly email: string;
+  readonly name?: string;
+  readonly groupIds?: readonly string[];
+}
+
+export interface IssuedTicket {
+  readonly ticketId: string;
+  readonly embedUrl: string;
+  readonly connection: string;
+  /** ISO 8601: the vendor's tickets live 60 s and are single use. */
+  readonly expiresAt: string;
+  /** Where the m2m token came from (for metrics and `Server-Timing`, never the token itself). */
+  readonly tokenOrigin: TokenOrigin;
+}
+
+export interface TicketIssuerDeps {
+  readonly connections: Connections;
+  readonly tokens: TokenSource;
+  /** The Astrato client of each astrato-oem connection. */
+  readonly astrato: Readonly<Record<string, AstratoClient>>;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly telemetry: Telemetry;
+  /** @default 60000 */
+  readonly ticketLifetimeMs?: number;
+  readonly sleep?: Sleep;
+  readonly random?: Random;
+}
+
+/** Fills the connection's embed URL template (`{baseUrl}`, `{ticketId}`). */
+export function embedUrlFor(connection: AstratoConnection, ticketId: string): string {
+  return connection.embedUrlTemplate
+    .replaceAll('{baseUrl}', connection.baseUrl)
+    .replaceAll('{ticketId}', encodeURIComponent(ticketId));
+}
+
+/**
+ * Issues a one-time embed ticket: scope checks, a usable m2m token (never waiting for a refresh),
+ * `/oem/setup`; a 401 from setup drops the token, renews it once and retries once.
+ */
+export function createTicketIssuer(deps: TicketIssuerDeps) {
+  const lifetimeMs = deps.ticketLifetimeMs ?? 60_000;
+  return {
+    async issue(caller: Caller, request: TicketRequest, deadline: number): Promise<IssuedTicket> {
+      const { id, connection, scope } = authorizeTicket(caller, deps.connections, request.connection);
+      const groupIds = request.groupIds ?? [];
+      authorizeTicketSubject(scope, request.email, groupIds);
+      const client = deps.astrato[id];
+      if (!client) throw new Error(`no Astrato client wired for connection ${id}`);
+      const user = {
+        email: request.email,
+        ...(request.name !== undefined ? { name: request.name } : {}),
+        ...(request.groupIds !== undefined ? { groupIds } : {}),
+      };
+
+      // A setup repeated after a lost answer only mints a spare single-use ticket: safe to retry.
+      const setup = (accessToken: string) =>
+        withRetry(() => client.setup(accessToken, user, deadline), {
+          deadline,
+          clock: deps.clock,
+          sleep: deps.sleep ?? realSleep,
+          random: deps.random ?? Math.random,
+          maxAttempts: 3,
+          onRetry: (error, attempt, delayMs) =>
+            deps.log.warn('astrato setup failed, retrying', {
+              connection: id,
+              attempt,
+              delayMs,
+              error: error.message,
+            }),
+        });
+      let { token, origin } = await deps.tokens.get(id, { deadline });
+      const started = deps.clock.now();
+      let ticket: { ticketId: string };
+      try {
+        ticket = await setup(token.accessToken);
+      } catch (error) {
+        if (!(error instanceof UpstreamTokenRejectedError)) throw error;
+        deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
+        await deps.tokens.invalidate(id, token);
+        ({ token, origin } = await deps.tokens.get(id, { deadline }));
+        ticket = await setup(token.accessToken);
+      } finally {
+        deps.telemetry.timing('UpstreamLatency', deps.clock.now() - started, { upstream: 'astrato-setup' });
+      }
+      registerSensitive(ticket.ticketId);
+      deps.telemetry.count('TicketsIssued');
+      return {
+        ticketId: ticket.ticketId,
+        embedUrl: embedUrlFor(connection, ticket.ticketId),
+        connection: id,
+        expiresAt: new Date(deps.clock.now() + lifetimeMs).toISOString(),
+        tokenOrigin: origin,
+      };
+    },
+  };
+}
+
+export type TicketIssuer = ReturnType<typeof createTicketIssuer>;

@@ -1,0 +1,156 @@
+import type { Connections } from '../callers/authorization';
+import type { Clock } from '../clock';
+import { describeError, isBrokerError } from '../errors';
+import type { RefreshStatus, StatusStore } from '../status/status-store';
+import type { Log, Telemetry } from '../tokens/ports';
+import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
+import type { CachedToken } from '../tokens/token';
+import type { RefreshOutcome, TokenSource } from '../tokens/token-source';
+import { upstreamFetch } from '../upstream/http';
+
+export interface ConnectionRefreshResult {
+  readonly connection: string;
+  readonly action: RefreshOutcome['action'];
+  readonly ok: boolean;
+  /** The connection still has a token requests can use. */
+  readonly usable: boolean;
+  readonly error?: string;
+  readonly probeStatus?: number;
+}
+
+export interface RefreshSummary {
+  readonly results: readonly ConnectionRefreshResult[];
+  readonly renewed: number;
+  readonly fresh: number;
+  readonly failed: number;
+  /** Connections left with no usable token: the invocation fails so alarms and the DLQ see it. */
+  readonly unusable: readonly string[];
+}
+
+export interface RefresherDeps {
+  readonly connections: Connections;
+  readonly tokens: TokenSource;
+  readonly status: StatusStore;
+  readonly policy: RefreshPolicy;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly telemetry: Telemetry;
+  readonly fetch?: typeof fetch;
+}
+
+/** The scheduled refresher: every connection, concurrently and independently. */
+export function createRefresher(deps: RefresherDeps) {
+  async function probe(
+    connection: string,
+    url: string,
+    token: CachedToken,
+    deadline: number,
+  ): Promise<number> {
+    const response = await upstreamFetch(
+      url,
+      { method: 'GET', headers: { authorization: `Bearer ${token.accessToken}` } },
+      {
+        what: `probe of ${connection}`,
+        timeoutMs: 5000,
+        deadline,
+        clock: deps.clock,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      },
+    ).catch((error: unknown) => {
+      if (isBrokerError(error) && 'upstreamStatus' in error && typeof error.upstreamStatus === 'number') {
+        return new Response(null, { status: error.upstreamStatus });
+      }
+      throw error;
+    });
+    await response.body?.cancel();
+    return response.status;
+  }
+
+  async function refreshOne(connection: string, deadline: number): Promise<ConnectionRefreshResult> {
+    const config = deps.connections[connection];
+    let outcome = await deps.tokens.refreshDue(connection, { deadline });
+    let probeStatus: number | undefined;
+    let error: string | undefined;
+    if (outcome.action === 'failed') {
+      error = isBrokerError(outcome.error) ? outcome.error.code : 'internal';
+      deps.log.error('token refresh failed', {
+        connection,
+        code: error,
+        error: describeError(outcome.error),
+      });
+    } else if (config?.kind === 'oauth2-client-credentials' && config.probeUrl) {
+      try {
+        probeStatus = await probe(connection, config.probeUrl, outcome.token, deadline);
+        if (probeStatus === 401) {
+          // The upstream no longer accepts the token: drop it, renew once, probe again.
+          await deps.tokens.invalidate(connection, outcome.token);
+          outcome = await deps.tokens.refreshDue(connection, { deadline });
+          if (outcome.action !== 'failed')
+            probeStatus = await probe(connection, config.probeUrl, outcome.token, deadline);
+        }
+        if (probeStatus < 200 || probeStatus > 299) error = 'probe_failed';
+      } catch (probeError) {
+        error = 'probe_failed';
+        deps.log.warn('probe failed', { connection, error: describeError(probeError) });
+      }
+      if (error) deps.log.error('token probe failed', { connection, code: error, probeStatus });
+    }
+    const token = 'token' in outcome ? outcome.token : undefined;
+    const usable = token !== undefined && isUsable(token, deps.clock.now(), deps.policy);
+    return {
+      connection,
+      action: outcome.action,
+      ok: error === undefined,
+      usable,
+      ...(error !== undefined ? { error } : {}),
+      ...(probeStatus !== undefined ? { probeStatus } : {}),
+    };
+  }
+
+  return {
+    async run(deadline: number): Promise<RefreshSummary> {
+      const ids = Object.keys(deps.connections);
+      const results = await Promise.all(
+        ids.map(async (connection): Promise<ConnectionRefreshResult> => {
+          let result: ConnectionRefreshResult;
+          try {
+            result = await refreshOne(connection, deadline);
+          } catch (error) {
+            deps.log.error('refresh of a connection crashed', { connection, error: describeError(error) });
+            result = { connection, action: 'failed', ok: false, usable: false, error: 'internal' };
+          }
+          const status: RefreshStatus = {
+            connection,
+            at: new Date(deps.clock.now()).toISOString(),
+            ok: result.ok,
+            action: result.action,
+            ...(result.error !== undefined ? { error: result.error } : {}),
+            ...(result.probeStatus !== undefined ? { probeStatus: result.probeStatus } : {}),
+          };
+          await deps.status.write(status).catch((error: unknown) => {
+            deps.log.warn('could not record the refresh status', { connection, error: describeError(error) });
+          });
+          deps.telemetry.count(result.ok ? 'RefreshSucceeded' : 'RefreshFailed', 1, { connection });
+          return result;
+        }),
+      );
+      return {
+        results,
+        renewed: results.filter((result) => result.action === 'renewed').length,
+        fresh: results.filter((result) => result.action === 'fresh').length,
+        failed: results.filter((result) => !result.ok).length,
+        unusable: results.filter((result) => !result.usable).map((result) => result.connection),
+      };
+    },
+  };
+}
+
+export type Refresher = ReturnType<typeof createRefresher>;
+
+/** Thrown by the refresher's invocation when a connection is left without a usable token. */
+export class RefreshIncompleteError extends Error {
+  override readonly name = 'RefreshIncompleteError';
+  constructor(readonly connections: readonly string[]) {
+    super(`no usable token left for: ${connections.join(', ')}`);
+  }
+}

@@ -1,0 +1,39 @@
+import { authorizeTokenVending, type Connections } from '../callers/authorization';
+import type { Caller } from '../callers/caller';
+import type { Clock } from '../clock';
+import type { Telemetry } from '../tokens/ports';
+import type { TokenOrigin, TokenSource } from '../tokens/token-source';
+
+/** RFC 6749 5.1 shape, plus the absolute expiry. */
+export interface VendedToken {
+  readonly access_token: string;
+  readonly token_type: string;
+  readonly expires_in: number;
+  readonly expires_at: string;
+  readonly tokenOrigin: TokenOrigin;
+}
+
+/** Hands a usable token of a vendable oauth2 connection to a caller with the `tokens` scope. */
+export function createTokenVendor(deps: {
+  connections: Connections;
+  tokens: TokenSource;
+  clock: Clock;
+  telemetry: Telemetry;
+}) {
+  return {
+    async vend(caller: Caller, connection: string, deadline: number): Promise<VendedToken> {
+      authorizeTokenVending(caller, deps.connections, connection);
+      const { token, origin } = await deps.tokens.get(connection, { deadline });
+      deps.telemetry.count('TokensVended');
+      return {
+        access_token: token.accessToken,
+        token_type: token.tokenType,
+        expires_in: Math.max(0, Math.floor((token.expiresAt - deps.clock.now()) / 1000)),
+        expires_at: new Date(token.expiresAt).toISOString(),
+        tokenOrigin: origin,
+      };
+    },
+  };
+}
+
+export type TokenVendor = ReturnType<typeof createTokenVendor>;
