@@ -90,12 +90,16 @@ function connectionParam(event: ApiEvent): string {
   return parsed.data;
 }
 
-interface Route {
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly pattern: RegExp;
-  readonly handler: (event: ApiEvent, context: Context) => Promise<ApiResult>;
-}
+/** The routes of DESIGN.md "HTTP API (v1)" (docs/openapi.yaml describes each). */
+export const API_ROUTES = [
+  { method: 'GET', path: '/v1/health', pattern: /^\/v1\/health\/?$/ },
+  { method: 'POST', path: '/v1/tickets', pattern: /^\/v1\/tickets\/?$/ },
+  { method: 'POST', path: '/v1/connections/{id}/token', pattern: /^\/v1\/connections\/[^/]+\/token\/?$/ },
+  { method: 'GET', path: '/v1/connections/{id}/status', pattern: /^\/v1\/connections\/[^/]+\/status\/?$/ },
+] as const;
+
+type RoutePath = (typeof API_ROUTES)[number]['path'];
+type RouteHandler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
 
 /**
  * The broker's HTTP API (DESIGN.md "HTTP API (v1)") as one middy handler for API Gateway HTTP API
@@ -120,61 +124,41 @@ export function createApiHandler(deps: ApiDeps) {
     return caller;
   };
 
-  const routes: Route[] = [
-    {
-      method: 'GET',
-      path: '/v1/health',
-      pattern: /^\/v1\/health\/?$/,
-      handler: async () => json(200, { status: 'ok' }),
+  const handlers: Record<RoutePath, RouteHandler> = {
+    '/v1/health': async () => json(200, { status: 'ok' }),
+    '/v1/tickets': async (event, context) => {
+      const caller = await authenticate(event);
+      const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
+      if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
+      const ticket = await deps.tickets.issue(caller, parsed.data, deadlineOf(context));
+      logger.info('ticket issued', { connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
+      return json(
+        201,
+        {
+          ticketId: ticket.ticketId,
+          embedUrl: ticket.embedUrl,
+          connection: ticket.connection,
+          expiresAt: ticket.expiresAt,
+        },
+        { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
+      );
     },
-    {
-      method: 'POST',
-      path: '/v1/tickets',
-      pattern: /^\/v1\/tickets\/?$/,
-      handler: async (event, context) => {
-        const caller = await authenticate(event);
-        const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
-        if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
-        const ticket = await deps.tickets.issue(caller, parsed.data, deadlineOf(context));
-        logger.info('ticket issued', { connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
-        return json(
-          201,
-          {
-            ticketId: ticket.ticketId,
-            embedUrl: ticket.embedUrl,
-            connection: ticket.connection,
-            expiresAt: ticket.expiresAt,
-          },
-          { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
-        );
-      },
+    '/v1/connections/{id}/token': async (event, context) => {
+      const caller = await authenticate(event);
+      const token = await deps.vendor.vend(caller, connectionParam(event), deadlineOf(context));
+      const { tokenOrigin, ...body } = token;
+      return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
     },
-    {
-      method: 'POST',
-      path: '/v1/connections/{id}/token',
-      pattern: /^\/v1\/connections\/[^/]+\/token\/?$/,
-      handler: async (event, context) => {
-        const caller = await authenticate(event);
-        const token = await deps.vendor.vend(caller, connectionParam(event), deadlineOf(context));
-        const { tokenOrigin, ...body } = token;
-        return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
-      },
+    '/v1/connections/{id}/status': async (event) => {
+      const caller = await authenticate(event);
+      return json(200, await deps.status.read(caller, connectionParam(event)));
     },
-    {
-      method: 'GET',
-      path: '/v1/connections/{id}/status',
-      pattern: /^\/v1\/connections\/[^/]+\/status\/?$/,
-      handler: async (event) => {
-        const caller = await authenticate(event);
-        return json(200, await deps.status.read(caller, connectionParam(event)));
-      },
-    },
-  ];
+  };
 
   const router = httpRouterHandler<ApiEvent, ApiResult>({
-    routes: routes.map(({ method, path, handler }) => ({ method, path, handler })),
+    routes: API_ROUTES.map(({ method, path }) => ({ method, path, handler: handlers[path] })),
     notFoundResponse: ({ path }) => {
-      const allowed = routes.filter((route) => route.pattern.test(path)).map((route) => route.method);
+      const allowed = API_ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method);
       if (allowed.length > 0) {
         throw Object.assign(new InvalidRequestError(`method not allowed on ${path.slice(0, 100)}`, 405), {
           allow: allowed.join(', '),

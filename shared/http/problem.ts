@@ -20,6 +20,9 @@ const STATUS: Record<ProblemCode, number> = {
   internal: 500,
 };
 
+/** Every code the API can answer with (docs/openapi.yaml lists the same). */
+export const PROBLEM_CODES = Object.keys(STATUS) as ProblemCode[];
+
 const TITLES: Record<ProblemCode, string> = {
   invalid_request: 'Invalid request',
   unauthorized: 'Unauthorized',

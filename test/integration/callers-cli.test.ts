@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CallerAuthenticator } from '../../shared/callers/authenticator';
+import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
+import { systemClock } from '../../shared/clock';
+import { UnauthorizedError } from '../../shared/errors';
+import { TABLE_NAME, TestStack } from '../support/stack';
+
+/** `npm run callers -- ...` as an operator runs it: a child process against DynamoDB (dynalite). */
+const run = promisify(execFile);
+let stack: TestStack;
+let dir: string;
+let configPath: string;
+
+beforeAll(async () => {
+  stack = await TestStack.start();
+  dir = mkdtempSync(join(tmpdir(), 'tb-callers-'));
+  configPath = join(dir, 'connections.json');
+  writeFileSync(configPath, JSON.stringify(stack.config));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function callers(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/callers.ts', ...args],
+      {
+        env: { ...process.env, ...stack.environment(), TABLE_NAME },
+        timeout: 30_000,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const authenticator = () =>
+  new CallerAuthenticator({
+    store: new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }),
+    clock: systemClock,
+  });
+
+describe('callers command', () => {
+  let key: string;
+  let keyId: string;
+
+  it('create prints a working key once, with the scopes asked for', async () => {
+    const result = await callers(
+      'create',
+      '--name',
+      'Acme analytics',
+      '--connection',
+      'astrato',
+      '--groups',
+      'sales,support',
+      '--email-domains',
+      'Acme.com',
+      '--config',
+      configPath,
+    );
+    expect(result.code).toBe(0);
+    const match = /^(tb_([A-Za-z0-9]{16})_[A-Za-z0-9_-]{43})$/m.exec(result.stdout);
+    expect(match).not.toBeNull();
+    key = match?.[1] ?? '';
+    keyId = match?.[2] ?? '';
+    expect(result.stdout.split(key)).toHaveLength(2); // printed exactly once
+    const caller = await authenticator().authenticate(`Bearer ${key}`);
+    expect(caller).toEqual({
+      keyId,
+      name: 'Acme analytics',
+      scopes: {
+        astrato: {
+          tickets: true,
+          tokens: false,
+          allowedGroupIds: ['sales', 'support'],
+          allowedEmailDomains: ['acme.com'],
+        },
+      },
+    });
+  });
+
+  it('--tokens on an oauth2 connection grants tokens, not tickets', async () => {
+    const result = await callers(
+      'create',
+      '--name',
+      'OMS reader',
+      '--connection',
+      'oms',
+      '--tokens',
+      '--config',
+      configPath,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('"oms":{"tickets":false,"tokens":true');
+  });
+
+  it('list shows callers but never a hash or a key', async () => {
+    const result = await callers('list');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(keyId);
+    expect(result.stdout).toContain('Acme analytics');
+    expect(result.stdout).not.toMatch(/[0-9a-f]{64}/);
+    expect(result.stdout).not.toContain(key);
+    const json = await callers('list', '--json');
+    const listed = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(listed.length).toBe(2);
+    for (const entry of listed) expect(entry).not.toHaveProperty('secretHash');
+  });
+
+  it('disable makes the key fail', async () => {
+    const result = await callers('disable', keyId);
+    expect(result.code).toBe(0);
+    await expect(authenticator().authenticate(`Bearer ${key}`)).rejects.toThrow(
+      new UnauthorizedError('caller key disabled'),
+    );
+    expect((await callers('list')).stdout).toMatch(new RegExp(`${keyId}\\s+DISABLED`));
+  });
+
+  it('refuses an unknown connection, naming it and the configured ones', async () => {
+    const result = await callers('create', '--name', 'x', '--connection', 'nope', '--config', configPath);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('unknown connection "nope" (configured: astrato, oms)');
+  });
+
+  it('refuses a missing table, a missing name and an unknown key id', async () => {
+    const noTable = await (async () => {
+      try {
+        await run(process.execPath, ['--import', 'tsx', 'scripts/callers.ts', 'list'], {
+          env: { ...process.env, ...stack.environment(), TABLE_NAME: '' },
+        });
+        return { code: 0, stderr: '' };
+      } catch (error) {
+        return error as { code: number; stderr: string };
+      }
+    })();
+    expect(noTable.code).toBe(1);
+    expect(noTable.stderr).toContain('--table <name> or TABLE_NAME');
+    const noName = await callers('create', '--connection', 'astrato', '--config', configPath);
+    expect(noName.stderr).toContain('--name must be 1 to 200 characters');
+    const unknown = await callers('disable', 'AAAAAAAAAAAAAAAA');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no caller with key id AAAAAAAAAAAAAAAA');
+  });
+});

