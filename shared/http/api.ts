@@ -83,8 +83,9 @@ export function readJsonBody(event: ApiEvent): unknown {
 }
 
 function connectionParam(event: ApiEvent): string {
+  // Path parameters arrive decoded; valid ids need no encoding, so nothing is decoded again here.
   const id = event.pathParameters?.id ?? '';
-  const parsed = connectionIdSchema.safeParse(decodeURIComponent(id));
+  const parsed = connectionIdSchema.safeParse(id);
   if (!parsed.success)
     throw new InvalidRequestError('path: connection id must be lower-case letters, digits, _ and -', 404);
   return parsed.data;

@@ -273,6 +273,22 @@ describe('scopes (403/404), never reaching upstream', () => {
     );
   });
 
+  it('a percent-encoded, malformed connection id in the path (found by the fuzzer: was a 500)', async () => {
+    for (const path of [
+      '/v1/connections/%25%20/token',
+      '/v1/connections/%E0%A4%A/status',
+      '/v1/connections/%2F/token',
+    ]) {
+      const response = await invoke(handler, {
+        method: path.endsWith('token') ? 'POST' : 'GET',
+        path,
+        headers: bearer(key('tokens')),
+      });
+      expect(response.status).toBe(404);
+      expect(response.body.code).toBe('invalid_request');
+    }
+  });
+
   it('unknown connection', async () => {
     expectProblem(
       await ticket({ connection: 'nope', email: 'x@example.com' }),

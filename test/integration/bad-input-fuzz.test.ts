@@ -1,0 +1,396 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { startLocalApiGateway } from '../../local/api-gateway';
+import type { LocalServer } from '../../local/http-kit';
+import { PROBLEM_CODES } from '../../shared/http/problem';
+import { addCaller, loadApiHandler } from '../support/api-harness';
+import { OutputCapture } from '../support/log-capture';
+import { TestStack } from '../support/stack';
+
+/**
+ * Generated bad input over the HTTP API (API Gateway emulation in front of the real handler):
+ * for every case a 4xx problem+json (404/405 for unknown routes and methods), never a 5xx, never
+ * an upstream call, and the process keeps serving.
+ */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 120);
+const ALLOWED_GROUPS = ['sales', 'support'];
+const output = new OutputCapture();
+
+let stack: TestStack;
+let gateway: LocalServer;
+let key: string;
+let keyId: string;
+const counts: Record<string, number> = {};
+
+beforeAll(async () => {
+  output.start();
+  stack = await TestStack.start();
+  const handler = await loadApiHandler(stack);
+  gateway = await startLocalApiGateway({ handler: handler as never });
+  ({ key, keyId } = await addCaller(stack, {
+    name: 'fuzz',
+    connections: ['astrato', 'oms'],
+    groupIds: ALLOWED_GROUPS,
+  }));
+  // Warm both tokens so that an accidental upstream call would show as setup/vending, and reset.
+  await fetch(`${gateway.url}/v1/tickets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'warm@example.com' }),
+  });
+  stack.astrato.resetCounts();
+  stack.keycloak.resetCounts();
+}, 30_000);
+
+afterAll(async () => {
+  output.stop();
+  mkdirSync('test-results', { recursive: true });
+  const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+  writeFileSync(
+    'test-results/bad-input-fuzz.json',
+    `${JSON.stringify({ total, byProperty: counts }, null, 2)}\n`,
+  );
+  process.stderr.write(`bad-input fuzz: ${total} generated cases (${JSON.stringify(counts)})\n`);
+  await gateway?.stop();
+  await stack?.stop();
+});
+
+afterEach(() => {
+  // Never an upstream call, whatever was sent.
+  expect(stack.astrato.counts()).toMatchObject({ token: 0, setup: 0 });
+  expect(stack.keycloak.counts()).toMatchObject({ token: 0, oms: 0 });
+});
+
+interface Sent {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string | Uint8Array;
+}
+
+async function send(
+  request: Sent,
+): Promise<{ status: number; contentType: string; body: Record<string, unknown> }> {
+  const response = await fetch(`${gateway.url}${request.path}`, {
+    method: request.method,
+    headers: request.headers,
+    ...(request.body !== undefined
+      ? { body: typeof request.body === 'string' ? request.body : Buffer.from(request.body) }
+      : {}),
+  });
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { unparsable: text.slice(0, 200) };
+  }
+  return { status: response.status, contentType: response.headers.get('content-type') ?? '', body };
+}
+
+function expectRefusal(
+  result: Awaited<ReturnType<typeof send>>,
+  allowed: readonly number[] = [400, 401, 403, 404, 405, 413, 415],
+): void {
+  if (!allowed.includes(result.status)) {
+    throw new Error(
+      `expected one of ${allowed.join('/')}, got ${result.status}: ${JSON.stringify(result.body)}`,
+    );
+  }
+  expect(result.contentType).toBe('application/problem+json');
+  expect(PROBLEM_CODES).toContain(result.body.code);
+  expect(result.body.status).toBe(result.status);
+  expect(typeof result.body.detail).toBe('string');
+}
+
+const ticketRequest = (body: string | Uint8Array, headers: Record<string, string> = {}): Sent => ({
+  method: 'POST',
+  path: '/v1/tickets',
+  headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+  body,
+});
+
+async function check(
+  name: string,
+  arbitrary: fc.Arbitrary<Sent>,
+  allowed?: readonly number[],
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(arbitrary, async (request) => {
+      counts[name] = (counts[name] ?? 0) + 1;
+      expectRefusal(await send(request), allowed);
+    }),
+    { numRuns: RUNS },
+  );
+}
+
+/** Strings that are not e-mail addresses a validator could accept. */
+const notAnEmail = fc.oneof(
+  fc.string().filter((s) => !s.includes('@')),
+  fc.string({ unit: 'binary' }).map((s) => `${s}\u0000@example.com`),
+  fc.string({ minLength: 1 }).map((s) => `${s} @exa mple.com`),
+  fc.constantFrom(
+    '@',
+    'a@',
+    '@b.c',
+    'a@b',
+    'a@@b.co',
+    'a@b..co',
+    'ａ@example.com',
+    'a\n@example.com',
+    '"a"@[1.2.3.4',
+  ),
+);
+
+describe('generated bad input', () => {
+  it('random JSON values that are not a ticket request object', async () => {
+    const notAnObject = fc.oneof(
+      fc.jsonValue().filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)),
+    );
+    await check(
+      'non-object JSON',
+      notAnObject.map((value) => ticketRequest(JSON.stringify(value))),
+    );
+  });
+
+  it('objects with an unknown field', async () => {
+    const body = fc
+      .tuple(
+        fc
+          .string({ minLength: 1 })
+          .filter((k) => !['connection', 'email', 'name', 'groupIds', '__proto__'].includes(k)),
+        fc.jsonValue(),
+      )
+      .map(([field, value]) => JSON.stringify({ email: 'ok@example.com', [field]: value }));
+    await check(
+      'unknown field',
+      body.map((b) => ticketRequest(b)),
+    );
+  });
+
+  it('wrong types for every field', async () => {
+    const wrong = fc.oneof(
+      fc.record({
+        email: fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.object()),
+      }),
+      fc.record({
+        email: fc.constant('ok@example.com'),
+        name: fc.oneof(fc.integer(), fc.constant(null), fc.object(), fc.constant('')),
+      }),
+      fc.record({
+        email: fc.constant('ok@example.com'),
+        groupIds: fc.oneof(
+          fc.string(),
+          fc.integer(),
+          fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.object()), { minLength: 1 }),
+        ),
+      }),
+      fc.record({
+        email: fc.constant('ok@example.com'),
+        connection: fc.oneof(fc.integer(), fc.constant('UPPER'), fc.constant('a b')),
+      }),
+    );
+    await check(
+      'wrong types',
+      wrong.map((b) => ticketRequest(JSON.stringify(b))),
+    );
+  });
+
+  it('unicode and control characters in emails', async () => {
+    await check(
+      'bad emails',
+      notAnEmail.map((email) => ticketRequest(JSON.stringify({ email }))),
+    );
+  });
+
+  it('groups that are not allowed, too many, or with control characters', async () => {
+    const groups = fc.oneof(
+      fc.array(
+        fc
+          .string({ minLength: 1, maxLength: 20 })
+          .filter((g) => !ALLOWED_GROUPS.includes(g) && !/\p{Cc}/u.test(g)),
+        {
+          minLength: 1,
+          maxLength: 5,
+        },
+      ),
+      fc.array(fc.constantFrom(...ALLOWED_GROUPS), { minLength: 51, maxLength: 80 }),
+      fc.string({ minLength: 1 }).map((g) => [`sales${g}\u0007`]),
+    );
+    await check(
+      'groups',
+      groups.map((groupIds) => ticketRequest(JSON.stringify({ email: 'ok@example.com', groupIds }))),
+    );
+  });
+
+  it('huge strings and bodies', async () => {
+    const huge = fc
+      .integer({ min: 16 * 1024 + 1, max: 200_000 })
+      .map((size) => ticketRequest(JSON.stringify({ email: 'ok@example.com', name: 'n'.repeat(size) })));
+    await check('huge', huge);
+  });
+
+  it('deep nesting', async () => {
+    const deep = fc
+      .integer({ min: 50, max: 8000 })
+      .chain((depth) =>
+        fc.constantFrom(
+          `{"email":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+          `${'['.repeat(depth)}${']'.repeat(depth)}`,
+          `{"email":"ok@example.com","groupIds":${'['.repeat(depth)}"x"${']'.repeat(depth)}}`,
+          `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`,
+        ),
+      );
+    await check(
+      'deep nesting',
+      deep.map((b) => ticketRequest(b)),
+    );
+  });
+
+  it('duplicate keys', async () => {
+    const duplicated = fc
+      .tuple(fc.constantFrom('email', 'name', 'groupIds', 'connection'), fc.jsonValue(), fc.jsonValue())
+      .map(([field, a, b]) => {
+        const base = { email: 'ok@example.com' } as Record<string, unknown>;
+        delete base[field];
+        const prefix = JSON.stringify(base).slice(0, -1);
+        return `${prefix}${prefix.length > 1 ? ',' : ''}"${field}":${JSON.stringify(a)},"${field}":${JSON.stringify(b)}}`;
+      });
+    await check(
+      'duplicate keys',
+      duplicated.map((b) => ticketRequest(b)),
+    );
+  });
+
+  it('malformed JSON and raw bytes', async () => {
+    const malformed = fc.oneof(
+      fc.string({ minLength: 1 }).filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+      fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    );
+    await check(
+      'malformed',
+      malformed.map((b) => ticketRequest(b)),
+    );
+  });
+
+  it('odd content types', async () => {
+    const contentType = fc.oneof(
+      fc.constantFrom(
+        'text/plain',
+        'application/xml',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=utf-16',
+        '*/*',
+      ),
+      fc
+        .string({ minLength: 1, maxLength: 40 })
+        .filter((s) => /^[\x20-\x7e]+$/.test(s) && !/^\s*application\/json\s*(;|$)/i.test(s)),
+    );
+    await check(
+      'content types',
+      contentType.map((ct) =>
+        ticketRequest(JSON.stringify({ email: 'ok@example.com' }), { 'content-type': ct }),
+      ),
+    );
+  });
+
+  it('missing, malformed and wrong keys', async () => {
+    const authorization = fc.oneof(
+      fc.constant(undefined),
+      fc.string({ maxLength: 60 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+      fc
+        .string({ maxLength: 60 })
+        .filter((s) => /^[\x21-\x7e]*$/.test(s))
+        .map((s) => `Bearer ${s}`),
+      fc.base64String().map((s) => `Basic ${s}`),
+      fc.constant(`Bearer tb_${keyId}_${'A'.repeat(43)}`),
+      fc.constant(`Bearer ${key}x`),
+      fc.constant(`Bearer ${key.slice(0, -1)}`),
+    );
+    await check(
+      'keys',
+      authorization.map((value) => ({
+        method: 'POST',
+        path: '/v1/tickets',
+        headers: {
+          'content-type': 'application/json',
+          ...(value === undefined ? {} : { authorization: value }),
+        },
+        body: JSON.stringify({ email: 'ok@example.com' }),
+      })),
+      [400, 401],
+    );
+  });
+
+  it('wrong methods and paths', async () => {
+    const valid = new Set([
+      'GET /v1/health',
+      'POST /v1/tickets',
+      'POST /v1/connections/{id}/token',
+      'GET /v1/connections/{id}/status',
+    ]);
+    const segment = fc.oneof(
+      fc.constantFrom(
+        'v1',
+        'tickets',
+        'connections',
+        'token',
+        'status',
+        'health',
+        'astrato',
+        'oms',
+        '..',
+        '%2e%2e',
+        '%00',
+      ),
+      fc.string({ minLength: 1, maxLength: 12 }).map((s) => encodeURIComponent(s)),
+    );
+    const request = fc
+      .tuple(
+        fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'),
+        fc.array(segment, { minLength: 0, maxLength: 5 }),
+      )
+      .map(([method, segments]) => ({ method, path: `/${segments.join('/')}` }))
+      .filter(({ method, path }) => {
+        const shape = path
+          .replace(/^\/v1\/connections\/[^/]+\/(token|status)\/?$/, '/v1/connections/{id}/$1')
+          .replace(/\/$/, '');
+        return !valid.has(`${method} ${shape}`) && !valid.has(`${method} ${path}`);
+      })
+      .map(({ method, path }) => ({
+        method,
+        path,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: '{}' }),
+      }));
+    await check('methods and paths', request, [400, 401, 403, 404, 405]);
+  });
+
+  it('unknown connections on real routes', async () => {
+    const id = fc.string({ minLength: 1, maxLength: 70 }).filter((s) => s !== 'astrato' && s !== 'oms');
+    const request = fc.tuple(id, fc.constantFrom('token', 'status')).map(([connection, route]) => ({
+      method: route === 'token' ? 'POST' : 'GET',
+      path: `/v1/connections/${encodeURIComponent(connection)}/${route}`,
+      headers: { authorization: `Bearer ${key}` },
+    }));
+    await check('unknown connections', request, [403, 404]);
+  });
+
+  it('the process keeps serving: health and a real ticket still work', async () => {
+    expect((await fetch(`${gateway.url}/v1/health`)).status).toBe(200);
+    const response = await fetch(`${gateway.url}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'still-serving@example.com', groupIds: ['sales'] }),
+    });
+    expect(response.status).toBe(201);
+    stack.astrato.resetCounts(); // this one call was meant to reach upstream
+  });
+});
