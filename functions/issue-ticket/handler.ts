@@ -14,7 +14,7 @@ const { config, tableName, clock, logger, metrics, telemetry, documentClient, to
 const store = { client: documentClient, tableName };
 
 export const handler = createApiHandler({
-  authenticator: new CallerAuthenticator({ store: new DynamoCallerStore(store), clock }),
+  authenticator: new CallerAuthenticator({ store: new DynamoCallerStore(store), clock, log: logger }),
   tickets: createTicketIssuer({
     connections: config.connections,
     tokens,

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
-import { UnauthorizedError } from '../errors';
+import { describeError, UnauthorizedError, UpstreamUnavailableError } from '../errors';
+import type { Log } from '../tokens/ports';
 import type { Caller, CallerRecord, CallerStore } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 
@@ -10,6 +11,9 @@ export interface AuthenticatorOptions {
   readonly cacheMs?: number;
   /** Bound on cached records (unknown key ids are cached too, so guessing costs no table reads). @default 1000 */
   readonly maxEntries?: number;
+  /** While the table is unreachable, a cached record this recent still authenticates. @default 900000 (15 min) */
+  readonly maxStaleMs?: number;
+  readonly log?: Log;
 }
 
 /**
@@ -20,10 +24,12 @@ export class CallerAuthenticator {
   private readonly cache = new Map<string, { record: CallerRecord | undefined; at: number }>();
   private readonly cacheMs: number;
   private readonly maxEntries: number;
+  private readonly maxStaleMs: number;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.cacheMs = options.cacheMs ?? 15_000;
     this.maxEntries = options.maxEntries ?? 1000;
+    this.maxStaleMs = options.maxStaleMs ?? 900_000;
   }
 
   async authenticate(authorization: string | undefined): Promise<Caller> {
@@ -46,7 +52,23 @@ export class CallerAuthenticator {
     const now = this.options.clock.now();
     const cached = this.cache.get(keyId);
     if (cached && now - cached.at < this.cacheMs) return cached.record;
-    const record = await this.options.store.get(keyId);
+    let record: CallerRecord | undefined;
+    try {
+      record = await this.options.store.get(keyId);
+    } catch (error) {
+      // The table is unreachable: a recently seen record still serves (a disabled flag included).
+      if (cached && now - cached.at < this.maxStaleMs) {
+        this.options.log?.warn('caller store unavailable; using the cached caller record', {
+          error: describeError(error),
+        });
+        return cached.record;
+      }
+      throw new UpstreamUnavailableError('caller keys cannot be verified right now', {
+        cause: error,
+        retryable: false,
+        retryAfterMs: 1000,
+      });
+    }
     if (this.cache.size >= this.maxEntries) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);

@@ -39,6 +39,12 @@ export interface RuntimeOptions {
   readonly dynamoClient?: DynamoDBClient;
   readonly secretsManagerClient?: SecretsManagerClient;
   readonly logger?: Logger;
+  /**
+   * Lease owner id. On Lambda it is the execution environment's log stream, which survives a
+   * runtime restart: a function that crashed mid-acquisition and restarted recognises its own
+   * lease as dead and takes it over at once. @default AWS_LAMBDA_LOG_STREAM_NAME, else random
+   */
+  readonly ownerId?: string;
 }
 
 export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
@@ -86,6 +92,7 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
   }
 
   const adapterOptions = { client: documentClient, tableName, clock };
+  const ownerId = options.ownerId ?? process.env.AWS_LAMBDA_LOG_STREAM_NAME;
   const tokens = new TokenSource({
     connections: config.connections,
     providers,
@@ -96,6 +103,7 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
     clock,
     log: logger,
     telemetry,
+    ...(ownerId ? { ownerId } : {}),
   });
 
   return { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato };

@@ -56,7 +56,10 @@ export interface TokenSourceDeps {
   readonly telemetry?: Telemetry;
   /** Identifies this process in leases. @default a random UUID */
   readonly ownerId?: string;
-  /** How long a lease holds; an acquisition never outlives its lease. @default 10000 */
+  /**
+   * How long a lease holds without a heartbeat. The holder extends it every third of this while it
+   * works, so a holder that died is noticed within this time. @default 5000
+   */
   readonly leaseMs?: number;
   /** An L1 entry older than this is checked against L2 (picks up refreshed or invalidated tokens). @default 30000 */
   readonly l1MaxAgeMs?: number;
@@ -97,7 +100,7 @@ export class TokenSource {
     this.log = deps.log ?? silentLog;
     this.telemetry = deps.telemetry ?? noTelemetry;
     this.ownerId = deps.ownerId ?? randomUUID();
-    this.leaseMs = deps.leaseMs ?? 10_000;
+    this.leaseMs = deps.leaseMs ?? 5_000;
     this.l1MaxAgeMs = deps.l1MaxAgeMs ?? 30_000;
     this.defaultBudgetMs = deps.defaultBudgetMs ?? 8_000;
   }
@@ -327,9 +330,9 @@ export class TokenSource {
         this.rememberL1(stored);
         return { token: stored, origin: waited ? 'waited' : 'l2' };
       }
-      // Never outlive the lease: past it, another process may start its own acquisition.
-      const leaseDeadline = Math.min(deadline, this.clock.now() + this.leaseMs - 250);
-      const token = await this.acquireFromUpstream(connection, config, leaseDeadline, stored ?? previous);
+      const token = await this.withHeartbeat(connection, () =>
+        this.acquireFromUpstream(connection, config, deadline, stored ?? previous),
+      );
       try {
         const written = await this.deps.cache.write(token);
         if (!written) this.log.info('a newer token was already stored', { connection });
@@ -342,6 +345,24 @@ export class TokenSource {
       await this.deps.leases.release(connection, this.ownerId).catch((error: unknown) => {
         this.degraded(connection, 'lease release', error);
       });
+    }
+  }
+
+  /** Keeps the lease alive while `work` runs, so only a holder that died lets it expire. */
+  private async withHeartbeat<T>(connection: string, work: () => Promise<T>): Promise<T> {
+    const beat = setInterval(
+      () => {
+        this.deps.leases.tryAcquire(connection, this.ownerId, this.leaseMs).catch((error: unknown) => {
+          this.degraded(connection, 'lease heartbeat', error);
+        });
+      },
+      Math.max(50, Math.floor(this.leaseMs / 3)),
+    );
+    beat.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(beat);
     }
   }
 

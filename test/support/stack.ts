@@ -38,6 +38,8 @@ export interface TestStackOptions {
   readonly keycloak?: KeycloakSimulatorOptions;
   readonly omsClientAuth?: 'client_secret_basic' | 'client_secret_post';
   readonly omsScope?: string;
+  /** Keep dynalite's data on disk (a restart keeps the table, as with the real service). */
+  readonly dynamoDataDir?: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export class TestStack {
 
   static async start(options: TestStackOptions = {}): Promise<TestStack> {
     const [dynamo, secretsManager, astrato, keycloak] = await Promise.all([
-      startDynamo(),
+      startDynamo(options.dynamoDataDir ? { dataDir: options.dynamoDataDir } : {}),
       startSecretsManager({
         seed: {
           'ticket-broker/astrato': JSON.stringify(ASTRATO_CLIENT),

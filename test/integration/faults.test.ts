@@ -1,0 +1,371 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalApiGateway } from '../../local/api-gateway';
+import { createTable, startDynamo } from '../../local/dynamodb';
+import type { LocalServer } from '../../local/http-kit';
+import { addCaller, loadApiHandler } from '../support/api-harness';
+import { type RunningChild, startChild } from '../support/child-process';
+import { OutputCapture } from '../support/log-capture';
+import { ASTRATO_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
+
+/**
+ * Faults, end to end through the HTTP API: for each, what the caller sees (a ticket, or the
+ * documented problem with Retry-After), that no lease is left stuck, and that the table is
+ * consistent afterwards.
+ */
+const output = new OutputCapture();
+let stack: TestStack;
+let gateway: LocalServer;
+let key: string;
+let dataDir: string;
+
+beforeAll(async () => {
+  output.start();
+  dataDir = mkdtempSync(join(tmpdir(), 'tb-faults-'));
+  stack = await TestStack.start({ dynamoDataDir: dataDir });
+  gateway = await startLocalApiGateway({ handler: (await loadApiHandler(stack)) as never });
+  ({ key } = await addCaller(stack, { name: 'faults', connections: ['astrato', 'oms'], tokens: true }));
+}, 30_000);
+
+afterAll(async () => {
+  output.stop();
+  await gateway?.stop();
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  stack.astrato.faults.clear();
+  stack.keycloak.faults.clear();
+  stack.secretsManager.setUnavailable(false);
+});
+
+async function ticket(email = 'fault@example.com') {
+  const response = await fetch(`${gateway.url}/v1/tickets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ email }),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
+}
+
+async function vend(connection = 'oms') {
+  const response = await fetch(`${gateway.url}/v1/connections/${connection}/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}` },
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The API as a new Lambda container would run it (its own empty memory). */
+async function freshGateway(): Promise<LocalServer> {
+  let handler: unknown;
+  await jest.isolateModulesAsync(async () => {
+    handler = await loadApiHandler(stack);
+  });
+  return startLocalApiGateway({ handler: handler as never });
+}
+
+/** Waits for a refresh-once child to print its outcome. */
+function resultOf(child: RunningChild): Promise<string> {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      const line = child
+        .output()
+        .split('\n')
+        .find((entry) => entry.startsWith('RESULT ') || entry.startsWith('ERROR '));
+      if (line) {
+        clearInterval(poll);
+        resolve(line);
+      }
+    }, 20);
+  });
+}
+
+async function items(): Promise<Record<string, unknown>[]> {
+  const { Items } = await stack
+    .documentClient()
+    .send(new ScanCommand({ TableName: TABLE_NAME, ConsistentRead: true }));
+  return Items ?? [];
+}
+
+/** Table consistent: no lease left, and any stored token is one the upstream minted and still valid. */
+async function expectConsistent(): Promise<void> {
+  const all = await items();
+  expect(all.filter((item) => String(item.pk).startsWith('lease#'))).toEqual([]);
+  const minted = new Set([...stack.astrato.tokensIssued(), ...stack.keycloak.tokensIssued()]);
+  for (const token of all.filter((item) => String(item.pk).startsWith('token#'))) {
+    expect(minted.has(String(token.accessToken))).toBe(true);
+    expect(Number(token.expiresAt)).toBeGreaterThan(Date.now());
+  }
+}
+
+/** Makes the next ticket need a new token: the cached one is revoked at the vendor (setup answers 401). */
+function revokeAstratoTokens(): void {
+  stack.astrato.revokeAllTokens();
+  stack.astrato.resetCounts();
+}
+
+describe('token endpoint faults (the next ticket must renew its token)', () => {
+  beforeAll(async () => {
+    expect((await ticket()).status).toBe(201);
+  });
+
+  it.each([
+    ['a 503, once', { status: 503, count: 1 }],
+    ['a 429 with Retry-After: 1, once', { status: 429, retryAfter: '1', count: 1 }],
+    ['a dropped connection, once', { drop: true, count: 1 }],
+    ['a timeout, once', { latencyMs: 1500, count: 1 }],
+  ])('%s: retried, the caller gets a ticket', async (_label, fault) => {
+    revokeAstratoTokens();
+    stack.astrato.faults.set('token', fault);
+    const response = await ticket();
+    expect(response.status).toBe(201);
+    expect(stack.astrato.counts().token).toBe(2);
+    await expectConsistent();
+  });
+
+  it('503 asking for 120 s: 503 upstream_unavailable with Retry-After 120, then recovery', async () => {
+    revokeAstratoTokens();
+    stack.astrato.faults.set('token', { status: 503, retryAfter: '120' });
+    const response = await ticket();
+    expect(response).toMatchObject({
+      status: 503,
+      retryAfter: '120',
+      body: { code: 'upstream_unavailable' },
+    });
+    await expectConsistent();
+    stack.astrato.faults.clear();
+    expect((await ticket()).status).toBe(201);
+  });
+
+  it('timeouts that persist: 504 within the budget', async () => {
+    revokeAstratoTokens();
+    stack.astrato.faults.set('token', { latencyMs: 1500 });
+    const response = await ticket();
+    expect(response).toMatchObject({ status: 504, body: { code: 'upstream_unavailable' } });
+    await expectConsistent();
+  }, 20_000);
+
+  it('dropped connections that persist: 503', async () => {
+    revokeAstratoTokens();
+    stack.astrato.faults.set('token', { drop: true });
+    expect(await ticket()).toMatchObject({ status: 503, body: { code: 'upstream_unavailable' } });
+    await expectConsistent();
+  });
+
+  it.each([
+    ['malformed JSON', { status: 200, body: '{"access_token":', contentType: 'application/json' }],
+    ['the wrong content type', { status: 200, body: '<html>maintenance</html>', contentType: 'text/html' }],
+  ])('%s: 502 upstream_rejected, not retried', async (_label, fault) => {
+    revokeAstratoTokens();
+    stack.astrato.faults.set('token', fault);
+    expect(await ticket()).toMatchObject({ status: 502, body: { code: 'upstream_rejected' } });
+    expect(stack.astrato.counts().token).toBe(1);
+    await expectConsistent();
+  });
+
+  it('after every fault above, a later request succeeds at once (no lease to wait for)', async () => {
+    revokeAstratoTokens();
+    expect((await ticket()).status).toBe(201);
+    await expectConsistent();
+  });
+});
+
+describe('/oem/setup faults', () => {
+  it('a 5xx once: the ticket is issued', async () => {
+    stack.astrato.faults.set('setup', { status: 500, count: 1 });
+    expect((await ticket()).status).toBe(201);
+  });
+
+  it('a 5xx that persists: 503', async () => {
+    stack.astrato.faults.set('setup', { status: 502 });
+    expect(await ticket()).toMatchObject({ status: 503, body: { code: 'upstream_unavailable' } });
+  });
+
+  it('timeouts that persist: 504', async () => {
+    stack.astrato.faults.set('setup', { latencyMs: 1500 });
+    expect(await ticket()).toMatchObject({ status: 504, body: { code: 'upstream_unavailable' } });
+  }, 20_000);
+});
+
+describe('Secrets Manager unavailable', () => {
+  it('with the secret cached: tokens are still renewed, tickets flow', async () => {
+    expect((await ticket()).status).toBe(201); // the secret is cached by now
+    stack.secretsManager.setUnavailable(true);
+    revokeAstratoTokens();
+    expect((await ticket()).status).toBe(201);
+    expect(stack.astrato.counts().token).toBe(1);
+  });
+
+  it('with nothing cached (a new container): 503, then recovery', async () => {
+    const fresh = await freshGateway();
+    try {
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#oms' } }));
+      stack.secretsManager.setUnavailable(true);
+      const refused = await fetch(`${fresh.url}/v1/connections/oms/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { code: string }).code).toBe('upstream_unavailable');
+      stack.secretsManager.setUnavailable(false);
+      const served = await fetch(`${fresh.url}/v1/connections/oms/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(served.status).toBe(200);
+    } finally {
+      await fresh.stop();
+    }
+    await expectConsistent();
+  });
+});
+
+describe('DynamoDB stopped and restarted mid-run', () => {
+  it('tickets keep flowing for known callers; the table is consistent after the restart', async () => {
+    expect((await ticket()).status).toBe(201);
+    const { port } = stack.dynamo;
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await ticket(`before-${i}@example.com`)).status);
+    await stack.dynamo.stop();
+    for (let i = 0; i < 5; i++) statuses.push((await ticket(`during-${i}@example.com`)).status);
+    // A caller never seen by this container cannot be verified while the table is down: 503, not 500.
+    const stranger = await addCaller(stack, { name: 'stranger', connections: ['astrato'] }).catch(
+      () => undefined,
+    );
+    expect(stranger).toBeUndefined();
+    const restarted = await startDynamo({ port, dataDir });
+    try {
+      await createTable({ endpoint: restarted.endpoint, tableName: TABLE_NAME });
+      for (let i = 0; i < 5; i++) statuses.push((await ticket(`after-${i}@example.com`)).status);
+      expect(statuses).toEqual(Array.from({ length: 15 }, () => 201));
+      await expectConsistent();
+    } finally {
+      await restarted.stop();
+      // Give the rest of the suite the table back under the stack's own handle.
+      Object.assign(stack, { dynamo: await startDynamo({ port, dataDir }) });
+    }
+  });
+
+  it('an unknown caller while the table is down gets 503 with Retry-After, never 500', async () => {
+    const { key: strangerKey } = await addCaller(stack, { name: 'stranger', connections: ['astrato'] });
+    await stack.dynamo.stop();
+    try {
+      const response = await fetch(`${gateway.url}/v1/tickets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${strangerKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'x@example.com' }),
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+    } finally {
+      Object.assign(stack, { dynamo: await startDynamo({ port: stack.dynamo.port, dataDir }) });
+    }
+  });
+});
+
+describe('the refresher crashing half-way', () => {
+  const refresher = (streamName: string): Promise<RunningChild> =>
+    startChild(process.execPath, ['--import', 'tsx', 'test/support/refresh-once.ts'], /(STARTED)/, {
+      env: { ...process.env, ...stack.environment(), AWS_LAMBDA_LOG_STREAM_NAME: streamName },
+    });
+
+  async function leaseOf(connection: string): Promise<Record<string, unknown> | undefined> {
+    return (await items()).find((item) => item.pk === `lease#${connection}`);
+  }
+
+  async function killWhileHoldingLease(streamName: string): Promise<Record<string, unknown>> {
+    await stack.documentClient().send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#oms' } }));
+    stack.keycloak.faults.set('token', { latencyMs: 4000 });
+    const child = await refresher(streamName);
+    let lease: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && !lease; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      lease = await leaseOf('oms');
+    }
+    child.process.kill('SIGKILL');
+    await child.stop();
+    stack.keycloak.faults.clear();
+    if (!lease) throw new Error('the refresher never took the lease');
+    return lease;
+  }
+
+  it('the same execution environment, restarted, takes over its own dead lease at once', async () => {
+    const dead = await killWhileHoldingLease('2026/11/22/[$LATEST]crashed');
+    expect(dead.owner).toBe('2026/11/22/[$LATEST]crashed');
+    const restarted = await refresher('2026/11/22/[$LATEST]crashed');
+    const done = await resultOf(restarted);
+    const finishedAt = Date.now();
+    await restarted.stop();
+    expect(done).toMatch(/^RESULT /);
+    // It did not wait for the dead lease to run out.
+    expect(finishedAt).toBeLessThan(Number(dead.leaseUntil));
+    await expectConsistent();
+  }, 30_000);
+
+  it('another process waits for the dead holder’s lease to lapse (heartbeats stopped), then serves', async () => {
+    const dead = await killWhileHoldingLease('2026/11/22/[$LATEST]other');
+    const response = await vend('oms');
+    expect(response.status).toBe(200);
+    expect(Date.now()).toBeGreaterThanOrEqual(Number(dead.leaseUntil) - 100);
+    await expectConsistent();
+  }, 30_000);
+
+  it('a live holder keeps its lease with heartbeats: no second token call while it works', async () => {
+    await stack.documentClient().send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#oms' } }));
+    stack.keycloak.resetCounts();
+    // Two 503s asking for 3 s each keep the holder busy for over 6 s: longer than one lease (5 s).
+    stack.keycloak.faults.set('token', { status: 503, retryAfter: '3', count: 2 });
+    const child = await refresher('2026/11/22/[$LATEST]slow-but-alive');
+    for (let i = 0; i < 100 && !(await leaseOf('oms')); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    // A new API container (empty memory) needs the token now: it must wait for the holder.
+    const container = await freshGateway();
+    try {
+      const response = await fetch(`${container.url}/v1/connections/oms/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('server-timing')).toBe('token;desc="waited"');
+    } finally {
+      await container.stop();
+    }
+    expect(await resultOf(child)).toMatch(/^RESULT /);
+    await child.stop();
+    expect(stack.keycloak.counts().token).toBe(3); // the holder's three attempts, none from the waiter
+    await expectConsistent();
+  }, 30_000);
+});
+
+describe('rotation while traffic runs', () => {
+  it('tickets keep flowing; the new secret version is used from then on', async () => {
+    const results: number[] = [];
+    let rotatedVersion = '';
+    const traffic = (async () => {
+      for (let i = 0; i < 40; i++) {
+        results.push((await ticket(`rotation-${i}@example.com`)).status);
+        if (i === 15) {
+          const rotated = 'astrato-rotated-during-traffic';
+          stack.astrato.rotateClientSecret(ASTRATO_CLIENT.clientId, rotated);
+          rotatedVersion = stack.secretsManager.putSecret(
+            'ticket-broker/astrato',
+            JSON.stringify({ clientId: ASTRATO_CLIENT.clientId, clientSecret: rotated }),
+          );
+          stack.astrato.revokeAllTokens(); // the vendor invalidates tokens of the old secret
+        }
+      }
+    })();
+    await traffic;
+    expect(results).toEqual(Array.from({ length: 40 }, () => 201));
+    const token = (await items()).find((item) => item.pk === 'token#astrato');
+    expect(token?.secretVersion).toBe(rotatedVersion);
+    await expectConsistent();
+  });
+});

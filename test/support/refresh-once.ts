@@ -1,0 +1,21 @@
+/**
+ * Runs the refresh-tokens handler module once in this process, as one Lambda invocation, and
+ * prints `RESULT <summary>` or `ERROR <message>`. Used to kill a refresher half-way.
+ */
+import type { Context } from 'aws-lambda';
+
+const { handler } = (await import('../../functions/refresh-tokens/handler')) as unknown as {
+  handler: (event: unknown, context: Context) => Promise<unknown>;
+};
+process.stdout.write('STARTED\n');
+try {
+  const summary = await handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, {
+    functionName: 'refresh-tokens',
+    awsRequestId: `refresh-${process.pid}`,
+    getRemainingTimeInMillis: () => 20_000,
+  } as Context);
+  process.stdout.write(`RESULT ${JSON.stringify(summary)}\n`);
+} catch (error) {
+  process.stdout.write(`ERROR ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,83 @@
+import { CallerAuthenticator } from '../../shared/callers/authenticator';
+import type { CallerRecord, CallerStore } from '../../shared/callers/caller';
+import { generateKey } from '../../shared/callers/keys';
+import { UnauthorizedError, UpstreamUnavailableError } from '../../shared/errors';
+import { ManualClock } from '../support/fakes';
+
+class MemoryCallerStore implements CallerStore {
+  readonly records = new Map<string, CallerRecord>();
+  failing = false;
+  reads = 0;
+  async get(keyId: string) {
+    this.reads++;
+    if (this.failing) throw new Error('table unavailable');
+    return this.records.get(keyId);
+  }
+  async create(record: CallerRecord) {
+    this.records.set(record.keyId, record);
+  }
+  async list() {
+    return [...this.records.values()];
+  }
+  async disable(keyId: string) {
+    const record = this.records.get(keyId);
+    if (!record) return false;
+    this.records.set(keyId, { ...record, disabled: true });
+    return true;
+  }
+}
+
+function setup() {
+  const clock = new ManualClock();
+  const store = new MemoryCallerStore();
+  const key = generateKey();
+  store.records.set(key.keyId, {
+    keyId: key.keyId,
+    name: 'acme',
+    secretHash: key.secretHash,
+    scopes: {},
+    disabled: false,
+    createdAt: new Date(clock.now()).toISOString(),
+  });
+  return { clock, store, key, auth: new CallerAuthenticator({ store, clock }) };
+}
+
+describe('CallerAuthenticator', () => {
+  it('caches records for 15 s, then reads again (a disabled key stops within 15 s)', async () => {
+    const { clock, store, key, auth } = setup();
+    await auth.authenticate(`Bearer ${key.key}`);
+    await auth.authenticate(`Bearer ${key.key}`);
+    expect(store.reads).toBe(1);
+    await store.disable(key.keyId);
+    clock.advance(15_000);
+    await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toThrow(
+      new UnauthorizedError('caller key disabled'),
+    );
+  });
+
+  it('caches unknown key ids too, so guessing costs no table reads', async () => {
+    const { store, auth } = setup();
+    const stranger = generateKey();
+    for (let i = 0; i < 5; i++)
+      await expect(auth.authenticate(`Bearer ${stranger.key}`)).rejects.toThrow(UnauthorizedError);
+    expect(store.reads).toBe(1);
+  });
+
+  it('while the table is down, a recently seen caller still authenticates', async () => {
+    const { clock, store, key, auth } = setup();
+    await auth.authenticate(`Bearer ${key.key}`);
+    store.failing = true;
+    clock.advance(60_000);
+    await expect(auth.authenticate(`Bearer ${key.key}`)).resolves.toMatchObject({ keyId: key.keyId });
+    clock.advance(15 * 60_000);
+    await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+  });
+
+  it('while the table is down, an unseen caller gets upstream_unavailable (503), not an internal error', async () => {
+    const { store, key, auth } = setup();
+    store.failing = true;
+    const error = await auth.authenticate(`Bearer ${key.key}`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamUnavailableError);
+    expect((error as UpstreamUnavailableError).retryAfterMs).toBe(1000);
+  });
+});
