@@ -1,0 +1,59 @@
+/**
+ * One broker "container" for the benchmarks: the issue-ticket handler behind the local API
+ * Gateway emulation, optionally with the refresher on a timer, optionally reporting its memory.
+ * Bundled by esbuild exactly like the deployable function and run under Node 22.
+ *
+ * Environment: what the handlers read (BROKER_CONFIG, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
+ * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
+ */
+import type { Context } from 'aws-lambda';
+import { handler as api } from '../../functions/issue-ticket/handler';
+import { handler as refresh } from '../../functions/refresh-tokens/handler';
+import { startLocalApiGateway } from '../../local/api-gateway';
+
+async function main(): Promise<void> {
+  const gateway = await startLocalApiGateway({ handler: api as never });
+  const timers: NodeJS.Timeout[] = [];
+  const refreshMs = Number(process.env.BENCH_REFRESH_MS ?? 0);
+  if (refreshMs > 0) {
+    let running = false;
+    const tick = async () => {
+      if (running) return;
+      running = true;
+      try {
+        await refresh({ source: 'aws.events', detail: {} }, {
+          functionName: 'refresh-tokens',
+          awsRequestId: `bench-${Date.now()}`,
+          getRemainingTimeInMillis: () => 20_000,
+        } as Context);
+      } catch {
+        // A failed run is what the scenario measures; the next tick tries again.
+      } finally {
+        running = false;
+      }
+    };
+    await tick();
+    timers.push(setInterval(() => void tick(), refreshMs));
+  }
+  const memoryMs = Number(process.env.BENCH_MEMORY_MS ?? 0);
+  if (memoryMs > 0) {
+    timers.push(
+      setInterval(() => {
+        const { rss, heapUsed } = process.memoryUsage();
+        process.stdout.write(`MEM ${Date.now()} ${rss} ${heapUsed}\n`);
+      }, memoryMs),
+    );
+  }
+  process.stdout.write(`READY ${gateway.url}\n`);
+  process.stdin.resume();
+  process.stdin.on('end', async () => {
+    for (const timer of timers) clearInterval(timer);
+    await gateway.stop();
+    process.exit(0);
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`broker failed: ${String(error)}\n`);
+  process.exit(1);
+});

