@@ -17,7 +17,7 @@ import { esbuildOptions, FUNCTION_ENTRIES, type FunctionName } from '../infra/bu
 import { cdfChart } from './lib/chart';
 import { runLoad, type Sample } from './lib/load';
 import { BUILD_DIR, type Infra, NODE_22, startBroker, startInfra, startNaiveFlow } from './lib/processes';
-import { median, type Summary, summarize } from './lib/stats';
+import { median, summarize } from './lib/stats';
 
 const run = promisify(execFile);
 const { values: args } = parseArgs({
