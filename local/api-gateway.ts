@@ -7,6 +7,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import { type LocalServer, startHttpServer } from './http-kit';
+import { lambdaContext } from './lambda-context';
 
 /**
  * A local stand-in for API Gateway HTTP API with a Lambda proxy integration (payload format 2.0):
@@ -103,26 +104,6 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
   }
   if (body.length > 0) event.body = isText ? body.toString('utf8') : body.toString('base64');
   return event;
-}
-
-function lambdaContext(functionName: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomBytes(16)
-      .toString('hex')
-      .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }
 
 /** Writes a handler result the way API Gateway does (a bare value becomes a 200 JSON body). */

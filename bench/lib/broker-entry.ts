@@ -6,10 +6,10 @@
  * Environment: what the handlers read (BROKER_CONFIG, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
  * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
  */
-import type { Context } from 'aws-lambda';
 import { handler as api } from '../../functions/issue-ticket/handler';
 import { handler as refresh } from '../../functions/refresh-tokens/handler';
 import { startLocalApiGateway } from '../../local/api-gateway';
+import { lambdaContext, scheduledEvent } from '../../local/lambda-context';
 
 async function main(): Promise<void> {
   const gateway = await startLocalApiGateway({ handler: api as never });
@@ -21,11 +21,7 @@ async function main(): Promise<void> {
       if (running) return;
       running = true;
       try {
-        await refresh({ source: 'aws.events', detail: {} }, {
-          functionName: 'refresh-tokens',
-          awsRequestId: `bench-${Date.now()}`,
-          getRemainingTimeInMillis: () => 20_000,
-        } as Context);
+        await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 20_000));
       } catch {
         // A failed run is what the scenario measures; the next tick tries again.
       } finally {
