@@ -68,8 +68,8 @@ export function brokerEnvironment(infra: Infra, extra: Record<string, string> = 
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'bench',
     AWS_SECRET_ACCESS_KEY: 'bench',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: 'WARN',
+    // Production defaults: INFO logs (two lines per ticket) and EMF metrics, written to stdout.
+    POWERTOOLS_LOG_LEVEL: 'INFO',
     ...extra,
   };
 }

@@ -132,7 +132,8 @@ export function createApiHandler(deps: ApiDeps) {
       const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
       if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
       const ticket = await deps.tickets.issue(caller, parsed.data, deadlineOf(context));
-      logger.info('ticket issued', { connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
+      // Goes into the request's one access line (no second line per ticket).
+      logger.appendKeys({ connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
       return json(
         201,
         {

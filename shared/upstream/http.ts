@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import { UpstreamUnavailableError } from '../errors';
+import { nodeFetch } from './node-fetch';
 
 /** The fetch the upstream clients use; injectable so a test can count or break requests. */
 export type FetchFn = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -52,7 +53,7 @@ export async function upstreamFetch(
   const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
   let response: Response;
   try {
-    response = await (options.fetch ?? fetch)(url, { ...init, signal });
+    response = await (options.fetch ?? nodeFetch)(url, { ...init, signal });
   } catch (error) {
     if (timeout.aborted) {
       throw new UpstreamUnavailableError(`${options.what}: no answer within ${Math.ceil(budget)} ms`, {

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
+/** Output kept per child (the most recent part). */
+const MAX_OUTPUT = 4 * 1024 * 1024;
+
 export interface RunningChild {
   readonly process: ChildProcess;
   /** The first capture group of the ready pattern (e.g. a URL). */
@@ -38,10 +41,15 @@ export function startChild(
       child.kill('SIGKILL');
       reject(new Error(`${command} did not become ready in time; output:\n${output}`));
     }, options.timeoutMs ?? 20_000);
+    let ready = false;
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8');
+      // A chatty child (logs per request) must not grow this without bound.
+      if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2);
+      if (ready) return;
       const match = readyPattern.exec(output);
       if (match) {
+        ready = true;
         clearTimeout(timer);
         resolve({ process: child, ready: match[1] ?? match[0], output: () => output, stop });
       }
@@ -49,6 +57,7 @@ export function startChild(
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8');
+      if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
