@@ -22,6 +22,8 @@ export interface AuthenticatorOptions {
  */
 export class CallerAuthenticator {
   private readonly cache = new Map<string, { record: CallerRecord | undefined; at: number }>();
+  /** One table read per key id at a time: a burst of first requests shares it. */
+  private readonly inFlight = new Map<string, Promise<CallerRecord | undefined>>();
   private readonly cacheMs: number;
   private readonly maxEntries: number;
   private readonly maxStaleMs: number;
@@ -48,10 +50,19 @@ export class CallerAuthenticator {
     return { keyId: record.keyId, name: record.name, scopes: record.scopes };
   }
 
-  private async lookup(keyId: string): Promise<CallerRecord | undefined> {
+  private lookup(keyId: string): Promise<CallerRecord | undefined> {
+    const cached = this.cache.get(keyId);
+    if (cached && this.options.clock.now() - cached.at < this.cacheMs) return Promise.resolve(cached.record);
+    const pending = this.inFlight.get(keyId);
+    if (pending) return pending;
+    const read = this.read(keyId).finally(() => this.inFlight.delete(keyId));
+    this.inFlight.set(keyId, read);
+    return read;
+  }
+
+  private async read(keyId: string): Promise<CallerRecord | undefined> {
     const now = this.options.clock.now();
     const cached = this.cache.get(keyId);
-    if (cached && now - cached.at < this.cacheMs) return cached.record;
     let record: CallerRecord | undefined;
     try {
       record = await this.options.store.get(keyId);

@@ -55,6 +55,12 @@ describe('CallerAuthenticator', () => {
     );
   });
 
+  it('a burst of first requests for one key shares one table read', async () => {
+    const { store, key, auth } = setup();
+    await Promise.all(Array.from({ length: 50 }, () => auth.authenticate(`Bearer ${key.key}`)));
+    expect(store.reads).toBe(1);
+  });
+
   it('caches unknown key ids too, so guessing costs no table reads', async () => {
     const { store, auth } = setup();
     const stranger = generateKey();
