@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /**
@@ -43,7 +43,11 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
       reject(signal.reason);
       return;
     }
-    const req = send(url, { method: init.method ?? 'GET', headers, agent: secure ? agents.https : agents.http });
+    const req = send(url, {
+      method: init.method ?? 'GET',
+      headers,
+      agent: secure ? agents.https : agents.http,
+    });
     const abort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
     signal?.addEventListener('abort', abort, { once: true });
     req.on('error', (error) => {
@@ -62,7 +66,9 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
         }
         const status = res.statusCode ?? 0;
         const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-        resolve(new Response(payload, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }));
+        resolve(
+          new Response(payload, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }),
+        );
       });
     });
     req.end(body);
