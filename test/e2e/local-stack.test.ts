@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningChild, startChild } from '../support/child-process';
+
+/**
+ * `npm start` as a user runs it: the entry point as a child process, its banner, a ticket issued
+ * with the printed key, a vended OMS token used against the OMS stand-in, `/status`, then Ctrl-C
+ * (SIGINT) and nothing left listening. Also: a bad configuration and state kept with --data-dir.
+ */
+const BANNER_END = /Press Ctrl-C to stop\./;
+
+function start(env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningChild> {
+  return startChild(
+    process.execPath,
+    ['--import', 'tsx', 'local/start.ts', ...args],
+    new RegExp(`(${BANNER_END.source})`),
+    {
+      env: { ...process.env, TICKET_BROKER_PORTS: 'ephemeral', ...env },
+      timeoutMs: 60_000,
+    },
+  );
+}
+
+function field(banner: string, label: string): string {
+  const match = new RegExp(`^\\s+${label}\\s+(\\S+)`, 'm').exec(banner);
+  if (!match?.[1]) throw new Error(`no "${label}" in the banner:\n${banner}`);
+  return match[1];
+}
+
+function portsOf(banner: string): number[] {
+  return [...banner.matchAll(/http:\/\/(?:127\.0\.0\.1|localhost):(\d+)/g)].map((m) => Number(m[1]));
+}
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function interrupt(child: RunningChild): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.process.once('exit', (code) => resolve(code)));
+  child.process.kill('SIGINT');
+  return exited;
+}
+
+describe('npm start', () => {
+  it('brings up the whole product, serves the documented flows, and stops cleanly on Ctrl-C', async () => {
+    const stack = await start();
+    const banner = stack.output();
+    const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+    const omsApi = field(banner, 'OMS API');
+    const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+    expect(key).toMatch(/^tb_/);
+    expect(banner).toContain(`curl -s -X POST ${api}/v1/tickets -H 'Authorization: Bearer ${key}'`);
+    for (const label of [
+      'Demo SaaS page',
+      'Demo, cross-site',
+      'Astrato sim',
+      'Keycloak token',
+      'DynamoDB',
+      'Secrets Manager',
+    ]) {
+      expect(field(banner, label)).toMatch(/^http:\/\//);
+    }
+
+    // The banner's curl line, done with fetch.
+    const ticket = await fetch(`${api}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'ada@example.com', groupIds: ['sales'] }),
+    });
+    expect(ticket.status).toBe(201);
+    expect(ticket.headers.get('apigw-requestid')).toBeTruthy();
+    const { embedUrl } = (await ticket.json()) as { embedUrl: string };
+    expect(embedUrl).toContain('/auth/proxy/oem/ticket/');
+
+    const token = await fetch(`${api}/v1/connections/oms/token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(token.status).toBe(200);
+    const { access_token: accessToken } = (await token.json()) as { access_token: string };
+    const oms = await fetch(omsApi, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(await oms.text()).toBe('Hello ! Welcome to the Astoreshop OMS API');
+
+    const status = await fetch(`${api}/v1/connections/oms/status`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const body = (await status.json()) as { token: { state: string }; lastRefresh: { ok: boolean } };
+    expect(body.token.state).toBe('fresh');
+    expect(body.lastRefresh.ok).toBe(true); // the refresher ran at start
+
+    const refused = await fetch(`${api}/v1/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'ada@example.com', groupIds: ['admins'] }),
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+
+    const ports = portsOf(banner);
+    expect(ports.length).toBeGreaterThanOrEqual(6);
+    expect(await interrupt(stack)).toBe(0);
+    expect(stack.output()).toContain('stopped; nothing left listening.');
+    const stillOpen = (
+      await Promise.all(ports.map(async (port) => ((await isListening(port)) ? port : undefined)))
+    ).filter((port) => port !== undefined);
+    expect(stillOpen).toEqual([]);
+  }, 90_000);
+
+  it('refuses a bad configuration with one message naming the field, and a non-zero exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-start-'));
+    const config = join(dir, 'connections.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        connections: {
+          oms: {
+            kind: 'oauth2-client-credentials',
+            tokenUrl: 'http://example.com/token',
+            clientAuth: 'client_secret_post',
+            secretId: 'x',
+          },
+        },
+      }),
+    );
+    try {
+      await expect(start({ TICKET_BROKER_CONFIG: config })).rejects.toThrow(
+        /exited with 1[\s\S]*connections\.oms\.tokenUrl: must use https/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('keeps state across a restart with --data-dir: the same development key still works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-data-'));
+    try {
+      const first = await start({}, ['--data-dir', dir]);
+      const key = /^\s+(tb_\S+)$/m.exec(first.output())?.[1];
+      expect(await interrupt(first)).toBe(0);
+      const second = await start({}, ['--data-dir', dir]);
+      try {
+        expect(/^\s+(tb_\S+)$/m.exec(second.output())?.[1]).toBe(key);
+        expect(second.output()).toContain(`kept in ${dir}`);
+        const api = field(second.output(), 'Broker API').replace(/\/v1$/, '');
+        // The caller record survived in the table: the same key still works.
+        const ticket = await fetch(`${api}/v1/tickets`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'again@example.com' }),
+        });
+        expect(ticket.status).toBe(201);
+      } finally {
+        await interrupt(second);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
