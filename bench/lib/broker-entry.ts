@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   if (memoryMs > 0) {
     timers.push(
       setInterval(() => {
+        // Retained memory, not garbage awaiting collection: collect first when allowed (--expose-gc).
+        (globalThis as { gc?: () => void }).gc?.();
         const { rss, heapUsed } = process.memoryUsage();
         process.stdout.write(`MEM ${Date.now()} ${rss} ${heapUsed}\n`);
       }, memoryMs),

@@ -94,9 +94,13 @@ export interface Broker {
 }
 
 /** One broker container: the bundled handler behind the API Gateway emulation, under Node 22. */
-export async function startBroker(infra: Infra, extra: Record<string, string> = {}): Promise<Broker> {
+export async function startBroker(
+  infra: Infra,
+  extra: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+): Promise<Broker> {
   const bundle = await buildBrokerBundle();
-  const child = await startChild(NODE_22, ['--enable-source-maps', bundle], /^READY (\S+)$/m, {
+  const child = await startChild(NODE_22, ['--enable-source-maps', ...nodeArgs, bundle], /^READY (\S+)$/m, {
     env: brokerEnvironment(infra, extra),
   });
   return { url: child.ready, child, stop: () => child.stop() };
