@@ -139,6 +139,11 @@ async function warmAndNaive(): Promise<void> {
           values: ok(samples).map((s) => s.ms),
           color: '#1f77b4',
         });
+        series.push({
+          label: `setup call alone: the physical limit (p50 ${directLatency.p50} ms)`,
+          values: direct.samples.map((s) => s.ms),
+          color: '#2ca02c',
+        });
       } finally {
         await broker.stop();
       }

@@ -35,15 +35,18 @@ export function cdfChart(series: readonly Series[], title: string): string {
     points.push(`${x(sorted.at(-1) as number).toFixed(1)},${y(1).toFixed(1)}`);
     return `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points.join(' ')}"/>`;
   });
+  // Legend in the middle band, right of the fastest curve's bulk.
+  const legendX = x(Math.min(maxX, minX * 1.5));
+  const legendY = y(0.62);
   const legend = series.map(
     (s, i) =>
-      `<rect x="${left + 10}" y="${top + 8 + i * 18}" width="12" height="3" fill="${s.color}"/><text x="${left + 28}" y="${top + 13 + i * 18}" font-size="12">${s.label}</text>`,
+      `<rect x="${legendX}" y="${legendY + 8 + i * 18}" width="12" height="3" fill="${s.color}"/><text x="${legendX + 18}" y="${legendY + 13 + i * 18}" font-size="12">${s.label}</text>`,
   );
   const grid = ticks.map(
     (t) =>
       `<line x1="${x(t).toFixed(1)}" y1="${top}" x2="${x(t).toFixed(1)}" y2="${height - bottom}" stroke="#ddd"/><text x="${x(t).toFixed(1)}" y="${height - bottom + 16}" font-size="11" text-anchor="middle">${t}</text>`,
   );
-  const yTicks = [0, 0.5, 0.9, 0.99, 1].map(
+  const yTicks = [0, 0.5, 0.9, 0.99].map(
     (f) =>
       `<line x1="${left}" y1="${y(f).toFixed(1)}" x2="${width - right}" y2="${y(f).toFixed(1)}" stroke="#eee"/><text x="${left - 6}" y="${(y(f) + 4).toFixed(1)}" font-size="11" text-anchor="end">p${Math.round(f * 100)}</text>`,
   );
