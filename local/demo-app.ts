@@ -173,9 +173,11 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
           <p><a class="button" data-testid="open-dashboard-top-level" href="${escapeHtml(dashboardUrl)}">Open the dashboard</a></p>
           <p class="muted">Serving the analytics partner under this app's own domain avoids this in every browser.</p>
         </div>
+        <div id="mismatch" class="notice" data-testid="frame-user-mismatch" role="alert" hidden></div>
         <iframe id="frame" data-testid="analytics-frame" title="Analytics dashboard" src="${escapeHtml(dashboardUrl)}"></iframe>
         <p><a href="/">Back</a></p></div>`,
         `const partner = ${scriptJson(astratoOrigin)};
+        const me = ${scriptJson(user.email)};
         const status = document.getElementById('status');
         const fallback = document.getElementById('fallback');
         let settled = false;
@@ -191,6 +193,12 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
             settled = true;
             status.textContent = 'Signed in to analytics as ' + event.data.email;
             status.dataset.signedIn = 'true';
+            // A shared browser can still hold the previous person's analytics session: say so.
+            if (String(event.data.email).toLowerCase() !== me) {
+              const mismatch = document.getElementById('mismatch');
+              mismatch.textContent = 'The dashboard is signed in as ' + event.data.email + ', not as ' + me + '. Open analytics again to sign in as yourself.';
+              mismatch.hidden = false;
+            }
           } else {
             offerFallback('The dashboard frame is not signed in.');
           }
