@@ -1,41 +1,48 @@
 /**
  * The CDK app (`node_modules/.bin/cdk synth|deploy`). Reads the configuration from
- * `-c config=<path>` (default config/connections.json), validates it with the schema the functions
- * use, and applies cdk-nag's AwsSolutions checks. Environment lookups happen here only.
+ * `-c config=<path>` (default config/connections.json) and validates it with the schema the
+ * functions use; builds the stateful and stateless stacks; applies cdk-nag's AwsSolutions checks,
+ * so synthesis fails on any unacknowledged finding. Environment and context are read here only.
+ *
+ * Context: `config` (path), `stackPrefix` (default TicketBroker), `alarmEmail` (subscribed to the
+ * alarm topic). Account and region come from CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION when the CLI
+ * has credentials; without them the stacks are environment-agnostic, so synth needs none.
  */
-import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigValidationError, parseBrokerConfigJson } from '../shared/config/schema';
+import { type BrokerConfig, ConfigValidationError } from '../shared/config/schema';
 import { buildBrokerStacks } from './broker-app';
+import { ConfigFileError, DEFAULT_CONFIG_PATH, loadBrokerConfigFile } from './config-file';
+import { InvalidPropsError } from './errors';
 
 const app = new App();
-const configPath = String(app.node.tryGetContext('config') ?? 'config/connections.json');
-let text: string;
+const configPath = String(app.node.tryGetContext('config') ?? DEFAULT_CONFIG_PATH);
+
+let config: BrokerConfig;
 try {
-  text = readFileSync(configPath, 'utf8');
-} catch {
-  process.stderr.write(
-    `ticket-broker: cannot read the configuration file ${configPath} (set it with -c config=<path>)\n`,
-  );
-  process.exit(1);
-}
-let config: ReturnType<typeof parseBrokerConfigJson>;
-try {
-  config = parseBrokerConfigJson(text, configPath);
+  config = loadBrokerConfigFile(configPath);
 } catch (error) {
-  if (!(error instanceof ConfigValidationError)) throw error;
+  if (!(error instanceof ConfigValidationError || error instanceof ConfigFileError)) throw error;
+  // One line naming the file and every bad field; no stack trace for a configuration mistake.
   process.stderr.write(`ticket-broker: ${error.message}\n`);
   process.exit(1);
 }
 
-const env =
-  process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
-    ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
-    : undefined;
-const prefix = String(app.node.tryGetContext('stackPrefix') ?? 'TicketBroker');
+const account = process.env.CDK_DEFAULT_ACCOUNT;
+const region = process.env.CDK_DEFAULT_REGION;
+const alarmEmail = app.node.tryGetContext('alarmEmail') as string | undefined;
 
-buildBrokerStacks(app, config, { prefix, ...(env ? { env } : {}) });
+try {
+  buildBrokerStacks(app, config, {
+    prefix: String(app.node.tryGetContext('stackPrefix') ?? 'TicketBroker'),
+    ...(account && region ? { env: { account, region } } : {}),
+    stateless: { configPath, ...(alarmEmail ? { alarmEmail: String(alarmEmail) } : {}) },
+  });
+} catch (error) {
+  if (!(error instanceof InvalidPropsError)) throw error;
+  process.stderr.write(`ticket-broker: ${error.message}\n`);
+  process.exit(1);
+}
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

@@ -3,53 +3,86 @@ import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { BrokerConfig } from '../shared/config/schema';
+import type { BrokerConfig, ConnectionKind } from '../shared/config/schema';
+import { InvalidPropsError } from './errors';
+
+/** The table's key and TTL attribute (DESIGN.md "DynamoDB table"). */
+export const TABLE_PARTITION_KEY = 'pk';
+export const TABLE_TTL_ATTRIBUTE = 'ttl';
+
+/** The JSON every connection secret holds (DESIGN.md "Configuration"). */
+export const SECRET_VALUE_SHAPE = '{"clientId":"...","clientSecret":"..."}';
 
 export interface StatefulStackProps extends StackProps {
-  /** The validated configuration: one secret per connection. */
+  /** The validated configuration: one secret per connection, named by its `secretId`. */
   readonly config: BrokerConfig;
+  /**
+   * Refuse to delete the table (CloudFormation deletion protection), on top of the retain policy.
+   * @default true
+   */
+  readonly tableDeletionProtection?: boolean;
 }
 
 /**
- * What must outlive a deployment: the customer-managed key, the table (tokens, leases, status,
- * callers) and one secret per connection. All retained when the stack is deleted.
+ * What must outlive a deployment: the customer-managed key (rotated yearly), the single table
+ * (tokens, leases, refresh status, callers) and one Secrets Manager secret per connection. All are
+ * retained when the stack is deleted. The stateless stack receives them as typed props.
  */
 export class StatefulStack extends Stack {
+  /** Encrypts the table and the connection secrets. */
   public readonly key: Key;
   public readonly table: Table;
-  /** The secret of each connection, by connection id. */
+  /** The secret of each configured connection, by connection id. */
   public readonly secrets: Readonly<Record<string, Secret>>;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
+    const connections = Object.entries(props.config.connections);
+    if (connections.length === 0) throw new InvalidPropsError(`${id}: the configuration has no connection`);
+    const owners = new Map<string, string>();
+    for (const [connection, settings] of connections) {
+      // The app creates each secret, so it needs a name; an ARN would point at a secret made elsewhere.
+      if (settings.secretId.startsWith('arn:'))
+        throw new InvalidPropsError(
+          `${id}: connections.${connection}.secretId must be a secret name (this app creates the secret), not an ARN`,
+        );
+      const other = owners.get(settings.secretId);
+      if (other)
+        throw new InvalidPropsError(
+          `${id}: connections.${connection}.secretId "${settings.secretId}" is also the secret of connection "${other}"; each connection has its own secret`,
+        );
+      owners.set(settings.secretId, connection);
+    }
 
     this.key = new Key(this, 'Key', {
-      description: 'ticket-broker: encrypts the token cache table and the partner client secrets',
+      description: 'ticket-broker: encrypts the broker table and the partner client secrets',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // Table (not TableV2): TableV2 with a customer-managed key needs a region-specific stack, and
-    // `cdk synth` must work offline, region-agnostic.
+    // Table, not TableV2: the same resource in every region, so the app stays env-agnostic and
+    // `cdk synth` needs no account or region.
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      partitionKey: { name: TABLE_PARTITION_KEY, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: 'ttl',
-      deletionProtection: true,
+      timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
+      deletionProtection: props.tableDeletionProtection ?? true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const secrets: Record<string, Secret> = {};
-    for (const [connection, settings] of Object.entries(props.config.connections)) {
+    for (const [connection, settings] of connections) {
       const secret = new Secret(this, `Secret-${connection}`, {
         secretName: settings.secretId,
-        description: `ticket-broker connection "${connection}" (${settings.kind}): put JSON {"clientId":"...","clientSecret":"..."}`,
+        description: `ticket-broker connection "${connection}" (${settings.kind}): put the JSON ${SECRET_VALUE_SHAPE} of ${describeCredentials(settings.kind)} with put-secret-value`,
         encryptionKey: this.key,
         removalPolicy: RemovalPolicy.RETAIN,
-        // A placeholder of the right shape, generated by Secrets Manager: no value in the template.
+        // A placeholder of the right shape, generated by Secrets Manager at creation: no value is in
+        // the template. Until an operator puts the real value, the partner refuses it (invalid_client)
+        // and the refresher's error alarm says so.
         generateSecretString: {
           secretStringTemplate: JSON.stringify({ clientId: 'replace-me' }),
           generateStringKey: 'clientSecret',
@@ -60,10 +93,19 @@ export class StatefulStack extends Stack {
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
-          'Partner client secrets are issued in the partner’s portal and cannot be rotated by a Lambda here; operators rotate them with put-secret-value and the broker picks up the new version within a minute.',
+          'Partner client secrets are issued and rotated in the partner’s own portal (Astrato, Keycloak), which no Lambda here can drive; operators rotate by put-secret-value and the broker moves to the new version within a minute, never using a token minted with the old one.',
       });
       secrets[connection] = secret;
     }
     this.secrets = secrets;
+  }
+}
+
+function describeCredentials(kind: ConnectionKind): string {
+  switch (kind) {
+    case 'astrato-oem':
+      return 'the Astrato OEM API client';
+    case 'oauth2-client-credentials':
+      return 'the OAuth 2.0 client';
   }
 }

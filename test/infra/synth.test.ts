@@ -1,77 +1,114 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 /**
- * The real app from cdk.json, as a platform team runs it: `cdk synth` offline, with no AWS
- * credentials and no Docker, bundling both functions with the local esbuild.
+ * The real app from cdk.json, as a platform team runs it: `node_modules/.bin/cdk synth` with no AWS
+ * credentials, no region, no Docker, a fresh home directory and, where this machine allows it, no
+ * network at all (a new network namespace via `unshare`). Both functions are bundled by the local
+ * esbuild. One full run only: bundling takes several seconds.
  */
 const run = promisify(execFile);
 const CDK = 'node_modules/.bin/cdk';
-let out: string;
+const CANARY = 'canary-env-secret-5f4e3d2c1b';
 
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    CDK_DISABLE_VERSION_CHECK: '1',
-  };
-  return env; // no AWS_* credentials, no region: the app must not need them
+/** `unshare -n` (as root) or `unshare -rn` (user namespace), if this machine permits one. */
+function isolation(): string[] {
+  for (const args of [['-n'], ['-rn']]) {
+    try {
+      execFileSync('unshare', [...args, 'true'], { stdio: 'ignore' });
+      return ['unshare', ...args];
+    } catch {
+      // not permitted here; try the next form, else run without a network namespace
+    }
+  }
+  return [];
 }
 
+let home: string;
+let work: string;
 beforeAll(() => {
-  out = mkdtempSync(join(tmpdir(), 'tb-cdk-out-'));
+  home = mkdtempSync(join(tmpdir(), 'tb-cdk-home-'));
+  work = mkdtempSync(join(tmpdir(), 'tb-cdk-out-'));
 });
-
 afterAll(() => {
-  rmSync(out, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
 });
 
-describe('cdk synth of the real app', () => {
-  it('synthesizes both stacks offline, with both functions bundled', async () => {
-    const { stdout, stderr } = await run(CDK, ['synth', '-q', '-o', out], {
-      env: offlineEnv(),
-      timeout: 120_000,
-    });
-    expect(`${stdout}${stderr}`).not.toMatch(/AwsSolutions-|Validation failed/);
+function cdk(args: string[]) {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    CDK_DISABLE_VERSION_CHECK: '1',
+    // A secret-looking value in the environment: it must not reach the cloud assembly.
+    CLIENT_SECRET: CANARY,
+  };
+  const [command, ...prefix] = [...isolation(), CDK];
+  return run(command as string, [...prefix, ...args], { env, timeout: 120_000 });
+}
+
+function filesUnder(root: string): string[] {
+  return readdirSync(root).flatMap((name) => {
+    const path = join(root, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+describe('cdk synth of the real app (cdk.json)', () => {
+  it('synthesizes both stacks offline with the example config, both functions bundled with source maps', async () => {
+    const out = join(work, 'cdk.out');
+    const { stdout, stderr } = await cdk(['synth', '-q', '-o', out]);
+    expect(`${stdout}${stderr}`).not.toMatch(/AwsSolutions-|Validation failed|error/i);
+
     const files = readdirSync(out);
     expect(files).toEqual(
       expect.arrayContaining(['TicketBrokerStateful.template.json', 'TicketBrokerApi.template.json']),
     );
+    const api = JSON.parse(readFileSync(join(out, 'TicketBrokerApi.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: { Runtime?: string; Code?: unknown } }>;
+    };
+    const functions = Object.values(api.Resources).filter(
+      (resource) => resource.Type === 'AWS::Lambda::Function',
+    );
+    expect(functions.map((fn) => fn.Properties.Runtime)).toEqual(['nodejs22.x', 'nodejs22.x']);
+
     const bundles = files.filter(
       (file) => file.startsWith('asset.') && existsSync(join(out, file, 'index.js')),
     );
-    expect(bundles.length).toBe(2);
+    expect(bundles).toHaveLength(2);
     for (const bundle of bundles) {
       const code = readFileSync(join(out, bundle, 'index.js'), 'utf8');
       expect(code.length).toBeGreaterThan(100_000);
+      expect(code).toMatch(/sourceMappingURL=index\.js\.map\s*$/);
       expect(existsSync(join(out, bundle, 'index.js.map'))).toBe(true);
     }
+
+    for (const file of filesUnder(out))
+      expect({ file, leaked: readFileSync(file, 'utf8').includes(CANARY) }).toEqual({
+        file,
+        leaked: false,
+      });
   }, 150_000);
 
-  it('refuses a bad configuration with one message naming the field', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tb-cdk-config-'));
-    const bad = join(dir, 'bad.json');
+  it('refuses a bad configuration given with -c config=..., with one message naming the field', async () => {
+    const bad = join(work, 'bad.json');
     writeFileSync(
       bad,
       JSON.stringify({
         connections: { astrato: { kind: 'astrato-oem', baseUrl: 'http://app.astrato.io', secretId: 'x' } },
       }),
     );
-    try {
-      const failure = await run(CDK, ['synth', '-q', '-o', join(dir, 'out'), '-c', `config=${bad}`], {
-        env: offlineEnv(),
-        timeout: 120_000,
-      }).then(
-        () => undefined,
-        (error: { code: number; stderr: string }) => error,
-      );
-      expect(failure?.code).not.toBe(0);
-      expect(failure?.stderr).toContain('connections.astrato.baseUrl: must use https');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const failure = await cdk(['synth', '-q', '-o', join(work, 'bad.out'), '-c', `config=${bad}`]).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).not.toBe(0);
+    expect(failure?.stderr).toContain(
+      `ticket-broker: invalid configuration (${bad}): connections.astrato.baseUrl: must use https`,
+    );
+    expect(failure?.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   }, 150_000);
 });
