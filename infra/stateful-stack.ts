@@ -3,6 +3,7 @@ import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store';
 import type { BrokerConfig, ConnectionKind } from '../shared/config/schema';
 import { InvalidPropsError } from './errors';
 
@@ -84,7 +85,7 @@ export class StatefulStack extends Stack {
         // the template. Until an operator puts the real value, the partner refuses it (invalid_client)
         // and the refresher's error alarm says so.
         generateSecretString: {
-          secretStringTemplate: JSON.stringify({ clientId: 'replace-me' }),
+          secretStringTemplate: JSON.stringify({ clientId: PLACEHOLDER_CLIENT_ID }),
           generateStringKey: 'clientSecret',
           excludePunctuation: true,
           passwordLength: 32,

@@ -6,6 +6,12 @@ import { registerSensitive } from '../logging/redaction';
 import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
 import type { ClientCredentials } from '../tokens/token';
 
+/**
+ * The client id the CDK app writes into each new secret until an operator puts the real
+ * credentials: such a secret is refused here, never sent to a partner's token endpoint.
+ */
+export const PLACEHOLDER_CLIENT_ID = 'replace-me';
+
 /** A connection's secret (DESIGN.md "Configuration"): JSON `{"clientId","clientSecret"}`. */
 const secretDocument = z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) });
 
@@ -112,5 +118,10 @@ function parseSecret(
     );
   }
   registerSensitive(parsed.data.clientSecret);
+  if (parsed.data.clientId === PLACEHOLDER_CLIENT_ID) {
+    throw new ConfigurationError(
+      `secret ${secretId} still holds the deployment's placeholder: put the client credentials with put-secret-value`,
+    );
+  }
   return { clientId: parsed.data.clientId, clientSecret: parsed.data.clientSecret, versionId };
 }

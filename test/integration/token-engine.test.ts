@@ -108,6 +108,25 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
   });
 });
 
+describe('a secret still holding the deployment placeholder', () => {
+  it('is misconfigured, and never sent to the token endpoint', async () => {
+    const stack = await start();
+    try {
+      stack.secretsManager.putSecret(
+        'ticket-broker/astrato',
+        JSON.stringify({ clientId: 'replace-me', clientSecret: 'generated-placeholder-value' }),
+      );
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const error = await tokens.get('astrato').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(/still holds the deployment's placeholder/);
+      expect(stack.astrato.counts().token).toBe(0);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
 describe('expiry forms from the Astrato simulator', () => {
   it.each([
     ['duration-s', 600_000],
