@@ -2,8 +2,9 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { z } from 'zod';
 import type { Clock } from '../clock';
 import { ConfigurationError, describeError, UpstreamUnavailableError } from '../errors';
-import { registerSensitive } from '../logging/redaction';
+import type { SensitiveValues } from '../logging/redaction';
 import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
+import { SingleFlight } from '../tokens/single-flight';
 import type { ClientCredentials } from '../tokens/token';
 
 /**
@@ -28,6 +29,8 @@ export interface SecretsManagerStoreOptions {
   readonly client: SecretsManagerClient;
   readonly clock: Clock;
   readonly log: Log;
+  /** Every client secret read is registered here, so no log line can show it. */
+  readonly sensitive: SensitiveValues;
   /** How long a value is reused without asking again. @default 300000 (5 minutes) */
   readonly ttlMs?: number;
 }
@@ -44,7 +47,7 @@ interface Entry {
  */
 export class SecretsManagerStore implements SecretStore {
   private readonly cache = new Map<string, Entry>();
-  private readonly inFlight = new Map<string, Promise<ClientCredentials>>();
+  private readonly inFlight = new SingleFlight<ClientCredentials>();
   private readonly ttlMs: number;
 
   constructor(private readonly options: SecretsManagerStoreOptions) {
@@ -60,11 +63,7 @@ export class SecretsManagerStore implements SecretStore {
     if (!options.refresh && cached && this.options.clock.now() - cached.fetchedAt < this.ttlMs) {
       return cached.credentials;
     }
-    const pending = this.inFlight.get(secretId);
-    if (pending) return pending;
-    const read = this.read(secretId, cached).finally(() => this.inFlight.delete(secretId));
-    this.inFlight.set(secretId, read);
-    return read;
+    return this.inFlight.run(secretId, () => this.read(secretId, cached));
   }
 
   private async read(secretId: string, cached: Entry | undefined): Promise<ClientCredentials> {
@@ -88,7 +87,12 @@ export class SecretsManagerStore implements SecretStore {
         retryable: false,
       });
     }
-    const credentials = parseSecret(secretId, response.SecretString, response.VersionId);
+    const credentials = parseSecret(
+      secretId,
+      response.SecretString,
+      response.VersionId,
+      this.options.sensitive,
+    );
     this.cache.set(secretId, { credentials, fetchedAt: this.options.clock.now() });
     return credentials;
   }
@@ -98,6 +102,7 @@ function parseSecret(
   secretId: string,
   secretString: string | undefined,
   versionId: string | undefined,
+  sensitive: SensitiveValues,
 ): ClientCredentials {
   if (secretString === undefined || versionId === undefined) {
     throw new ConfigurationError(`secret ${secretId} has no string value`);
@@ -117,7 +122,7 @@ function parseSecret(
         .join(', ')})`,
     );
   }
-  registerSensitive(parsed.data.clientSecret);
+  sensitive.register(parsed.data.clientSecret);
   if (parsed.data.clientId === PLACEHOLDER_CLIENT_ID) {
     throw new ConfigurationError(
       `secret ${secretId} still holds the deployment's placeholder: put the client credentials with put-secret-value`,

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
 import { describeError, UnauthorizedError, UpstreamUnavailableError } from '../errors';
 import type { Log } from '../tokens/ports';
+import { SingleFlight } from '../tokens/single-flight';
 import type { Caller, CallerRecord, CallerStore } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 
@@ -23,7 +24,7 @@ export interface AuthenticatorOptions {
 export class CallerAuthenticator {
   private readonly cache = new Map<string, { record: CallerRecord | undefined; at: number }>();
   /** One table read per key id at a time: a burst of first requests shares it. */
-  private readonly inFlight = new Map<string, Promise<CallerRecord | undefined>>();
+  private readonly inFlight = new SingleFlight<CallerRecord | undefined>();
   private readonly cacheMs: number;
   private readonly maxEntries: number;
   private readonly maxStaleMs: number;
@@ -53,11 +54,7 @@ export class CallerAuthenticator {
   private lookup(keyId: string): Promise<CallerRecord | undefined> {
     const cached = this.cache.get(keyId);
     if (cached && this.options.clock.now() - cached.at < this.cacheMs) return Promise.resolve(cached.record);
-    const pending = this.inFlight.get(keyId);
-    if (pending) return pending;
-    const read = this.read(keyId).finally(() => this.inFlight.delete(keyId));
-    this.inFlight.set(keyId, read);
-    return read;
+    return this.inFlight.run(keyId, () => this.read(keyId));
   }
 
   private async read(keyId: string): Promise<CallerRecord | undefined> {

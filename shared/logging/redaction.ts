@@ -1,9 +1,11 @@
 /**
  * Defence in depth for "never a secret in a log line": the code never logs secrets on purpose,
- * and this replacer (plugged into Powertools' Logger as `jsonReplacerFn`) still masks
+ * and a {@link SensitiveValues} registry, plugged into Powertools' Logger as its `jsonReplacerFn`,
+ * still masks
  * - values under keys that name a secret (`clientSecret`, `access_token`, `authorization`, ...),
- * - any registered secret value (client secrets, access and refresh tokens, caller keys, tickets)
- *   wherever it appears inside a string, e.g. an upstream error message echoing it.
+ * - any registered secret value (client secrets, access and refresh tokens) wherever it appears
+ *   inside a string, e.g. an upstream error message echoing it,
+ * - bearer credentials and caller keys, by their shape, registered or not.
  */
 export const REDACTED = '[redacted]';
 
@@ -15,41 +17,51 @@ const MIN_SECRET_LENGTH = 8;
 /** Bounded: tokens are renewed for ever; only recent ones can still be in flight. */
 const MAX_REGISTERED = 256;
 
-const registered = new Set<string>();
-
-/** Remembers a secret value so that it is masked wherever it shows up in a log line. */
-export function registerSensitive(value: string | undefined): void {
-  if (value === undefined || value.length < MIN_SECRET_LENGTH) return;
-  if (registered.has(value)) {
-    registered.delete(value); // re-insert: most recent last
-  } else if (registered.size >= MAX_REGISTERED) {
-    const oldest = registered.values().next().value;
-    if (oldest !== undefined) registered.delete(oldest);
-  }
-  registered.add(value);
-}
-
 export function isSensitiveKey(key: string): boolean {
   return SENSITIVE_KEY.test(key);
 }
 
-/** Masks registered values inside a string. */
-export function scrub(text: string): string {
-  let result = text;
-  for (const value of registered) {
-    if (result.includes(value)) result = result.split(value).join(REDACTED);
-  }
-  // Bearer credentials and caller keys have a recognisable shape even when not registered.
-  return result
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`)
-    .replace(/\btb_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}/g, REDACTED);
-}
+/**
+ * The secret values one process has seen, and the masking built on them. One instance per
+ * process, shared by its logger and by whatever reads secrets and tokens (the runtime wires it).
+ *
+ * @example
+ * const sensitive = new SensitiveValues();
+ * const logger = createLogger({ serviceName: 'issue-ticket', sensitive });
+ * sensitive.register(credentials.clientSecret); // from now on masked in every line of `logger`
+ */
+export class SensitiveValues {
+  private readonly values = new Set<string>();
 
-/** A `JSON.stringify` replacer applying both rules. */
-export function redactingReplacer(key: string, value: unknown): unknown {
-  if (typeof value === 'string') {
-    if (key !== '' && isSensitiveKey(key)) return REDACTED;
-    return scrub(value);
+  /** Remembers a secret value so that it is masked wherever it shows up in a log line. */
+  register(value: string | undefined): void {
+    if (value === undefined || value.length < MIN_SECRET_LENGTH) return;
+    if (this.values.has(value)) {
+      this.values.delete(value); // re-insert: most recent last
+    } else if (this.values.size >= MAX_REGISTERED) {
+      const oldest = this.values.values().next().value;
+      if (oldest !== undefined) this.values.delete(oldest);
+    }
+    this.values.add(value);
   }
-  return value;
+
+  /** Masks registered values, bearer credentials and caller keys inside a string. */
+  scrub(text: string): string {
+    let result = text;
+    for (const value of this.values) {
+      if (result.includes(value)) result = result.split(value).join(REDACTED);
+    }
+    return result
+      .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`)
+      .replace(/\btb_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}/g, REDACTED);
+  }
+
+  /** A `JSON.stringify` replacer applying both rules (Powertools' `jsonReplacerFn`). */
+  readonly replacer = (key: string, value: unknown): unknown => {
+    if (typeof value === 'string') {
+      if (key !== '' && isSensitiveKey(key)) return REDACTED;
+      return this.scrub(value);
+    }
+    return value;
+  };
 }

@@ -8,6 +8,7 @@ import { SecretsManagerStore } from '../adapters/secrets-manager-store';
 import { type Clock, systemClock } from '../clock';
 import type { BrokerConfig } from '../config/schema';
 import { createLogger } from '../logging/logger';
+import { SensitiveValues } from '../logging/redaction';
 import { metricsTelemetry } from '../logging/telemetry';
 import type { Telemetry, TokenProvider } from '../tokens/ports';
 import { refreshPolicyFrom } from '../tokens/refresh-policy';
@@ -38,7 +39,10 @@ export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly dynamoClient?: DynamoDBClient;
   readonly secretsManagerClient?: SecretsManagerClient;
+  /** A logger built elsewhere must mask the values registered in `sensitive`. */
   readonly logger?: Logger;
+  /** The process's registry of secret values to mask. @default a new one, shared by the logger */
+  readonly sensitive?: SensitiveValues;
   /**
    * Lease owner id. On Lambda it is the execution environment's log stream, which survives a
    * runtime restart: a function that crashed mid-acquisition and restarted recognises its own
@@ -49,7 +53,8 @@ export interface RuntimeOptions {
 
 export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger({ serviceName: options.serviceName });
+  const sensitive = options.sensitive ?? new SensitiveValues();
+  const logger = options.logger ?? createLogger({ serviceName: options.serviceName, sensitive });
   const metrics = new Metrics({ namespace: 'TicketBroker', serviceName: options.serviceName });
   const telemetry = metricsTelemetry(metrics);
   // Fail fast when DynamoDB is unreachable: the token source degrades to a direct acquisition.
@@ -98,11 +103,12 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
     providers,
     cache: new DynamoTokenCache(adapterOptions),
     leases: new DynamoLeaseStore(adapterOptions),
-    secrets: new SecretsManagerStore({ client: secretsManagerClient, clock, log: logger }),
+    secrets: new SecretsManagerStore({ client: secretsManagerClient, clock, log: logger, sensitive }),
     policy: refreshPolicyFrom(config.refresh),
     clock,
     log: logger,
     telemetry,
+    sensitive,
     ...(ownerId ? { ownerId } : {}),
   });
 

@@ -7,6 +7,7 @@ import {
   UpstreamUnavailableError,
 } from '../../shared/errors';
 import { createLogger } from '../../shared/logging/logger';
+import { SensitiveValues } from '../../shared/logging/redaction';
 import { ManualClock } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
@@ -22,7 +23,8 @@ async function start(options?: Parameters<typeof TestStack.start>[0]): Promise<T
   started.push(stack);
   return stack;
 }
-const logger = createLogger({ serviceName: 'token-engine-test' });
+const sensitive = new SensitiveValues();
+const logger = createLogger({ serviceName: 'token-engine-test', sensitive });
 
 beforeAll(() => {
   output.start();
@@ -41,7 +43,7 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
   beforeEach(() => stack.astrato.resetCounts());
 
   it('acquires once, then serves from memory, and a second process reads L2', async () => {
-    const first = stack.tokenSource({ clock: systemClock, log: logger });
+    const first = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
     const a = await first.tokens.get('astrato');
     expect(a.origin).toBe('acquired');
     // Astrato answers expires_in as absolute epoch milliseconds, ten minutes out.
@@ -49,7 +51,7 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
     expect(a.token.expiresAt - a.token.obtainedAt).toBeLessThanOrEqual(600_000);
     expect((await first.tokens.get('astrato')).origin).toBe('l1');
 
-    const second = stack.tokenSource({ clock: systemClock, log: logger });
+    const second = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
     const b = await second.tokens.get('astrato');
     expect(b.origin).toBe('l2');
     expect(b.token.accessToken).toBe(a.token.accessToken);
@@ -68,7 +70,7 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
   });
 
   it('an upstream 401 drops the token; the renewed one works', async () => {
-    const { tokens, astrato } = stack.tokenSource({ clock: systemClock, log: logger });
+    const { tokens, astrato } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
     const { token } = await tokens.get('astrato');
     stack.astrato.revokeAllTokens();
     const deadline = Date.now() + 5000;
@@ -83,7 +85,7 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
   });
 
   it('rotation: after the secret is rotated upstream and in Secrets Manager, invalid_client re-reads it once', async () => {
-    const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+    const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
     const { token } = await tokens.get('astrato');
     const rotated = 'astrato-rotated-secret-2';
     stack.astrato.rotateClientSecret(ASTRATO_CLIENT.clientId, rotated);
@@ -98,7 +100,7 @@ describe('acquisition and reuse (Astrato, real clock)', () => {
   });
 
   it('a secret rotated upstream only is a configuration error, raised once without retries', async () => {
-    const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+    const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
     stack.astrato.rotateClientSecret(ASTRATO_CLIENT.clientId, 'only-upstream-knows-this');
     const { token } = await tokens.get('astrato');
     await tokens.invalidate('astrato', token);
@@ -116,7 +118,7 @@ describe('a secret still holding the deployment placeholder', () => {
         'ticket-broker/astrato',
         JSON.stringify({ clientId: 'replace-me', clientSecret: 'generated-placeholder-value' }),
       );
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       const error = await tokens.get('astrato').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConfigurationError);
       expect((error as Error).message).toMatch(/still holds the deployment's placeholder/);
@@ -135,7 +137,7 @@ describe('expiry forms from the Astrato simulator', () => {
   ] as const)('reads expires_in given as %s', async (format, lifetime) => {
     const stack = await start({ astrato: { expiresInFormat: format } });
     try {
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       const { token } = await tokens.get('astrato');
       // Epoch seconds lose up to a second; durations are exact.
       expect(Math.abs(token.expiresAt - token.obtainedAt - lifetime)).toBeLessThan(1500);
@@ -157,7 +159,7 @@ describe('OAuth 2.0 client credentials with the Keycloak-style server (manual cl
   afterAll(async () => stack.stop());
 
   it('gets a token, uses the refresh token when due, and falls back on invalid_grant', async () => {
-    const { tokens } = stack.tokenSource({ clock, sleep: clock.sleep, log: logger });
+    const { tokens } = stack.tokenSource({ clock, sleep: clock.sleep, log: logger, sensitive });
     const first = await tokens.get('oms');
     expect(first.origin).toBe('acquired');
     expect(first.token.refreshToken).toBeDefined();
@@ -184,7 +186,7 @@ describe('OAuth 2.0 client credentials with the Keycloak-style server (manual cl
   });
 
   it('leaves a fresh token alone', async () => {
-    const { tokens } = stack.tokenSource({ clock, sleep: clock.sleep, log: logger });
+    const { tokens } = stack.tokenSource({ clock, sleep: clock.sleep, log: logger, sensitive });
     await tokens.get('oms');
     stack.keycloak.resetCounts();
     await expect(tokens.refreshDue('oms')).resolves.toMatchObject({ action: 'fresh' });
@@ -215,6 +217,7 @@ describe('retries and error classification (Keycloak-style server)', () => {
     return stack.tokenSource({
       clock,
       log: logger,
+      sensitive,
       sleep: async (ms) => {
         sleeps.push(ms);
       },
@@ -289,7 +292,7 @@ describe('Keycloak answering a wrong secret with 401 unauthorized_client', () =>
   it('re-reads a rotated secret once, as for invalid_client', async () => {
     const stack = await start({ keycloak: { invalidClientError: 'unauthorized_client' } });
     try {
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       const { token } = await tokens.get('oms');
       const rotated = 'oms-rotated:secret&2';
       stack.keycloak.rotateClientSecret(OMS_CLIENT.clientId, rotated);
@@ -309,7 +312,7 @@ describe('invalid_scope', () => {
   it('is a configuration error', async () => {
     const stack = await start({ omsScope: 'orders:delete' });
     try {
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       await expect(tokens.get('oms')).rejects.toBeInstanceOf(ConfigurationError);
     } finally {
       await stack.stop();
@@ -319,7 +322,7 @@ describe('invalid_scope', () => {
   it('a granted scope is passed and echoed', async () => {
     const stack = await start({ omsScope: 'orders:read', omsClientAuth: 'client_secret_post' });
     try {
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       const { token } = await tokens.get('oms');
       expect(token.scope?.split(' ')).toContain('orders:read');
     } finally {
@@ -335,7 +338,7 @@ describe('stampede: 4 processes x 50 concurrent calls on an empty cache', () => 
       stack.astrato.faults.set('token', { latencyMs: 150 });
       const processes = Array.from(
         { length: 4 },
-        () => stack.tokenSource({ clock: systemClock, log: logger }).tokens,
+        () => stack.tokenSource({ clock: systemClock, log: logger, sensitive }).tokens,
       );
       const results = await Promise.all(
         processes.flatMap((tokens) => Array.from({ length: 50 }, () => tokens.get('astrato'))),
@@ -355,7 +358,7 @@ describe('degraded: DynamoDB stopped', () => {
   it('get() still returns a token from upstream, and the cache works again after a restart', async () => {
     const stack = await start();
     try {
-      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger });
+      const { tokens } = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
       const port = stack.dynamo.port;
       await stack.dynamo.stop();
       const started = Date.now();
@@ -368,9 +371,9 @@ describe('degraded: DynamoDB stopped', () => {
       const restarted = await startDynamo({ port });
       try {
         await createTable({ endpoint: restarted.endpoint, tableName: TABLE_NAME });
-        const other = stack.tokenSource({ clock: systemClock, log: logger });
+        const other = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
         await expect(other.tokens.get('astrato')).resolves.toMatchObject({ origin: 'acquired' });
-        const third = stack.tokenSource({ clock: systemClock, log: logger });
+        const third = stack.tokenSource({ clock: systemClock, log: logger, sensitive });
         await expect(third.tokens.get('astrato')).resolves.toMatchObject({ origin: 'l2' });
       } finally {
         await restarted.stop();

@@ -17,6 +17,7 @@ import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo
 import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store';
 import type { Clock } from '../../shared/clock';
 import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
+import { SensitiveValues } from '../../shared/logging/redaction';
 import type { Log, TokenProvider } from '../../shared/tokens/ports';
 import { silentLog } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
@@ -150,14 +151,16 @@ export class TestStack {
     };
     const documentClient = this.documentClient();
     const adapter = { client: documentClient, tableName: TABLE_NAME, clock };
+    const sensitive = options.sensitive ?? new SensitiveValues();
     const tokens = new TokenSource({
       connections: this.config.connections,
       providers,
       cache: new DynamoTokenCache(adapter),
       leases: new DynamoLeaseStore(adapter),
-      secrets: new SecretsManagerStore({ client: this.secretsManagerClient(), clock, log }),
+      secrets: new SecretsManagerStore({ client: this.secretsManagerClient(), clock, log, sensitive }),
       policy: refreshPolicyFrom(this.config.refresh),
       log,
+      sensitive,
       ...options,
     });
     return { tokens, astrato };

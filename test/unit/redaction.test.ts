@@ -1,8 +1,10 @@
 import { createLogger } from '../../shared/logging/logger';
-import { REDACTED, redactingReplacer, registerSensitive, scrub } from '../../shared/logging/redaction';
+import { REDACTED, SensitiveValues } from '../../shared/logging/redaction';
 import { OutputCapture } from '../support/log-capture';
 
 describe('log redaction', () => {
+  const sensitive = new SensitiveValues();
+
   it('masks values under secret-bearing keys, at any depth', () => {
     const text = JSON.stringify(
       {
@@ -11,7 +13,7 @@ describe('log redaction', () => {
         tokenType: 'Bearer',
         connection: 'oms',
       },
-      redactingReplacer,
+      sensitive.replacer,
     );
     expect(text).not.toMatch(/s3cr3t-value|abc\.def\.ghi|xyz|t-1/);
     expect(JSON.parse(text)).toEqual({
@@ -23,27 +25,29 @@ describe('log redaction', () => {
   });
 
   it('masks a registered secret wherever it appears inside a string', () => {
-    registerSensitive('registered-secret-value-123');
-    expect(scrub('upstream said: bad registered-secret-value-123!')).toBe(`upstream said: bad ${REDACTED}!`);
+    sensitive.register('registered-secret-value-123');
+    expect(sensitive.scrub('upstream said: bad registered-secret-value-123!')).toBe(
+      `upstream said: bad ${REDACTED}!`,
+    );
   });
 
   it('masks bearer credentials and caller keys by their shape', () => {
-    expect(scrub('header was Bearer eyJhbGciOi.abc.def')).toBe(`header was Bearer ${REDACTED}`);
-    expect(scrub('key tb_AbC123_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG used')).toBe(
+    expect(sensitive.scrub('header was Bearer eyJhbGciOi.abc.def')).toBe(`header was Bearer ${REDACTED}`);
+    expect(sensitive.scrub('key tb_AbC123_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG used')).toBe(
       `key ${REDACTED} used`,
     );
   });
 
   it('ignores values too short to be secrets', () => {
-    registerSensitive('abc');
-    expect(scrub('abc')).toBe('abc');
+    sensitive.register('abc');
+    expect(sensitive.scrub('abc')).toBe('abc');
   });
 
   it('the house logger applies it to real log lines', () => {
     const capture = new OutputCapture().start();
     try {
-      const logger = createLogger({ serviceName: 'redaction-test' });
-      registerSensitive('another-registered-secret-456');
+      const logger = createLogger({ serviceName: 'redaction-test', sensitive });
+      sensitive.register('another-registered-secret-456');
       logger.warn('failed with another-registered-secret-456', {
         clientSecret: 'visible?',
         error: new Error('boom another-registered-secret-456'),

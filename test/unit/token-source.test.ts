@@ -6,6 +6,7 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../../shared/errors';
+import { SensitiveValues } from '../../shared/logging/redaction';
 import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
 import {
   ManualClock,
@@ -44,6 +45,7 @@ function world() {
       clock,
       sleep: clock.sleep,
       random: () => 0.5,
+      sensitive: new SensitiveValues(),
       ...overrides,
     });
   return { clock, cache, leases, secrets, provider, make };
@@ -228,6 +230,28 @@ describe('TokenSource degraded (table unavailable)', () => {
     leases.failing = true;
     await expect(make().get('astrato')).resolves.toMatchObject({ origin: 'acquired' });
     expect(provider.requests).toHaveLength(1);
+  });
+
+  it('each degradation is one log line and one metric naming the store that failed', async () => {
+    const { cache, leases, make } = world();
+    const lines: string[] = [];
+    const counts: string[] = [];
+    const record = (message: string) => lines.push(message);
+    const log = { debug: record, info() {}, warn: record, error: record };
+    const telemetry = { count: (metric: string) => counts.push(metric), timing() {} };
+
+    leases.failing = true;
+    await make({ log, telemetry }).get('astrato');
+    expect(lines).toEqual(['lease store unavailable (acquire); continuing without it']);
+    expect(counts.filter((metric) => metric.endsWith('Degraded'))).toEqual(['LeaseStoreDegraded']);
+
+    lines.length = 0;
+    counts.length = 0;
+    leases.failing = false;
+    cache.failing = true;
+    await make({ log, telemetry }).get('astrato');
+    expect(lines).toEqual(['token cache unavailable (read); continuing without it']);
+    expect(counts.filter((metric) => metric.endsWith('Degraded'))).toEqual(['TokenCacheDegraded']);
   });
 });
 

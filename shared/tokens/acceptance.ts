@@ -1,0 +1,68 @@
+import type { Clock } from '../clock';
+import { describeError } from '../errors';
+import type { Log, SecretStore } from './ports';
+import { isUsable, type RefreshPolicy, tokenState } from './refresh-policy';
+import type { CachedToken } from './token';
+
+/** Which tokens a reader takes, judged on the token's windows alone. */
+export interface AcceptanceRule {
+  readonly name: string;
+  accepts(token: CachedToken, now: number, policy: RefreshPolicy): boolean;
+}
+
+/** A request takes any token that is still usable, even one due for refresh: it never waits for a renewal. */
+export const usableForRequest: AcceptanceRule = {
+  name: 'usable',
+  accepts: (token, now, policy) => isUsable(token, now, policy),
+};
+
+/** The refresher leaves alone only a token that is not yet due; anything else it renews. */
+export const freshForRefresher: AcceptanceRule = {
+  name: 'fresh',
+  accepts: (token, now, policy) => tokenState(token, now, policy) === 'fresh',
+};
+
+export interface TokenAcceptanceDeps {
+  readonly secrets: SecretStore;
+  readonly policy: RefreshPolicy;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+/**
+ * Whether a stored token may serve: the rule's windows, and the token must have been minted with
+ * the newest secret version this process has seen (docs/design.md "Invalidation and secrets").
+ */
+export class TokenAcceptance {
+  constructor(private readonly deps: TokenAcceptanceDeps) {}
+
+  accepts(token: CachedToken, secretId: string, rule: AcceptanceRule, now = this.deps.clock.now()): boolean {
+    const version = this.deps.secrets.knownVersion(secretId);
+    if (version !== undefined && token.secretVersion !== version) return false;
+    return rule.accepts(token, now, this.deps.policy);
+  }
+
+  /**
+   * As `accepts`, but a token from another process that names a different secret version than the
+   * one this process knows makes it re-read the secret once, to learn which version is current.
+   */
+  async acceptsAfterVersionCheck(
+    token: CachedToken,
+    secretId: string,
+    rule: AcceptanceRule,
+  ): Promise<boolean> {
+    if (this.accepts(token, secretId, rule)) return true;
+    const version = this.deps.secrets.knownVersion(secretId);
+    if (version === undefined || token.secretVersion === version) return false;
+    try {
+      await this.deps.secrets.get(secretId, { refresh: true });
+    } catch (error) {
+      this.deps.log.warn('secret version check failed', {
+        connection: token.connection,
+        error: describeError(error),
+      });
+      return false;
+    }
+    return this.accepts(token, secretId, rule);
+  }
+}

@@ -1,0 +1,103 @@
+import type { AcceptanceRule, TokenAcceptance } from './acceptance';
+import { usableForRequest } from './acceptance';
+import type { LeaseCoordinator } from './lease-coordinator';
+import type { Telemetry } from './ports';
+import type { ResilientStores } from './resilient-stores';
+import type { CachedToken } from './token';
+import type { TokenAcquirer } from './token-acquirer';
+
+/**
+ * Where a request's token came from. `acquired` and `waited` mean the request waited for a token
+ * endpoint (its own call, or another process's under the lease): the refresher exists so that
+ * requests see only `l1` and `l2`.
+ */
+export type TokenOrigin = 'l1' | 'l2' | 'acquired' | 'waited';
+
+export interface TokenResult {
+  readonly token: CachedToken;
+  readonly origin: TokenOrigin;
+}
+
+/** One load of a connection's token, for a reader that memory could not serve. */
+export interface LoadRequest {
+  readonly connection: string;
+  readonly secretId: string;
+  /** Which tokens the reader takes: a request's rule or the refresher's. */
+  readonly rule: AcceptanceRule;
+  /** Epoch ms by which the load must end. */
+  readonly deadline: number;
+  /** What this process's memory holds for the connection, if anything. */
+  readonly remembered: CachedToken | undefined;
+}
+
+export interface TokenLoaderDeps {
+  readonly stores: ResilientStores;
+  readonly acceptance: TokenAcceptance;
+  readonly lease: LeaseCoordinator;
+  readonly acquirer: TokenAcquirer;
+  readonly telemetry: Telemetry;
+}
+
+/**
+ * The table (L2) first; if it holds nothing the rule accepts, an acquisition under the
+ * cross-process lease; without a table, a direct acquisition (degraded mode).
+ */
+export class TokenLoader {
+  constructor(private readonly deps: TokenLoaderDeps) {}
+
+  async load(request: LoadRequest): Promise<TokenResult> {
+    const { connection, secretId, rule, remembered } = request;
+    const { stores, acceptance, telemetry } = this.deps;
+    const read = await stores.readToken(connection);
+    if (!read.available) {
+      // Without the table, a token still in memory serves a request before any acquisition does.
+      if (rule === usableForRequest && remembered && acceptance.accepts(remembered, secretId, rule)) {
+        return { token: remembered, origin: 'l1' };
+      }
+      return this.acquireDirect(request, remembered);
+    }
+    const stored = read.token;
+    if (stored && (await acceptance.acceptsAfterVersionCheck(stored, secretId, rule))) {
+      telemetry.count('TokenCacheHitL2');
+      return { token: stored, origin: 'l2' };
+    }
+    if (rule === usableForRequest) telemetry.count('TokenCacheMiss');
+    return this.acquireUnderLease(request, stored ?? remembered);
+  }
+
+  /** Cross-process single flight: hold the lease and acquire, or take the holder's token. */
+  private async acquireUnderLease(
+    request: LoadRequest,
+    replacing: CachedToken | undefined,
+  ): Promise<TokenResult> {
+    const { connection, secretId, rule, deadline } = request;
+    const { stores, acceptance, lease, acquirer } = this.deps;
+    let previous = replacing;
+    const lookForToken = async () => {
+      const read = await stores.readToken(connection);
+      if (!read.available) return 'unavailable' as const;
+      if (read.token && (await acceptance.acceptsAfterVersionCheck(read.token, secretId, rule)))
+        return read.token;
+      previous = read.token ?? previous;
+      return undefined;
+    };
+    const wait = await lease.acquireOrWait(connection, deadline, lookForToken);
+    if (wait.outcome === 'unavailable') return this.acquireDirect(request, previous);
+    if (wait.outcome === 'found') return { token: wait.token, origin: 'waited' };
+    return lease.holdWhile(connection, async () => {
+      // Another holder may have finished between our last read and our lease.
+      const found = await lookForToken();
+      if (found && found !== 'unavailable') return { token: found, origin: wait.waited ? 'waited' : 'l2' };
+      const token = await acquirer.acquire({ connection, secretId, deadline, previous });
+      await stores.writeToken(token);
+      return { token, origin: 'acquired' };
+    });
+  }
+
+  /** Degraded mode (no table): still one call per process, thanks to the in-process single flight. */
+  private async acquireDirect(request: LoadRequest, previous: CachedToken | undefined): Promise<TokenResult> {
+    const { connection, secretId, deadline } = request;
+    const token = await this.deps.acquirer.acquire({ connection, secretId, deadline, previous });
+    return { token, origin: 'acquired' };
+  }
+}
