@@ -1,8 +1,10 @@
 /**
- * Domain errors. Each carries a stable `code` (DESIGN.md "HTTP API (v1)"); exactly one place,
- * the HTTP layer, maps codes to statuses. Messages of these errors never contain a secret,
- * a token or a ticket: they may be logged as they are.
+ * Domain errors. Each carries a stable `code` and no HTTP status: `shared/http/problem.ts` is the one
+ * place that maps a code to the public problem code and the status (docs/design.md "HTTP API (v1)").
+ * Messages of these errors never contain a secret, a token or a ticket: they may be logged as they are.
  */
+
+/** The codes callers see in problem bodies. */
 export type ProblemCode =
   | 'invalid_request'
   | 'unauthorized'
@@ -14,28 +16,60 @@ export type ProblemCode =
   | 'misconfigured'
   | 'internal';
 
+/**
+ * The codes errors carry: every public code, plus finer ones that logs and metrics keep apart
+ * (a refused client secret is not a refused grant) and that map to a public code.
+ */
+export type ErrorCode =
+  | ProblemCode
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'unsupported_media_type'
+  | 'token_rejected'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'upstream_timeout';
+
 export interface BrokerErrorOptions {
   cause?: unknown;
 }
 
 /** Base of every error the broker raises on purpose. */
 export abstract class BrokerError extends Error {
-  abstract readonly code: ProblemCode;
+  abstract readonly code: ErrorCode;
   constructor(message: string, options?: BrokerErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 
-/** The caller's request is malformed; `detail` names what is wrong. */
+/** The caller's request is malformed; the message names what is wrong. */
 export class InvalidRequestError extends BrokerError {
   override readonly name = 'InvalidRequestError';
   readonly code = 'invalid_request';
+}
+
+/** No route serves this path (also a path parameter that cannot name anything). */
+export class RouteNotFoundError extends BrokerError {
+  override readonly name = 'RouteNotFoundError';
+  readonly code = 'route_not_found';
+}
+
+/** The path exists, the method does not; `allow` lists the methods that do. */
+export class MethodNotAllowedError extends BrokerError {
+  override readonly name = 'MethodNotAllowedError';
+  readonly code = 'method_not_allowed';
   constructor(
     message: string,
-    readonly status: 400 | 404 | 405 | 406 | 415 = 400,
+    readonly allow: readonly string[],
   ) {
     super(message);
   }
+}
+
+/** The body is not `application/json` in UTF-8. */
+export class UnsupportedMediaTypeError extends BrokerError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  readonly code = 'unsupported_media_type';
 }
 
 export class PayloadTooLargeError extends BrokerError {
@@ -72,7 +106,7 @@ export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
   retryable?: boolean;
   /** What the upstream asked for in `Retry-After`, in milliseconds. */
   retryAfterMs?: number;
-  /** The upstream did not answer in time (maps to 504). */
+  /** The upstream did not answer in time (code `upstream_timeout`). */
   timeout?: boolean;
   upstreamStatus?: number;
 }
@@ -80,7 +114,7 @@ export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
 /** The upstream could not serve us now; a later attempt may work. */
 export class UpstreamUnavailableError extends BrokerError {
   override readonly name = 'UpstreamUnavailableError';
-  readonly code = 'upstream_unavailable';
+  readonly code: 'upstream_unavailable' | 'upstream_timeout';
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly timeout: boolean;
@@ -90,6 +124,7 @@ export class UpstreamUnavailableError extends BrokerError {
     this.retryable = options.retryable ?? true;
     this.retryAfterMs = options.retryAfterMs;
     this.timeout = options.timeout ?? false;
+    this.code = this.timeout ? 'upstream_timeout' : 'upstream_unavailable';
     this.upstreamStatus = options.upstreamStatus;
   }
 }
@@ -103,7 +138,8 @@ export interface UpstreamRejectedOptions extends BrokerErrorOptions {
 /** The upstream refused or answered something unusable, and retrying will not change that. */
 export class UpstreamRejectedError extends BrokerError {
   override readonly name: string = 'UpstreamRejectedError';
-  readonly code = 'upstream_rejected';
+  readonly code: 'upstream_rejected' | 'token_rejected' | 'invalid_client' | 'invalid_grant' =
+    'upstream_rejected';
   readonly upstreamStatus: number | undefined;
   readonly oauthError: string | undefined;
   constructor(message: string, options: UpstreamRejectedOptions = {}) {
@@ -116,16 +152,19 @@ export class UpstreamRejectedError extends BrokerError {
 /** The upstream rejected an access token we presented (401): the token must be dropped and renewed. */
 export class UpstreamTokenRejectedError extends UpstreamRejectedError {
   override readonly name = 'UpstreamTokenRejectedError';
+  override readonly code = 'token_rejected';
 }
 
 /** The token endpoint rejected our client credentials (`invalid_client`, or Astrato's 401). */
 export class InvalidClientError extends UpstreamRejectedError {
   override readonly name = 'InvalidClientError';
+  override readonly code = 'invalid_client';
 }
 
 /** The refresh token is not usable any more (`invalid_grant`): fall back to client credentials. */
 export class InvalidGrantError extends UpstreamRejectedError {
   override readonly name = 'InvalidGrantError';
+  override readonly code = 'invalid_grant';
 }
 
 /** A bug or an unexpected state: the caller only ever sees a generic 500. */

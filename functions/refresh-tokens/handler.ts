@@ -2,6 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { invocationDeadline } from '../../shared/runtime/deadline';
 import { readRuntimeEnvironment } from '../../shared/runtime/environment';
 import { createRuntime } from '../../shared/runtime/runtime';
 import { DynamoStatusStore } from '../../shared/status/status-store';
@@ -30,9 +31,12 @@ export const handler = middy<unknown, RefreshSummary>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
   .handler(async (_event: unknown, context: Context) => {
-    const remaining =
-      typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 30_000;
-    const summary = await refresher.run(clock.now() + Math.max(1000, remaining - 2000));
+    const deadline = invocationDeadline(context, clock, {
+      marginMs: 2000,
+      minimumMs: 1000,
+      fallbackRemainingMs: 30_000,
+    });
+    const summary = await refresher.run(deadline);
     logger.info('refresh run', {
       renewed: summary.renewed,
       fresh: summary.fresh,

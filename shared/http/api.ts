@@ -9,7 +9,17 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { CallerAuthenticator } from '../callers/authenticator';
 import type { Caller } from '../callers/caller';
 import type { Clock } from '../clock';
-import { describeError, InvalidRequestError, isBrokerError, PayloadTooLargeError } from '../errors';
+import {
+  describeError,
+  InvalidRequestError,
+  isBrokerError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+  UpstreamUnavailableError,
+} from '../errors';
+import { invocationDeadline } from '../runtime/deadline';
 import type { StatusReader } from '../use-cases/connection-status';
 import type { TicketIssuer } from '../use-cases/issue-ticket';
 import type { TokenVendor } from '../use-cases/vend-token';
@@ -20,8 +30,17 @@ import { JsonBodyError, parseStrictJson } from './strict-json';
 export type ApiEvent = APIGatewayProxyEventV2;
 export type ApiResult = APIGatewayProxyStructuredResultV2;
 
-/** Request bodies over this size are refused with 413 (DESIGN.md). */
+/** Request bodies over this size are refused with 413 (docs/design.md "HTTP API (v1)"). */
 export const MAX_BODY_BYTES = 16 * 1024;
+
+/** Time kept back from the Lambda's own timeout, to answer with a problem before Lambda stops us. */
+const DEADLINE_MARGIN_MS = 1000;
+
+/** What one request's error handling leaves for the access log, in middy's `request.internal`. */
+interface ErrorState {
+  problemCode?: string;
+  errorCode?: string;
+}
 
 export interface ApiDeps {
   readonly authenticator: CallerAuthenticator;
@@ -59,16 +78,15 @@ export function readJsonBody(event: ApiEvent): unknown {
   const contentType = header(event, 'content-type');
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
-    throw new InvalidRequestError(
+    throw new UnsupportedMediaTypeError(
       contentType === undefined
         ? 'Content-Type header is required: application/json'
         : 'Content-Type must be application/json',
-      415,
     );
   }
   const charset = /;\s*charset=("?)([^";]+)\1/i.exec(contentType ?? '')?.[2]?.toLowerCase();
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    throw new InvalidRequestError('request body must be UTF-8', 415);
+    throw new UnsupportedMediaTypeError('request body must be UTF-8');
   }
   if (bytes.length === 0) throw new InvalidRequestError('request body is required');
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
@@ -87,7 +105,7 @@ function connectionParam(event: ApiEvent): string {
   const id = event.pathParameters?.id ?? '';
   const parsed = connectionIdSchema.safeParse(id);
   if (!parsed.success)
-    throw new InvalidRequestError('path: connection id must be lower-case letters, digits, _ and -', 404);
+    throw new RouteNotFoundError('path: connection id must be lower-case letters, digits, _ and -');
   return parsed.data;
 }
 
@@ -111,13 +129,8 @@ export function createApiHandler(deps: ApiDeps) {
   const budgetMs = deps.requestBudgetMs ?? 10_000;
   const { logger } = deps;
 
-  const deadlineOf = (context: Context): number => {
-    const remaining =
-      typeof context.getRemainingTimeInMillis === 'function'
-        ? context.getRemainingTimeInMillis() - 1000
-        : budgetMs;
-    return deps.clock.now() + Math.max(0, Math.min(budgetMs, remaining));
-  };
+  const deadlineOf = (context: Context): number =>
+    invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS });
 
   const authenticate = async (event: ApiEvent): Promise<Caller> => {
     const caller = await deps.authenticator.authenticate(header(event, 'authorization'));
@@ -161,16 +174,19 @@ export function createApiHandler(deps: ApiDeps) {
     routes: API_ROUTES.map(({ method, path }) => ({ method, path, handler: handlers[path] })),
     notFoundResponse: ({ path }) => {
       const allowed = API_ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method);
-      if (allowed.length > 0) {
-        throw Object.assign(new InvalidRequestError(`method not allowed on ${path.slice(0, 100)}`, 405), {
-          allow: allowed.join(', '),
-        });
-      }
-      throw new InvalidRequestError(`no such route: ${path.slice(0, 100)}`, 404);
+      if (allowed.length > 0)
+        throw new MethodNotAllowedError(`method not allowed on ${path.slice(0, 100)}`, allowed);
+      throw new RouteNotFoundError(`no such route: ${path.slice(0, 100)}`);
     },
   });
 
-  return middy<ApiEvent, ApiResult>()
+  return middy<ApiEvent, ApiResult>({
+    // A backstop behind the deadline: if work overruns it anyway, the caller still gets a problem.
+    timeoutEarlyInMillis: DEADLINE_MARGIN_MS / 2,
+    timeoutEarlyResponse: () => {
+      throw new UpstreamUnavailableError('the request ran out of time', { timeout: true, retryable: false });
+    },
+  })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(deps.metrics))
     .use(httpHeaderNormalizer())
@@ -184,15 +200,13 @@ function requestLogging(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult>
   const started = new WeakMap<object, number>();
   const access = (request: middy.Request<ApiEvent, ApiResult>) => {
     const status = request.response?.statusCode ?? 500;
-    const code =
-      status >= 400
-        ? (JSON.parse(String(request.response?.body ?? '{}')) as { code?: string }).code
-        : undefined;
+    const { problemCode: code, errorCode } = request.internal as ErrorState;
     deps.logger.info('request', {
       method: request.event.requestContext?.http?.method,
       path: request.event.rawPath?.slice(0, 200),
       status,
       ...(code ? { code } : {}),
+      ...(errorCode && errorCode !== code ? { errorCode } : {}),
       durationMs: deps.clock.now() - (started.get(request) ?? deps.clock.now()),
     });
     if (code) deps.metrics.addMetric(`Errors_${code}`, 'Count', 1);
@@ -218,14 +232,17 @@ function problemDetails(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult>
     onError: (request) => {
       const { error } = request;
       const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId ?? 'unknown';
-      const { status } = problemFor(error);
+      const { status, code } = problemFor(error);
       if (status >= 500) {
         deps.logger.error('request failed', { error: describeError(error) });
       } else if (!isBrokerError(error)) {
         deps.logger.warn('request refused', { error: describeError(error) });
       }
-      const allow = (error as { allow?: unknown } | null)?.allow;
-      request.response = problemResponse(error, requestId, typeof allow === 'string' ? { allow } : {});
+      Object.assign(request.internal, {
+        problemCode: code,
+        errorCode: isBrokerError(error) ? error.code : 'internal',
+      } satisfies ErrorState);
+      request.response = problemResponse(error, requestId);
     },
   };
 }

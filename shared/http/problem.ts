@@ -1,40 +1,49 @@
+import { STATUS_CODES } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { BrokerError, InvalidRequestError, type ProblemCode, UpstreamUnavailableError } from '../errors';
+import {
+  BrokerError,
+  type ErrorCode,
+  MethodNotAllowedError,
+  type ProblemCode,
+  UpstreamUnavailableError,
+} from '../errors';
 
 /**
- * The one place that maps errors to HTTP: RFC 9457 problem details with a stable `code`.
- * Below 500 the detail is the error's own (secret-free) message; at 500 and above it is a fixed
- * sentence, so internals never reach a caller.
- *
- * @see https://www.rfc-editor.org/rfc/rfc9457
+ * The one map from an error's code to what the caller sees: the public problem code and the HTTP
+ * status. Finer codes (a wrong method, a refused client secret, a timeout) stay apart in logs and
+ * fold into the public code here.
  */
-const STATUS: Record<ProblemCode, number> = {
-  invalid_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  unknown_connection: 404,
-  payload_too_large: 413,
-  upstream_rejected: 502,
-  upstream_unavailable: 503,
-  misconfigured: 500,
-  internal: 500,
+const PROBLEMS: Record<ErrorCode, { readonly code: ProblemCode; readonly status: number }> = {
+  invalid_request: { code: 'invalid_request', status: 400 },
+  route_not_found: { code: 'invalid_request', status: 404 },
+  method_not_allowed: { code: 'invalid_request', status: 405 },
+  unsupported_media_type: { code: 'invalid_request', status: 415 },
+  unauthorized: { code: 'unauthorized', status: 401 },
+  forbidden: { code: 'forbidden', status: 403 },
+  unknown_connection: { code: 'unknown_connection', status: 404 },
+  payload_too_large: { code: 'payload_too_large', status: 413 },
+  upstream_rejected: { code: 'upstream_rejected', status: 502 },
+  token_rejected: { code: 'upstream_rejected', status: 502 },
+  invalid_client: { code: 'upstream_rejected', status: 502 },
+  invalid_grant: { code: 'upstream_rejected', status: 502 },
+  upstream_unavailable: { code: 'upstream_unavailable', status: 503 },
+  upstream_timeout: { code: 'upstream_unavailable', status: 504 },
+  misconfigured: { code: 'misconfigured', status: 500 },
+  internal: { code: 'internal', status: 500 },
 };
 
 /** Every code the API can answer with (docs/openapi.yaml lists the same). */
-export const PROBLEM_CODES = Object.keys(STATUS) as ProblemCode[];
+export const PROBLEM_CODES: readonly ProblemCode[] = [
+  ...new Set(Object.values(PROBLEMS).map((problem) => problem.code)),
+];
 
-const TITLES: Record<ProblemCode, string> = {
-  invalid_request: 'Invalid request',
-  unauthorized: 'Unauthorized',
-  forbidden: 'Forbidden',
-  unknown_connection: 'Unknown connection',
-  payload_too_large: 'Payload too large',
-  upstream_rejected: 'Upstream rejected the request',
-  upstream_unavailable: 'Upstream unavailable',
-  misconfigured: 'Connection misconfigured',
-  internal: 'Internal error',
-};
+/**
+ * Problem types resolve to nothing by design: RFC 9457 4.2.1's `about:blank`, with the stable `code`
+ * member saying which problem it is. No URI on a domain someone else could register.
+ */
+export const PROBLEM_TYPE = 'about:blank';
 
+/** Above 499 the caller gets one of these fixed sentences, never the error's own message. */
 const GENERIC_DETAIL: Partial<Record<ProblemCode, string>> = {
   upstream_rejected: 'The partner service refused the request or answered something unusable.',
   upstream_unavailable: 'The partner service is unavailable right now; retry later.',
@@ -42,10 +51,13 @@ const GENERIC_DETAIL: Partial<Record<ProblemCode, string>> = {
   internal: 'An unexpected error occurred.',
 };
 
-export const PROBLEM_TYPE_BASE = 'https://ticket-broker.dev/problems/';
-
+/**
+ * RFC 9457 problem details, with the broker's `code` and the request id as extension members.
+ * @see https://www.rfc-editor.org/rfc/rfc9457
+ */
 export interface Problem {
   readonly type: string;
+  /** The status's reason phrase, as RFC 9457 asks for `about:blank`. */
   readonly title: string;
   readonly status: number;
   readonly detail: string;
@@ -53,41 +65,46 @@ export interface Problem {
   readonly requestId: string;
 }
 
-export function problemFor(error: unknown): {
-  status: number;
-  code: ProblemCode;
-  detail: string;
-  retryAfterSeconds?: number;
-} {
+export interface ProblemSummary {
+  readonly status: number;
+  readonly code: ProblemCode;
+  readonly detail: string;
+  /** `Retry-After`, when the upstream said how long to wait. */
+  readonly retryAfterSeconds?: number;
+  /** `Allow`, for a method that is not allowed. */
+  readonly allow?: string;
+}
+
+/** The public code of any thrown value (`internal` for anything that is not a domain error). */
+export function problemCodeOf(error: unknown): ProblemCode {
+  return error instanceof BrokerError ? PROBLEMS[error.code].code : 'internal';
+}
+
+/**
+ * What the caller is told about an error. Below 500 the detail is the error's own (secret-free)
+ * message; at 500 and above it is a fixed sentence, so internals never reach a caller.
+ */
+export function problemFor(error: unknown): ProblemSummary {
   if (!(error instanceof BrokerError))
     return { status: 500, code: 'internal', detail: GENERIC_DETAIL.internal ?? '' };
-  let status = STATUS[error.code];
-  if (error instanceof InvalidRequestError) status = error.status;
-  let retryAfterSeconds: number | undefined;
-  if (error instanceof UpstreamUnavailableError) {
-    if (error.timeout) status = 504;
-    if (error.retryAfterMs !== undefined)
-      retryAfterSeconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
-  }
-  const detail =
-    status >= 500 ? (GENERIC_DETAIL[error.code] ?? GENERIC_DETAIL.internal ?? '') : error.message;
+  const { code, status } = PROBLEMS[error.code];
+  const detail = status >= 500 ? (GENERIC_DETAIL[code] ?? GENERIC_DETAIL.internal ?? '') : error.message;
+  const retryAfterMs = error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined;
   return {
     status,
-    code: error.code,
+    code,
     detail,
-    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } : {}),
+    ...(error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {}),
   };
 }
 
-export function problemResponse(
-  error: unknown,
-  requestId: string,
-  extraHeaders: Record<string, string> = {},
-): APIGatewayProxyStructuredResultV2 {
-  const { status, code, detail, retryAfterSeconds } = problemFor(error);
+/** The problem+json response for an error. */
+export function problemResponse(error: unknown, requestId: string): APIGatewayProxyStructuredResultV2 {
+  const { status, code, detail, retryAfterSeconds, allow } = problemFor(error);
   const body: Problem = {
-    type: `${PROBLEM_TYPE_BASE}${code}`,
-    title: TITLES[code],
+    type: PROBLEM_TYPE,
+    title: STATUS_CODES[status] ?? 'Error',
     status,
     detail,
     code,
@@ -101,7 +118,7 @@ export function problemResponse(
       'x-content-type-options': 'nosniff',
       ...(status === 401 ? { 'www-authenticate': 'Bearer realm="ticket-broker"' } : {}),
       ...(retryAfterSeconds !== undefined ? { 'retry-after': String(retryAfterSeconds) } : {}),
-      ...extraHeaders,
+      ...(allow !== undefined ? { allow } : {}),
     },
     body: JSON.stringify(body),
   };

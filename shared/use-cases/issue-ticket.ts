@@ -2,7 +2,7 @@ import { authorizeTicket, authorizeTicketSubject, type Connections } from '../ca
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
-import { UpstreamTokenRejectedError } from '../errors';
+import { InternalError, UpstreamTokenRejectedError } from '../errors';
 import type { Log, Telemetry } from '../tokens/ports';
 import { withRetry } from '../tokens/retry';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
@@ -59,7 +59,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       const groupIds = request.groupIds ?? [];
       authorizeTicketSubject(scope, request.email, groupIds);
       const client = deps.astrato[id];
-      if (!client) throw new Error(`no Astrato client wired for connection ${id}`);
+      if (!client) throw new InternalError(`no Astrato client wired for connection ${id}`);
       const user = {
         email: request.email,
         ...(request.name !== undefined ? { name: request.name } : {}),

@@ -1,6 +1,7 @@
 import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
 import { describeError, isBrokerError } from '../errors';
+import { problemCodeOf } from '../http/problem';
 import type { RefreshStatus, StatusStore } from '../status/status-store';
 import type { Log, Telemetry } from '../tokens/ports';
 import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
@@ -72,7 +73,7 @@ export function createRefresher(deps: RefresherDeps) {
     let probeStatus: number | undefined;
     let error: string | undefined;
     if (outcome.action === 'failed') {
-      error = isBrokerError(outcome.error) ? outcome.error.code : 'internal';
+      error = problemCodeOf(outcome.error);
       deps.log.error('token refresh failed', {
         connection,
         code: error,

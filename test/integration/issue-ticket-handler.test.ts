@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, type ApiResponse, addCaller, bearer, invoke } from '../support/api-harness';
 import { OutputCapture } from '../support/log-capture';
@@ -76,8 +77,9 @@ function expectProblem(response: ApiResponse, status: number, code: string, deta
   expect(response.headers['content-type']).toBe('application/problem+json');
   expect(response.body).toMatchObject({
     status,
-    type: expect.stringContaining(code),
-    title: expect.any(String),
+    // RFC 9457 4.2.1: about:blank, titled with the status's reason phrase; `code` says which problem.
+    type: 'about:blank',
+    title: STATUS_CODES[status],
   });
   expect(response.body.requestId).toBe(response.requestId);
   if (detail) expect(response.body.detail).toMatch(detail);
