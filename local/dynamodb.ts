@@ -1,6 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -9,6 +7,8 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { sleep } from '../shared/clock';
+import { listenOnLoopback } from './http-kit';
 
 /** dynalite (DynamoDB on LevelDB) listening on 127.0.0.1. */
 export interface LocalDynamo {
@@ -33,28 +33,9 @@ export async function startDynamo(opts: { port?: number; dataDir?: string } = {}
     updateTableMs: 0,
     ...(opts.dataDir !== undefined ? { path: opts.dataDir } : {}),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  let stopped: Promise<void> | undefined;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    stop() {
-      stopped ??= new Promise<void>((resolve, reject) => {
-        // dynalite's close() waits for the HTTP server, then closes LevelDB; SDK clients keep
-        // sockets alive, which would hold the HTTP close (and the store) open until they time out.
-        server.close((error?: Error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
-      return stopped;
-    },
-  };
+  // dynalite's close() waits for the HTTP server, then closes LevelDB (its lock released).
+  const { url, port, stop } = await listenOnLoopback(server, opts.port);
+  return { endpoint: url, port, stop };
 }
 
 /**
@@ -95,7 +76,7 @@ export async function createTable(opts: { endpoint: string; tableName: string })
       if (Date.now() > deadline) {
         throw new Error(`table ${opts.tableName} is not ACTIVE after 10 s (status: ${status ?? 'absent'})`);
       }
-      await delay(25);
+      await sleep(25);
     }
   } finally {
     client.destroy();

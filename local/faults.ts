@@ -1,27 +1,49 @@
 import type { ServerResponse } from 'node:http';
-import { send, sleep } from './http-kit';
+import { STATUS_CODES } from 'node:http';
+import { z } from 'zod';
+import { sleep } from '../shared/clock';
+import { send } from './http-kit';
 
 /**
  * Fault injection for the simulators: what tests and benchmarks use to make an upstream slow,
  * failing, flaky or broken, per endpoint.
  */
-export interface Fault {
-  /** Added delay before answering (applies to every matching request, whatever `errorRate` says). */
-  latencyMs?: number;
-  /** Force this HTTP status, with a plausible body for the endpoint (an RFC 6749 error on token endpoints). */
-  status?: number;
-  /** `Retry-After` header on forced responses (seconds or an HTTP date). */
-  retryAfter?: string;
-  /** Raw body to send instead (e.g. malformed JSON); status 200 unless `status` is set. */
-  body?: string;
-  /** Content type of `body` (default `application/json`). */
-  contentType?: string;
-  /** Destroy the socket without answering: the client sees a network error. */
-  drop?: boolean;
-  /** 0..1: share of matching requests that get the forced response or drop. */
-  errorRate?: number;
-  /** Apply to the next N matching requests only, then remove itself. Every matching request counts. */
-  count?: number;
+export const faultSchema = z
+  .object({
+    /** Added delay before answering (applies to every matching request, whatever `errorRate` says). */
+    latencyMs: z.number().min(0).optional(),
+    /** Force this HTTP status, with a plausible body for the endpoint (an RFC 6749 error on token endpoints). */
+    status: z.number().int().min(200).max(599).optional(),
+    /** `Retry-After` header on forced responses (seconds or an HTTP date). */
+    retryAfter: z.string().optional(),
+    /** Raw body to send instead (e.g. malformed JSON); status 200 unless `status` is set. */
+    body: z.string().optional(),
+    /** Content type of `body` (default `application/json`). */
+    contentType: z.string().optional(),
+    /** Destroy the socket without answering: the client sees a network error. */
+    drop: z.boolean().optional(),
+    /** 0..1: share of matching requests that get the forced response or drop. */
+    errorRate: z.number().min(0).max(1).optional(),
+    /** Apply to the next N matching requests only, then remove itself. Every matching request counts. */
+    count: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+export type Fault = z.infer<typeof faultSchema>;
+
+/**
+ * Validates control input with a zod schema.
+ * @throws TypeError naming each bad field, for a 400 over HTTP
+ */
+export function parseControlInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? `unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+      : `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+  );
+  throw new TypeError(`bad ${what}: ${problems.join('; ')}`);
 }
 
 /** What a forced status carries when the fault gives no `body`. */
@@ -45,22 +67,9 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Reason phrases for forced statuses, used in default bodies. */
+/** The reason phrase of a forced status (node's own table), used in default bodies. */
 export function reasonPhrase(status: number): string {
-  const phrases: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    408: 'Request Timeout',
-    409: 'Conflict',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    502: 'Bad Gateway',
-    503: 'Service Unavailable',
-    504: 'Gateway Timeout',
-  };
-  return phrases[status] ?? 'Simulated fault';
+  return STATUS_CODES[status] ?? 'Simulated fault';
 }
 
 /** RFC 6749 5.2 error code that a token endpoint would plausibly send with `status`. */
@@ -105,9 +114,9 @@ export class FaultController<E extends string> {
     if (endpoint !== '*' && !this.endpoints.includes(endpoint)) {
       throw new TypeError(`unknown endpoint "${endpoint}" (known: ${this.endpoints.join(', ')}, *)`);
     }
-    validateFault(fault);
+    const valid = parseControlInput(faultSchema, fault, 'fault');
     this.active.set(endpoint, {
-      fault: { ...fault },
+      fault: valid,
       ...(fault.count !== undefined ? { remaining: fault.count } : {}),
     });
   }
@@ -176,48 +185,6 @@ export class FaultController<E extends string> {
     if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
     send(res, status, body, contentType, headers);
     return true;
-  }
-}
-
-function validateFault(fault: Fault): void {
-  if (typeof fault !== 'object' || fault === null || Array.isArray(fault)) {
-    throw new TypeError('a fault is a JSON object');
-  }
-  const known = new Set([
-    'latencyMs',
-    'status',
-    'retryAfter',
-    'body',
-    'contentType',
-    'drop',
-    'errorRate',
-    'count',
-  ]);
-  for (const key of Object.keys(fault)) {
-    if (!known.has(key)) throw new TypeError(`unknown fault field "${key}"`);
-  }
-  const { latencyMs, status, retryAfter, body, contentType, drop, errorRate, count } = fault;
-  if (
-    latencyMs !== undefined &&
-    !(typeof latencyMs === 'number' && Number.isFinite(latencyMs) && latencyMs >= 0)
-  ) {
-    throw new TypeError('latencyMs must be a number >= 0');
-  }
-  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
-    throw new TypeError('status must be an integer between 200 and 599');
-  }
-  if (retryAfter !== undefined && typeof retryAfter !== 'string')
-    throw new TypeError('retryAfter must be a string');
-  if (body !== undefined && typeof body !== 'string') throw new TypeError('body must be a string');
-  if (contentType !== undefined && typeof contentType !== 'string') {
-    throw new TypeError('contentType must be a string');
-  }
-  if (drop !== undefined && typeof drop !== 'boolean') throw new TypeError('drop must be a boolean');
-  if (errorRate !== undefined && !(typeof errorRate === 'number' && errorRate >= 0 && errorRate <= 1)) {
-    throw new TypeError('errorRate must be a number between 0 and 1');
-  }
-  if (count !== undefined && !(Number.isInteger(count) && count >= 1)) {
-    throw new TypeError('count must be an integer >= 1');
   }
 }
 

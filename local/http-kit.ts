@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 
 /**
  * Small helpers shared by the local stand-ins (simulators, Secrets Manager). Only `node:http`:
@@ -65,23 +64,35 @@ export async function startHttpServer(handler: Handler, opts: { port?: number } 
         sendJson(res, status, { message });
       });
   });
+  return listenOnLoopback(server, opts.port, () => stopping.abort());
+}
+
+/**
+ * Starts `server` on 127.0.0.1 (`port` 0 or absent: one the OS chooses). `stop()` closes the
+ * listener and every open socket at once: SDK clients and fetch keep sockets alive, which would
+ * otherwise hold `close()` open until they time out.
+ */
+export async function listenOnLoopback(
+  server: Server,
+  port = 0,
+  beforeStop: () => void = () => {},
+): Promise<LocalServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  const address = server.address() as AddressInfo;
   let stopped: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
     stop() {
       stopped ??= new Promise<void>((resolve, reject) => {
-        stopping.abort();
+        beforeStop();
         server.close((error) => (error ? reject(error) : resolve()));
-        // Keep-alive sockets held by SDK clients and fetch would keep close() waiting for seconds.
         server.closeAllConnections();
       });
       return stopped;
@@ -177,12 +188,6 @@ export function scriptJson(value: unknown): string {
 /** Unguessable opaque string: `bytes` random bytes, base64url. Tokens always use the CSPRNG, never `random`. */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
-}
-
-/** Resolves after `ms`, or rejects when `signal` aborts (the server is stopping). */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return;
-  await delay(ms, undefined, { signal });
 }
 
 /** The value of a `Bearer` authorization header, if any. */

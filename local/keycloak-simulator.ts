@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { Counters, type FaultBody, FaultController, oauthErrorFor, reasonPhrase } from './faults';
 import {
   bearerToken,
@@ -12,7 +13,7 @@ import {
   sendNoContent,
   startHttpServer,
 } from './http-kit';
-import { handleSimControl, readJsonObject, UnknownClientError } from './sim-control';
+import { handleSimControl, readControlBody, UnknownClientError } from './sim-control';
 
 /**
  * A Keycloak-style OAuth 2.0 token endpoint (client credentials, refresh tokens) and a stand-in for
@@ -401,7 +402,7 @@ export async function startKeycloakSimulator(
         sendJson(res, 200, grants.snapshot()),
       'GET /__sim/tokens': (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, issued),
       'PUT /__sim/clients': async (req: IncomingMessage, res: ServerResponse) => {
-        setClient(parseClientConfig(await readJsonObject(req)));
+        setClient(await readControlBody(req, clientConfigSchema, 'client'));
         sendNoContent(res);
       },
     },
@@ -444,33 +445,13 @@ export function parseBasic(encoded: string): [string, string] | undefined {
   }
 }
 
-function parseClientConfig(body: Record<string, unknown>): KeycloakClientConfig {
-  const { clientId, clientSecret, refreshTokens, serviceAccountsEnabled, allowedScopes } = body;
-  if (
-    typeof clientId !== 'string' ||
-    clientId === '' ||
-    typeof clientSecret !== 'string' ||
-    clientSecret === ''
-  ) {
-    throw new HttpError(400, 'clientId and clientSecret must be non-empty strings');
-  }
-  if (refreshTokens !== undefined && typeof refreshTokens !== 'boolean') {
-    throw new HttpError(400, 'refreshTokens must be a boolean');
-  }
-  if (serviceAccountsEnabled !== undefined && typeof serviceAccountsEnabled !== 'boolean') {
-    throw new HttpError(400, 'serviceAccountsEnabled must be a boolean');
-  }
-  if (
-    allowedScopes !== undefined &&
-    !(Array.isArray(allowedScopes) && allowedScopes.every((s) => typeof s === 'string'))
-  ) {
-    throw new HttpError(400, 'allowedScopes must be an array of strings');
-  }
-  return {
-    clientId,
-    clientSecret,
-    ...(refreshTokens !== undefined ? { refreshTokens } : {}),
-    ...(serviceAccountsEnabled !== undefined ? { serviceAccountsEnabled } : {}),
-    ...(allowedScopes !== undefined ? { allowedScopes: allowedScopes as string[] } : {}),
-  };
-}
+/** A client as `PUT /__sim/clients` takes it. */
+const clientConfigSchema = z
+  .object({
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    refreshTokens: z.boolean().optional(),
+    serviceAccountsEnabled: z.boolean().optional(),
+    allowedScopes: z.array(z.string()).optional(),
+  })
+  .strict();

@@ -1,5 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { parseControlInput } from './faults';
 import {
   HttpError,
   isRecord,
@@ -17,13 +19,19 @@ import {
  * `@aws-sdk/client-secrets-manager` (point it here with `endpoint` or
  * `AWS_ENDPOINT_URL_SECRETS_MANAGER`). SigV4 signatures are not checked.
  *
- * Operations: CreateSecret, PutSecretValue, GetSecretValue, DescribeSecret, ListSecrets. Others
- * answer `UnknownOperationException`. Secrets are found by name or full ARN (not partial ARN).
+ * It implements what the broker and its operators use, no more:
+ * - `GetSecretValue` of the current version (`AWSCURRENT`), by name or full ARN: what the functions call;
+ * - `PutSecretValue` with a `SecretString`: how an operator puts or rotates a connection's
+ *   credentials (`aws secretsmanager put-secret-value`), with `ClientRequestToken` as the version id
+ *   and a retried request answered with the same version, as the service does.
+ * Every other operation answers `UnknownOperationException`. Secrets are created at start (`seed`)
+ * or in process (`putSecret`), as the CDK app creates them on AWS.
  *
  * Besides the protocol on `POST /`: `GET /__sim/counts`, `POST /__sim/counts/reset` and
  * `PUT /__sim/unavailable` (JSON `{"unavailable": boolean}`) for other processes.
  *
- * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/Welcome.html
+ * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
+ * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
  */
 export interface LocalSecretsManager {
   /** For the SDK's `endpoint` or `AWS_ENDPOINT_URL_SECRETS_MANAGER`. */
@@ -49,26 +57,18 @@ export interface SecretsManagerOptions {
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
 const CURRENT = 'AWSCURRENT';
-const PREVIOUS = 'AWSPREVIOUS';
-const NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 interface Version {
-  id: string;
-  secretString?: string;
-  secretBinary?: string;
-  stages: Set<string>;
-  created: number;
+  readonly id: string;
+  readonly secretString: string;
+  readonly created: number;
 }
 
 interface Secret {
-  arn: string;
-  name: string;
-  description?: string;
-  created: number;
-  lastChanged: number;
-  lastAccessed?: number;
-  /** In creation order. */
-  versions: Map<string, Version>;
+  readonly arn: string;
+  readonly name: string;
+  /** In creation order; the last one is AWSCURRENT. */
+  readonly versions: Map<string, Version>;
 }
 
 /** A service error as the SDK expects it: 400 (or 5xx), `x-amzn-errortype`, `{"__type","message"}`. */
@@ -82,246 +82,107 @@ class ServiceError extends Error {
   }
 }
 
-const notFound = () =>
-  new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
-
 /** Epoch seconds with milliseconds, as the service sends timestamps. */
 const epochSeconds = (ms: number) => ms / 1000;
+
+function currentVersion(secret: Secret): Version {
+  const version = [...secret.versions.values()].at(-1);
+  if (!version) {
+    throw new ServiceError(
+      'ResourceNotFoundException',
+      `Secrets Manager can't find the specified secret value for staging label: ${CURRENT}`,
+    );
+  }
+  return version;
+}
 
 class SecretStore {
   private readonly secrets = new Map<string, Secret>();
 
-  find(secretId: unknown): Secret {
-    if (typeof secretId !== 'string' || secretId === '') {
-      throw new ServiceError('InvalidParameterException', 'You must provide a SecretId.');
-    }
-    const byName = this.secrets.get(secretId);
-    if (byName) return byName;
-    for (const secret of this.secrets.values()) if (secret.arn === secretId) return secret;
-    throw notFound();
-  }
-
-  has(name: string): boolean {
-    return this.secrets.has(name);
-  }
-
-  all(): Secret[] {
-    return [...this.secrets.values()];
-  }
-
-  create(name: string, description: string | undefined): Secret {
-    if (!NAME_PATTERN.test(name)) {
-      throw new ServiceError(
-        'InvalidParameterException',
-        'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
-      );
-    }
-    if (this.secrets.has(name)) {
-      throw new ServiceError(
-        'ResourceExistsException',
-        `The operation failed because the secret ${name} already exists.`,
-      );
-    }
-    const now = Date.now();
-    const secret: Secret = {
-      arn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-${randomSuffix()}`,
-      name,
-      created: now,
-      lastChanged: now,
-      versions: new Map(),
-      ...(description !== undefined ? { description } : {}),
-    };
-    this.secrets.set(name, secret);
+  find(secretId: string): Secret {
+    const secret =
+      this.secrets.get(secretId) ??
+      [...this.secrets.values()].find((candidate) => candidate.arn === secretId);
+    if (!secret)
+      throw new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
     return secret;
   }
 
-  /**
-   * Adds a version carrying `stages` (default AWSCURRENT). Each stage moves off the version that
-   * had it; when AWSCURRENT moves, the former current version becomes AWSPREVIOUS.
-   * A retried request (same token, same value) returns the existing version, as the service does.
-   */
-  putValue(
-    secret: Secret,
-    value: { secretString?: string; secretBinary?: string },
-    token: string | undefined,
-    stages: string[] = [CURRENT],
-  ): Version {
+  findOrCreate(name: string): Secret {
+    let secret = this.secrets.get(name);
+    if (!secret) {
+      const suffix = Array.from(
+        { length: 6 },
+        () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[randomInt(52)],
+      );
+      const arn = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-${suffix.join('')}`;
+      secret = { arn, name, versions: new Map() };
+      this.secrets.set(name, secret);
+    }
+    return secret;
+  }
+
+  /** A new current version; a retried request (same token, same value) returns the existing one. */
+  putValue(secret: Secret, secretString: string, token: string | undefined): Version {
     const id = token ?? randomUUID();
     const existing = secret.versions.get(id);
     if (existing) {
-      if (existing.secretString === value.secretString && existing.secretBinary === value.secretBinary)
-        return existing;
+      if (existing.secretString === secretString) return existing;
       throw new ServiceError(
         'ResourceExistsException',
         "You can't modify an existing version, you can only create a new version.",
       );
     }
-    const now = Date.now();
-    const formerCurrent = [...secret.versions.values()].find((v) => v.stages.has(CURRENT));
-    for (const stage of stages) for (const v of secret.versions.values()) v.stages.delete(stage);
-    if (stages.includes(CURRENT) && formerCurrent) {
-      for (const v of secret.versions.values()) v.stages.delete(PREVIOUS);
-      formerCurrent.stages.add(PREVIOUS);
-    }
-    const version: Version = { id, stages: new Set(stages), created: now, ...value };
+    const version: Version = { id, secretString, created: Date.now() };
     secret.versions.set(id, version);
-    secret.lastChanged = now;
     return version;
   }
 }
 
-function randomSuffix(): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let out = '';
-  for (let i = 0; i < 6; i += 1) out += alphabet[randomInt(alphabet.length)];
-  return out;
-}
+/** The request shapes of the two operations; other fields the service knows are refused, not ignored. */
+const getSecretValueRequest = z.object({ SecretId: z.string().min(1) }).strict();
+const putSecretValueRequest = z
+  .object({
+    SecretId: z.string().min(1),
+    SecretString: z.string(),
+    ClientRequestToken: z.string().optional(),
+  })
+  .strict();
 
-function optionalString(body: Record<string, unknown>, field: string): string | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string')
-    throw new ServiceError('InvalidParameterException', `${field} must be a string.`);
-  return value;
-}
-
-/** SecretString or SecretBinary (base64 in the JSON protocol), never both. */
-function secretValue(
-  body: Record<string, unknown>,
-): { secretString?: string; secretBinary?: string } | undefined {
-  const secretString = optionalString(body, 'SecretString');
-  const secretBinary = optionalString(body, 'SecretBinary');
-  if (secretString !== undefined && secretBinary !== undefined) {
-    throw new ServiceError(
-      'InvalidParameterException',
-      "You can't specify both a binary secret value and a string secret value in the same secret.",
-    );
+function parseRequest<T>(schema: z.ZodType<T>, body: unknown, operation: string): T {
+  try {
+    return parseControlInput(schema, body, `${operation} request`);
+  } catch (error) {
+    throw new ServiceError('InvalidParameterException', `${(error as Error).message} (this stand-in)`);
   }
-  if (secretString !== undefined) return { secretString };
-  if (secretBinary !== undefined) return { secretBinary };
-  return undefined;
 }
 
-function versionIdsToStages(secret: Secret): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const v of secret.versions.values()) if (v.stages.size > 0) out[v.id] = [...v.stages];
-  return out;
-}
-
-type Operation = (store: SecretStore, body: Record<string, unknown>) => Record<string, unknown>;
+type Operation = (store: SecretStore, body: unknown) => Record<string, unknown>;
 
 const operations: Record<string, Operation> = {
-  CreateSecret(store, body) {
-    const name = optionalString(body, 'Name');
-    if (name === undefined) throw new ServiceError('InvalidParameterException', 'You must provide a Name.');
-    const value = secretValue(body);
-    const token = optionalString(body, 'ClientRequestToken');
-    const secret = store.create(name, optionalString(body, 'Description'));
-    const out: Record<string, unknown> = { ARN: secret.arn, Name: secret.name };
-    if (value) out.VersionId = store.putValue(secret, value, token).id;
-    return out;
-  },
-
-  PutSecretValue(store, body) {
-    const secret = store.find(body.SecretId);
-    const value = secretValue(body);
-    if (!value) {
-      throw new ServiceError(
-        'InvalidRequestException',
-        'You must provide either SecretString or SecretBinary.',
-      );
-    }
-    let stages: string[] | undefined;
-    if (body.VersionStages !== undefined) {
-      if (!Array.isArray(body.VersionStages) || !body.VersionStages.every((s) => typeof s === 'string')) {
-        throw new ServiceError('InvalidParameterException', 'VersionStages must be a list of strings.');
-      }
-      stages = body.VersionStages as string[];
-    }
-    const version = store.putValue(secret, value, optionalString(body, 'ClientRequestToken'), stages);
-    return { ARN: secret.arn, Name: secret.name, VersionId: version.id, VersionStages: [...version.stages] };
-  },
-
   GetSecretValue(store, body) {
-    const secret = store.find(body.SecretId);
-    const versionId = optionalString(body, 'VersionId');
-    const explicitStage = optionalString(body, 'VersionStage');
-    let version: Version | undefined;
-    if (versionId !== undefined) {
-      version = secret.versions.get(versionId);
-      if (!version) {
-        throw new ServiceError(
-          'ResourceNotFoundException',
-          `Secrets Manager can't find the specified secret value for VersionId: ${versionId}`,
-        );
-      }
-      if (explicitStage !== undefined && !version.stages.has(explicitStage)) {
-        throw new ServiceError(
-          'InvalidRequestException',
-          `You provided a VersionStage that is not associated to the provided VersionId.`,
-        );
-      }
-    } else {
-      const stage = explicitStage ?? CURRENT;
-      version = [...secret.versions.values()].find((v) => v.stages.has(stage));
-      if (!version) {
-        throw new ServiceError(
-          'ResourceNotFoundException',
-          `Secrets Manager can't find the specified secret value for staging label: ${stage}`,
-        );
-      }
-    }
-    secret.lastAccessed = Date.now();
+    const request = parseRequest(getSecretValueRequest, body, 'GetSecretValue');
+    const secret = store.find(request.SecretId);
+    const version = currentVersion(secret);
     return {
       ARN: secret.arn,
       Name: secret.name,
       VersionId: version.id,
-      ...(version.secretString !== undefined ? { SecretString: version.secretString } : {}),
-      ...(version.secretBinary !== undefined ? { SecretBinary: version.secretBinary } : {}),
-      VersionStages: [...version.stages],
+      SecretString: version.secretString,
+      VersionStages: [CURRENT],
       CreatedDate: epochSeconds(version.created),
     };
   },
 
-  DescribeSecret(store, body) {
-    const secret = store.find(body.SecretId);
-    return {
-      ARN: secret.arn,
-      Name: secret.name,
-      ...(secret.description !== undefined ? { Description: secret.description } : {}),
-      CreatedDate: epochSeconds(secret.created),
-      LastChangedDate: epochSeconds(secret.lastChanged),
-      ...(secret.lastAccessed !== undefined ? { LastAccessedDate: epochSeconds(secret.lastAccessed) } : {}),
-      VersionIdsToStages: versionIdsToStages(secret),
-    };
-  },
-
-  ListSecrets(store, body) {
-    if (body.Filters !== undefined) {
-      throw new ServiceError(
-        'InvalidParameterException',
-        'Filters are not supported by this local stand-in.',
-      );
-    }
-    const max = typeof body.MaxResults === 'number' ? body.MaxResults : 100;
-    if (!Number.isInteger(max) || max < 1 || max > 100) {
-      throw new ServiceError('InvalidParameterException', 'MaxResults must be between 1 and 100.');
-    }
-    const start = typeof body.NextToken === 'string' ? Number.parseInt(body.NextToken, 10) : 0;
-    if (!Number.isInteger(start) || start < 0)
-      throw new ServiceError('InvalidNextTokenException', 'Invalid NextToken.');
-    const all = store.all();
-    const page = all.slice(start, start + max).map((secret) => ({
-      ARN: secret.arn,
-      Name: secret.name,
-      ...(secret.description !== undefined ? { Description: secret.description } : {}),
-      CreatedDate: epochSeconds(secret.created),
-      LastChangedDate: epochSeconds(secret.lastChanged),
-      SecretVersionsToStages: versionIdsToStages(secret),
-    }));
-    return { SecretList: page, ...(start + max < all.length ? { NextToken: String(start + max) } : {}) };
+  PutSecretValue(store, body) {
+    const request = parseRequest(putSecretValueRequest, body, 'PutSecretValue');
+    const secret = store.find(request.SecretId);
+    const version = store.putValue(secret, request.SecretString, request.ClientRequestToken);
+    return { ARN: secret.arn, Name: secret.name, VersionId: version.id, VersionStages: [CURRENT] };
   },
 };
+
+const availabilityRequest = z.object({ unavailable: z.boolean() }).strict();
 
 /** Starts the stand-in on 127.0.0.1, with the `seed` secrets already created. */
 export async function startSecretsManager(opts: SecretsManagerOptions = {}): Promise<LocalSecretsManager> {
@@ -329,24 +190,18 @@ export async function startSecretsManager(opts: SecretsManagerOptions = {}): Pro
   let unavailable = false;
   let counts: Record<string, number> = {};
 
-  const putSecret = (name: string, value: string): string => {
-    const secret = store.has(name) ? store.find(name) : store.create(name, undefined);
-    return store.putValue(secret, { secretString: value }, undefined).id;
-  };
+  const putSecret = (name: string, value: string): string =>
+    store.putValue(store.findOrCreate(name), value, undefined).id;
   for (const [name, value] of Object.entries(opts.seed ?? {})) putSecret(name, value);
 
-  const answerError = (res: ServerResponse, error: ServiceError) => {
+  const answerError = (res: ServerResponse, error: ServiceError) =>
     send(
       res,
       error.status,
       JSON.stringify({ __type: error.type, message: error.message }),
       'application/x-amz-json-1.1',
-      {
-        'x-amzn-errortype': error.type,
-        'x-amzn-requestid': randomUUID(),
-      },
+      { 'x-amzn-errortype': error.type, 'x-amzn-requestid': randomUUID() },
     );
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     if (url.pathname.startsWith('/__sim/')) return control(req, res, url.pathname);
@@ -377,8 +232,7 @@ export async function startSecretsManager(opts: SecretsManagerOptions = {}): Pro
       );
     }
     try {
-      const result = run(store, body);
-      send(res, 200, JSON.stringify(result), 'application/x-amz-json-1.1', {
+      send(res, 200, JSON.stringify(run(store, body)), 'application/x-amz-json-1.1', {
         'x-amzn-requestid': randomUUID(),
       });
     } catch (error) {
@@ -395,11 +249,15 @@ export async function startSecretsManager(opts: SecretsManagerOptions = {}): Pro
       return sendNoContent(res);
     }
     if (route === 'PUT /__sim/unavailable') {
-      const body = parseJson(await readBody(req));
-      if (!isRecord(body) || typeof body.unavailable !== 'boolean') {
-        throw new HttpError(400, 'body must be {"unavailable": boolean}');
+      try {
+        unavailable = parseControlInput(
+          availabilityRequest,
+          parseJson(await readBody(req)),
+          'availability',
+        ).unavailable;
+      } catch (error) {
+        throw new HttpError(400, (error as Error).message);
       }
-      unavailable = body.unavailable;
       return sendNoContent(res);
     }
     throw new HttpError(404, `no control route ${route}`);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Fault, FaultController } from './faults';
-import { HttpError, isRecord, parseJson, readBody, sendJson, sendNoContent } from './http-kit';
+import { z } from 'zod';
+import { type Fault, type FaultController, parseControlInput } from './faults';
+import { HttpError, parseJson, readBody, sendJson, sendNoContent } from './http-kit';
 
 /**
  * The simulators' control API over HTTP, under `/__sim/`, so that another process (a benchmark, a
@@ -45,11 +46,20 @@ export interface SimControl<E extends string> {
   readonly extra?: ControlRoutes;
 }
 
-/** Reads a JSON object body or answers 400. */
-export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+const rotationSchema = z.object({ clientId: z.string(), clientSecret: z.string().min(1) }).strict();
+
+/** Reads a JSON control body and validates it with `schema`, or answers 400 naming what is wrong. */
+export async function readControlBody<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  what: string,
+): Promise<T> {
   const value = parseJson(await readBody(req, 64 * 1024));
-  if (!isRecord(value)) throw new HttpError(400, 'body must be a JSON object');
-  return value;
+  try {
+    return parseControlInput(schema, value, what);
+  } catch (error) {
+    throw new HttpError(400, (error as Error).message);
+  }
 }
 
 /** Handles a control request; returns false when `pathname` is not under `/__sim/`. */
@@ -95,9 +105,9 @@ export async function handleSimControl<E extends string>(
     if (method === 'DELETE') {
       control.faults.clear(endpoint);
     } else {
-      const fault = await readJsonObject(req);
+      const body: unknown = parseJson(await readBody(req, 64 * 1024));
       try {
-        control.faults.set(endpoint, fault as Fault);
+        control.faults.set(endpoint, body as Fault);
       } catch (error) {
         throw new HttpError(400, (error as Error).message);
       }
@@ -111,10 +121,7 @@ export async function handleSimControl<E extends string>(
     return true;
   }
   if (pathname === '/__sim/rotate' && method === 'POST') {
-    const { clientId, clientSecret } = await readJsonObject(req);
-    if (typeof clientId !== 'string' || typeof clientSecret !== 'string' || clientSecret === '') {
-      throw new HttpError(400, 'body must be {"clientId": string, "clientSecret": non-empty string}');
-    }
+    const { clientId, clientSecret } = await readControlBody(req, rotationSchema, 'rotation');
     try {
       control.rotateClientSecret(clientId, clientSecret);
     } catch (error) {

@@ -81,8 +81,6 @@ async function main(): Promise<void> {
     ...(process.env.TICKET_BROKER_CONFIG ? { configPath: process.env.TICKET_BROKER_CONFIG } : {}),
     ...(process.env.TICKET_BROKER_SECRETS ? { secretsPath: process.env.TICKET_BROKER_SECRETS } : {}),
   });
-  process.stdout.write(banner(stack, values['data-dir']));
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -101,6 +99,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Only now: whoever reads the banner may press Ctrl-C at once, and must get a clean stop.
+  process.stdout.write(banner(stack, values['data-dir']));
 }
 
 main().catch((error: unknown) => {

@@ -7,6 +7,7 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 /** Waits `ms`; rejects early with the signal's reason when aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(done, ms);

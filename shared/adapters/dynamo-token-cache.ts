@@ -1,19 +1,8 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../clock';
 import type { LeaseResult, LeaseStore, TokenCache } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
-
-/** Table keys (DESIGN.md "DynamoDB table"). */
-export const tableKeys = {
-  token: (connection: string) => `token#${connection}`,
-  lease: (connection: string) => `lease#${connection}`,
-  status: (connection: string) => `status#${connection}`,
-  caller: (keyId: string) => `caller#${keyId}`,
-} as const;
-
-/** How long an item outlives its last useful moment before TTL may delete it. */
-const TTL_MARGIN_SECONDS = 3600;
+import { conditionalWrite, TTL_MARGIN_SECONDS, tableKeys } from './table';
 
 export interface DynamoAdapterOptions {
   readonly client: DynamoDBDocumentClient;
@@ -102,8 +91,8 @@ export class DynamoTokenCache implements TokenCache {
       ...(token.refreshExpiresAt !== undefined ? { refreshExpiresAt: token.refreshExpiresAt } : {}),
       ...(token.scope !== undefined ? { scope: token.scope } : {}),
     };
-    try {
-      await this.options.client.send(
+    return conditionalWrite(
+      this.options.client.send(
         new PutCommand({
           TableName: this.options.tableName,
           Item: item,
@@ -111,27 +100,22 @@ export class DynamoTokenCache implements TokenCache {
           ConditionExpression: 'attribute_not_exists(pk) OR obtainedAt < :obtainedAt OR expiresAt <= :now',
           ExpressionAttributeValues: { ':obtainedAt': token.obtainedAt, ':now': this.options.clock.now() },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async remove(connection: string, accessToken: string): Promise<void> {
-    try {
-      await this.options.client.send(
+    // Refused when a newer token replaced it: that one stays.
+    await conditionalWrite(
+      this.options.client.send(
         new DeleteCommand({
           TableName: this.options.tableName,
           Key: { pk: tableKeys.token(connection) },
           ConditionExpression: 'accessToken = :accessToken',
           ExpressionAttributeValues: { ':accessToken': accessToken },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 }
 
@@ -144,8 +128,8 @@ export class DynamoLeaseStore implements LeaseStore {
 
   async tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult> {
     const now = this.options.clock.now();
-    try {
-      await this.options.client.send(
+    const acquired = await conditionalWrite(
+      this.options.client.send(
         new PutCommand({
           TableName: this.options.tableName,
           Item: {
@@ -158,17 +142,15 @@ export class DynamoLeaseStore implements LeaseStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':now': now, ':owner': owner },
         }),
-      );
-      return { acquired: true };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { acquired: false };
-      throw error;
-    }
+      ),
+    );
+    return acquired ? { acquired: true } : { acquired: false };
   }
 
   async release(connection: string, owner: string): Promise<void> {
-    try {
-      await this.options.client.send(
+    // Refused when another owner took the lease over: it is theirs now.
+    await conditionalWrite(
+      this.options.client.send(
         new DeleteCommand({
           TableName: this.options.tableName,
           Key: { pk: tableKeys.lease(connection) },
@@ -176,9 +158,7 @@ export class DynamoLeaseStore implements LeaseStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 }

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -6,7 +5,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { tableKeys } from '../adapters/dynamo-token-cache';
+import { conditionalWrite, tableKeys } from '../adapters/table';
 import { type CallerRecord, type CallerStore, callerRecordSchema } from './caller';
 
 const CALLER_PREFIX = 'caller#';
@@ -57,8 +56,8 @@ export class DynamoCallerStore implements CallerStore {
   }
 
   async disable(keyId: string, at: string): Promise<boolean> {
-    try {
-      await this.options.client.send(
+    return conditionalWrite(
+      this.options.client.send(
         new UpdateCommand({
           TableName: this.options.tableName,
           Key: { pk: tableKeys.caller(keyId) },
@@ -66,11 +65,7 @@ export class DynamoCallerStore implements CallerStore {
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':true': true, ':at': at },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { tableKeys } from '../adapters/dynamo-token-cache';
+import { tableKeys } from '../adapters/table';
 
 /** The outcome of the refresher's last run for one connection (`status#<connection>`). */
 export interface RefreshStatus {

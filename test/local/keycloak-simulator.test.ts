@@ -442,5 +442,27 @@ describe('Keycloak-style token server and OMS API stand-in', () => {
       expect((await control('DELETE', 'faults')).status).toBe(204);
       expect(await (await control('GET', 'tokens')).json()).toEqual(sim.tokensIssued());
     });
+
+    it('refuses bad control input with 400 naming the field, and changes nothing', async () => {
+      const sim = await start();
+      const control = (method: string, path: string, body: unknown) =>
+        fetch(`${sim.url}/__sim/${path}`, { method, body: JSON.stringify(body) });
+      const refusals = [
+        await control('PUT', 'faults/token', { status: 503, retryAfterSeconds: 1 }),
+        await control('PUT', 'faults/token', { errorRate: 2 }),
+        await control('PUT', 'clients', { clientId: 'x', clientSecret: '' }),
+        await control('POST', 'rotate', { clientId: 'oms-client' }),
+      ];
+      expect(refusals.map((response) => response.status)).toEqual([400, 400, 400, 400]);
+      const messages = await Promise.all(
+        refusals.map(async (r) => ((await r.json()) as { message: string }).message),
+      );
+      expect(messages[0]).toMatch(/unknown field.*"retryAfterSeconds"/);
+      expect(messages[1]).toMatch(/errorRate/);
+      expect(messages[2]).toMatch(/clientSecret/);
+      expect(messages[3]).toMatch(/clientSecret/);
+      expect(sim.faults.list()).toEqual({});
+      expect((await cc(sim)).status).toBe(200);
+    });
   });
 });
