@@ -24,10 +24,53 @@ type Spec = {
   paths: Record<string, Record<string, { responses: Record<string, { $ref?: string }> }>>;
   components: { schemas: { Problem: { properties: { code: { enum: string[] } } } } };
 };
-const spec = parse(readFileSync('docs/openapi.yaml', 'utf8')) as Spec;
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-ajv.addSchema(spec, 'openapi');
+const SPEC_TEXT = readFileSync('docs/openapi.yaml', 'utf8');
+const spec = parse(SPEC_TEXT) as Spec;
+
+/** The OpenAPI document's own fields, which hold schemas but are not JSON Schema keywords. */
+const OPENAPI_FIELDS = [
+  'openapi',
+  'info',
+  'servers',
+  'security',
+  'paths',
+  'components',
+  'tags',
+  'externalDocs',
+];
+
+/**
+ * A validator over the whole document, strict about schemas: an unknown keyword anywhere in a
+ * schema (a typo, or YAML that split a description into a stray key) fails compilation instead of
+ * being ignored.
+ */
+function strictValidator(document: unknown): Ajv2020 {
+  const validator = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(validator);
+  validator.addVocabulary(OPENAPI_FIELDS);
+  validator.addSchema(document as object, 'openapi');
+  return validator;
+}
+
+/** Every schema the document gives a response, compiled (strictly) once. */
+function compileEveryResponseSchema(validator: Ajv2020, document: Spec): number {
+  let compiled = 0;
+  const visit = (value: unknown, path: string[]) => {
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === 'schema' && path.includes('content')) {
+        validator.compile({ $ref: `openapi#/${pointer(...path, key)}` });
+        compiled++;
+      } else {
+        visit(child, [...path, key]);
+      }
+    }
+  };
+  visit(document, []);
+  return compiled;
+}
+
+const ajv = strictValidator(spec);
 
 const pointer = (...parts: string[]) =>
   parts.map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
@@ -93,6 +136,22 @@ describe('docs/openapi.yaml', () => {
       Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
     );
     expect(inSpec.sort()).toEqual(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+  });
+
+  it('every response schema compiles under a validator strict about unknown keywords', () => {
+    expect(compileEveryResponseSchema(ajv, spec)).toBeGreaterThan(10);
+  });
+
+  it('negative control: the strict validator refuses a schema with an unknown keyword', () => {
+    // What a YAML flow mapping with a comma in its description once produced.
+    const broken = parse(
+      SPEC_TEXT.replace(
+        /( {8}requestId:\n {10}type: string\n)/,
+        `$1          also in the broker's logs.: null\n`,
+      ),
+    ) as Spec;
+    expect(JSON.stringify(broken)).toContain("also in the broker's logs.");
+    expect(() => compileEveryResponseSchema(strictValidator(broken), broken)).toThrow(/unknown keyword/);
   });
 
   it('lists exactly the problem codes the code uses', () => {
