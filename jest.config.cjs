@@ -1,6 +1,7 @@
 /**
- * Jest compiles our TypeScript (and middy's ES modules) to CommonJS with swc;
- * see ../shared/TOOLCHAIN.md "jest with middy's ES modules".
+ * Jest compiles our TypeScript (and middy's ES modules) to CommonJS with swc. middy and oauth4webapi
+ * ship ES modules only, so they are compiled too; a pure-ESM jest (--experimental-vm-modules) would
+ * run them but breaks `__dirname` and `require` in the CDK and test code.
  * @type {import('jest').Config}
  */
 const swc = [

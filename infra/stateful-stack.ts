@@ -7,11 +7,11 @@ import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store'
 import type { BrokerConfig, ConnectionKind } from '../shared/config/schema';
 import { InvalidPropsError } from './errors';
 
-/** The table's key and TTL attribute (DESIGN.md "DynamoDB table"). */
+/** The table's key and TTL attribute (docs/design.md "DynamoDB table"). */
 export const TABLE_PARTITION_KEY = 'pk';
 export const TABLE_TTL_ATTRIBUTE = 'ttl';
 
-/** The JSON every connection secret holds (DESIGN.md "Configuration"). */
+/** The JSON every connection secret holds (docs/design.md "Configuration"). */
 export const SECRET_VALUE_SHAPE = '{"clientId":"...","clientSecret":"..."}';
 
 export interface StatefulStackProps extends StackProps {

@@ -19,7 +19,7 @@ import { FUNCTION_ENTRIES } from './bundling';
 import { BrokerFunction } from './constructs/broker-function';
 import { InvalidPropsError } from './errors';
 
-/** The routes of DESIGN.md "HTTP API (v1)", all served by the ticket function. */
+/** The routes of docs/design.md "HTTP API (v1)", all served by the ticket function. */
 export const API_ROUTES: readonly { readonly path: string; readonly method: HttpMethod }[] = [
   { path: '/v1/tickets', method: HttpMethod.POST },
   { path: '/v1/connections/{id}/token', method: HttpMethod.POST },

@@ -20,7 +20,7 @@ import {
 import { handleSimControl, UnknownClientError } from './sim-control';
 
 /**
- * Astrato OEM simulator, faithful to DESIGN.md (`astrato-oem`): the m2m token call, `/oem/setup`,
+ * Astrato OEM simulator, faithful to docs/design.md "Upstreams" (`astrato-oem`): the m2m token call, `/oem/setup`,
  * the one-time ticket redeemed by a top-level navigation, and a dashboard that tells whether the
  * browser is signed in. Fault injection and the `/__sim/` control API (see sim-control.ts) on top.
  */

@@ -43,7 +43,7 @@ export async function startDynamo(opts: { port?: number; dataDir?: string } = {}
  * waits until it is ACTIVE. Idempotent, safe to race.
  *
  * TTL is not enabled: dynalite does not know `UpdateTimeToLive`. Nothing depends on it, since every
- * read checks expiry itself (DESIGN.md, DynamoDB table); the CDK stack enables it on AWS.
+ * read checks expiry itself (docs/design.md, DynamoDB table); the CDK stack enables it on AWS.
  */
 export async function createTable(opts: { endpoint: string; tableName: string }): Promise<void> {
   const client = new DynamoDBClient({

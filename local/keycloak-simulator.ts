@@ -17,7 +17,7 @@ import { handleSimControl, readControlBody, UnknownClientError } from './sim-con
 
 /**
  * A Keycloak-style OAuth 2.0 token endpoint (client credentials, refresh tokens) and a stand-in for
- * the OMS API it protects, faithful to how Keycloak answers (DESIGN.md,
+ * the OMS API it protects, faithful to how Keycloak answers (docs/design.md "Upstreams",
  * `oauth2-client-credentials`), with fault injection and the `/__sim/` control API.
  *
  * Extra control routes: `POST /__sim/revoke-refresh`, `GET /__sim/grant-counts`,
@@ -236,7 +236,7 @@ export async function startKeycloakSimulator(
     let secret: string | undefined;
     if (basic !== undefined) {
       // Keycloak itself lets form parameters override the header; refusing both catches a client
-      // that sends both, which RFC 6749 2.3 forbids and DESIGN.md rules out.
+      // that sends both, which RFC 6749 2.3 forbids and docs/design.md rules out.
       if (form.has('client_secret')) {
         throw new OAuthError(
           400,

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the whole product on 127.0.0.1 (DESIGN.md "Local stack").
+ * `npm start`: the whole product on 127.0.0.1 (docs/design.md "Local stack").
  *
  *   npm start [-- --data-dir <dir>] [--refresh-interval <seconds>]
  *

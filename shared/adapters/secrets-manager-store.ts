@@ -13,7 +13,7 @@ import type { ClientCredentials } from '../tokens/token';
  */
 export const PLACEHOLDER_CLIENT_ID = 'replace-me';
 
-/** A connection's secret (DESIGN.md "Configuration"): JSON `{"clientId","clientSecret"}`. */
+/** A connection's secret (docs/design.md "Configuration"): JSON `{"clientId","clientSecret"}`. */
 const secretDocument = z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) });
 
 /** Errors that mean the secret is missing or not ours to read: an operator must act. */

@@ -3,7 +3,7 @@ import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../
 import type { Caller, ConnectionScope } from './caller';
 
 /**
- * Scope rules of DESIGN.md "Callers". Each refusal says what is not allowed, in terms of the
+ * Scope rules of docs/design.md "Callers". Each refusal says what is not allowed, in terms of the
  * caller's own request.
  */
 export type Connections = Readonly<Record<string, Connection>>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
 
-/** What a caller may do on one connection (DESIGN.md "Callers"). */
+/** What a caller may do on one connection (docs/design.md "Callers"). */
 export const connectionScopeSchema = z
   .object({
     /** May mint tickets (astrato-oem connections). */

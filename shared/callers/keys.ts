@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Caller keys (DESIGN.md "Callers"): `tb_<keyId>_<secret>`, the secret being 32 random bytes in
+ * Caller keys (docs/design.md "Callers"): `tb_<keyId>_<secret>`, the secret being 32 random bytes in
  * base64url. Only the SHA-256 of the secret is stored.
  */
 export const KEY_PREFIX = 'tb_';

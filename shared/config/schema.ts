@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The broker's non-secret configuration (DESIGN.md "Configuration").
+ * The broker's non-secret configuration (docs/design.md "Configuration").
  * One schema, used by the functions at cold start, by `npm start` and by the CDK app.
  */
 

@@ -109,7 +109,7 @@ function connectionParam(event: ApiEvent): string {
   return parsed.data;
 }
 
-/** The routes of DESIGN.md "HTTP API (v1)" (docs/openapi.yaml describes each). */
+/** The routes of docs/design.md "HTTP API (v1)" (docs/openapi.yaml describes each). */
 export const API_ROUTES = [
   { method: 'GET', path: '/v1/health', pattern: /^\/v1\/health\/?$/ },
   { method: 'POST', path: '/v1/tickets', pattern: /^\/v1\/tickets\/?$/ },
@@ -121,7 +121,7 @@ type RoutePath = (typeof API_ROUTES)[number]['path'];
 type RouteHandler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
 
 /**
- * The broker's HTTP API (DESIGN.md "HTTP API (v1)") as one middy handler for API Gateway HTTP API
+ * The broker's HTTP API (docs/design.md "HTTP API (v1)") as one middy handler for API Gateway HTTP API
  * payload v2 events. Routing by @middy/http-router; unknown paths get 404 and known paths with the
  * wrong method 405 (with `Allow`), both as problem+json.
  */

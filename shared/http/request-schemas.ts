@@ -5,7 +5,7 @@ import { CONNECTION_ID_PATTERN } from '../config/schema';
 const printable = (what: string) =>
   z.string().refine((value) => !/\p{Cc}/u.test(value), `${what} must not contain control characters`);
 
-/** `POST /v1/tickets` body (DESIGN.md "HTTP API (v1)"). */
+/** `POST /v1/tickets` body (docs/design.md "HTTP API (v1)"). */
 export const ticketRequestSchema = z
   .object({
     connection: z

@@ -2,7 +2,7 @@ import { type BrokerConfig, parseBrokerConfigJson } from '../config/schema';
 
 /** Environment variables the functions read (set by the CDK app, or by `npm start`). */
 export const ENV = {
-  /** The validated configuration document as JSON (non-secret; DESIGN.md "Configuration"). */
+  /** The validated configuration document as JSON (non-secret; docs/design.md "Configuration"). */
   config: 'BROKER_CONFIG',
   /** The DynamoDB table. */
   table: 'TABLE_NAME',

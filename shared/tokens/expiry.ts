@@ -1,5 +1,5 @@
 /**
- * Reads an upstream `expires_in` defensively (DESIGN.md "Token lifecycle", "Expiry").
+ * Reads an upstream `expires_in` defensively (docs/design.md "Token lifecycle", "Expiry").
  *
  * Astrato has been seen answering an absolute epoch-milliseconds value (`1699891513107`)
  * where OAuth 2.0 (RFC 6749 5.1) means a duration in seconds. The magnitude tells them apart:

@@ -2,7 +2,7 @@ import type { RefreshSettings } from '../config/schema';
 import type { CachedToken } from './token';
 
 /**
- * When a token may be used and when it should be renewed (DESIGN.md "Token lifecycle", "Windows").
+ * When a token may be used and when it should be renewed (docs/design.md "Token lifecycle", "Windows").
  *
  * - refresh window: max(minWindow, lifetime / 3), never more than lifetime / 2;
  * - *due* from `expiresAt - window`: the scheduled refresher renews it;

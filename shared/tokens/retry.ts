@@ -3,7 +3,7 @@ import { UpstreamUnavailableError } from '../errors';
 
 /**
  * Capped exponential backoff with full jitter, honouring `Retry-After`, inside a deadline
- * (DESIGN.md "Retries"). Only errors marked retryable (network errors, timeouts, 5xx, 429,
+ * (docs/design.md "Retries"). Only errors marked retryable (network errors, timeouts, 5xx, 429,
  * `temporarily_unavailable`) are retried; everything else is thrown at once.
  *
  * @see https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/

@@ -6,7 +6,7 @@ import type { CachedToken } from '../tokens/token';
 import { type FetchFn, readJsonObject, upstreamFetch } from './http';
 
 /**
- * Astrato's OEM API: the m2m token call and `/oem/setup` (DESIGN.md, connection kind `astrato-oem`).
+ * Astrato's OEM API: the m2m token call and `/oem/setup` (docs/design.md, connection kind `astrato-oem`).
  * @see https://astrato.io/docs (OEM, web-ticket authentication)
  */
 export interface AstratoClientOptions {

@@ -14,7 +14,8 @@ const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((path)
 const INSTALL_HINT =
   'Chromium is not installed. The browser test needs the Debian package `chromium`: ' +
   'apt-get update && apt-get install -y chromium';
-// Flags that keep Chromium off the network on these machines (../shared/TOOLCHAIN.md).
+// Flags that keep Chromium off the network: no background services, updates, sync or QUIC, and
+// every host name but the loopback ones unresolvable.
 const ARGS = [
   '--no-sandbox',
   '--disable-gpu',

@@ -4,7 +4,7 @@ import { OutputCapture } from '../support/log-capture';
 import { TABLE_NAME, TestStack } from '../support/stack';
 
 /**
- * Every scope rule of DESIGN.md "Callers", tried from every kind of caller: the whole matrix of
+ * Every scope rule of docs/design.md "Callers", tried from every kind of caller: the whole matrix of
  * outcomes is compared at once, so a rule that loosens anywhere shows up as a changed cell.
  */
 const output = new OutputCapture();
@@ -43,7 +43,7 @@ const OPERATIONS: Record<string, Operation> = {
   'status astrato': { method: 'GET', path: '/v1/connections/astrato/status' },
 };
 
-/** DESIGN.md's rules, written out: the status each caller must get for each operation. */
+/** docs/design.md's rules, written out: the status each caller must get for each operation. */
 const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
   ticketsGroups: {
     'ticket, no groups': 201,
@@ -132,7 +132,7 @@ afterAll(async () => {
 });
 
 describe('access control matrix', () => {
-  it('every caller gets exactly what DESIGN.md allows, and refusals never reach upstream', async () => {
+  it('every caller gets exactly what docs/design.md allows, and refusals never reach upstream', async () => {
     const actual: Record<string, Record<string, number>> = {};
     let refusalsThatReachedUpstream = 0;
     for (const label of Object.keys(CALLERS)) {

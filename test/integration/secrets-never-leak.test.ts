@@ -10,7 +10,7 @@ import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/st
 /**
  * Every client secret, access token, refresh token, ticket id and caller key this run produces is
  * searched for in all captured logs (zero hits) and in every response body and header (zero hits,
- * except where DESIGN.md returns one by design: a ticket id in its own ticket response, a vendable
+ * except where docs/design.md returns one by design: a ticket id in its own ticket response, a vendable
  * token in its own token response, a new caller key printed once by `callers create`). The run
  * includes upstream errors that echo secrets back, refusals, rotation and the refresher.
  */

@@ -25,7 +25,7 @@ function issuesOf(document: unknown): readonly string[] {
 }
 
 describe('configuration schema', () => {
-  it('accepts the DESIGN.md example and applies defaults', () => {
+  it('accepts the docs/design.md example and applies defaults', () => {
     const config = parseBrokerConfig(valid);
     expect(config.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120 });
     const astrato = config.connections.astrato;
