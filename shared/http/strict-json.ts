@@ -1,12 +1,16 @@
-/**
- * JSON.parse that also refuses duplicate object keys. `JSON.parse` silently keeps the last one,
- * so `{"email":"a@allowed.com","email":"b@other.com"}` could be read one way by a check and
- * another way by a later consumer; refusing it removes the ambiguity.
- */
+/** A request body that is not JSON, or JSON with a repeated key; the message says which. */
 export class JsonBodyError extends Error {
   override readonly name = 'JsonBodyError';
 }
 
+/**
+ * `JSON.parse` that also refuses duplicate object keys. `JSON.parse` silently keeps the last one,
+ * so `{"email":"a@allowed.com","email":"b@other.com"}` could be read one way by a check and
+ * another way by a later consumer; refusing it removes the ambiguity.
+ *
+ * @throws JsonBodyError when the text is not JSON or repeats a key within one object
+ * @see https://www.rfc-editor.org/rfc/rfc8259#section-4 (names SHOULD be unique)
+ */
 export function parseStrictJson(text: string): unknown {
   let value: unknown;
   try {

@@ -1,13 +1,7 @@
 import type { Clock, Random, Sleep } from '../clock';
 import { UpstreamUnavailableError } from '../errors';
 
-/**
- * Capped exponential backoff with full jitter, honouring `Retry-After`, inside a deadline
- * (docs/design.md "Retries"). Only errors marked retryable (network errors, timeouts, 5xx, 429,
- * `temporarily_unavailable`) are retried; everything else is thrown at once.
- *
- * @see https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
- */
+/** How {@link withRetry} paces and bounds its attempts. */
 export interface RetryOptions {
   /** Epoch ms after which no attempt is started. */
   readonly deadline: number;
@@ -41,6 +35,15 @@ export function backoffDelay(
   return Math.max(jittered, error.retryAfterMs ?? 0);
 }
 
+/**
+ * Runs `attempt` with capped exponential backoff and full jitter, honouring `Retry-After`, inside
+ * a deadline (docs/design.md "Retries"). Only errors marked retryable (network errors, timeouts,
+ * 5xx, 429, `temporarily_unavailable`) are retried; everything else is thrown at once.
+ *
+ * @returns the first successful attempt's result
+ * @throws the last attempt's error, or the first one that is not retryable
+ * @see https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+ */
 export async function withRetry<T>(
   operation: (attempt: number) => Promise<T>,
   options: RetryOptions,
