@@ -5,6 +5,8 @@
  *
  * Environment: what the handlers read (BROKER_CONFIG, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
  * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
+ * A line `cpu` on stdin prints `CPU <n> <microseconds>`: the process's CPU time so far (user +
+ * system, from `process.cpuUsage`), the figure Lambda bills besides the wait on upstreams.
  */
 import { handler as api } from '../../functions/issue-ticket/handler';
 import { handler as refresh } from '../../functions/refresh-tokens/handler';
@@ -43,6 +45,15 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`READY ${gateway.url}\n`);
+  let asked = 0;
+  process.stdin.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() !== 'cpu') continue;
+      const { user, system } = process.cpuUsage();
+      asked++;
+      process.stdout.write(`CPU ${asked} ${user + system}\n`);
+    }
+  });
   process.stdin.resume();
   process.stdin.on('end', async () => {
     for (const timer of timers) clearInterval(timer);

@@ -106,6 +106,22 @@ export async function startBroker(
   return { url: child.ready, child, stop: () => child.stop() };
 }
 
+const cpuQuestions = new WeakMap<Broker, number>();
+
+/** The broker process's CPU time so far (user + system), in microseconds. */
+export async function brokerCpuMicros(broker: Broker): Promise<number> {
+  const n = (cpuQuestions.get(broker) ?? 0) + 1;
+  cpuQuestions.set(broker, n);
+  broker.child.process.stdin?.write('cpu\n');
+  const pattern = new RegExp(`^CPU ${n} (\\d+)$`, 'm');
+  for (let waited = 0; waited < 5000; waited += 10) {
+    const match = pattern.exec(broker.child.output());
+    if (match?.[1]) return Number(match[1]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('the broker did not report its CPU time');
+}
+
 export async function startNaiveFlow(infra: Infra): Promise<Broker> {
   const child = await startChild(
     process.execPath,
