@@ -169,6 +169,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
           onStateChange(state) {
             $('status').textContent = state.message;
             $('status').dataset.status = state.status;
+            $('status').hidden = state.canOpenTopLevel;
             $('fallback').hidden = !state.canOpenTopLevel;
             $('fallback-why').textContent = state.canOpenTopLevel ? state.message : '';
           },

@@ -117,6 +117,9 @@ export interface AstratoEmbed {
   signOut(): Promise<EmbedState>;
 }
 
+/** The window name of the fallback tab, so sign-out can reuse it. */
+const FALLBACK_TAB = 'astrato-dashboard';
+
 /** What the vendor's sample page listens for: the embedded app is not signed in. */
 function isNotSignedInMessage(data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
@@ -160,7 +163,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let state: EmbedState = { status: 'idle', message: 'Not started.', canOpenTopLevel: false };
   let frame: HTMLIFrameElement | undefined;
   let signOutUrl = options.signOutUrl;
-  let fallbackTab: Window | null = null;
+  let usedFallback = false;
   let generation = 0;
 
   const set = (next: EmbedState): EmbedState => {
@@ -181,7 +184,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       status: 'frame-signed-out',
       failure: 'frame-not-signed-in',
       message:
-        'The dashboard is not signed in: this browser keeps the analytics cookie from the embedded frame (third-party cookies), or the session ended.',
+        'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.',
       ...(state.user ? { user: state.user } : {}),
       canOpenTopLevel: true,
     });
@@ -278,7 +281,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
 
     async openTopLevel(nextTicket: () => Promise<TicketUrls>): Promise<EmbedState> {
       // Opened before any await, inside the click, so popup blockers let it through.
-      const tab = window.open('about:blank', '_blank');
+      const tab = window.open('about:blank', FALLBACK_TAB);
       if (!tab) {
         return set({
           ...state,
@@ -303,7 +306,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       }
       signOutUrl = ticket.signOutUrl;
       tab.location.href = ticket.embedUrl;
-      fallbackTab = tab;
+      usedFallback = true;
       return set({
         status: 'opened-top-level',
         message: 'The dashboard is open in a new tab.',
@@ -315,17 +318,19 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       generation += 1;
       removeFrame();
       if (signOutUrl) {
-        // The fallback's cookie is first-party in its tab: end it there, top-level.
-        if (fallbackTab && !fallbackTab.closed) {
+        // The fallback's cookie is first-party, so only a top-level request carries it: the same
+        // named tab (or a new one, which a popup blocker may refuse outside a click) goes to sign-out.
+        if (usedFallback) {
+          const tab = window.open(signOutUrl, FALLBACK_TAB);
           try {
-            fallbackTab.location.href = signOutUrl;
+            if (tab) tab.opener = null;
           } catch {
-            // Not allowed to navigate it any more: the session there lasts until it expires.
+            // Already on the vendor's site: it has its own origin, nothing to cut.
           }
         }
         await signOutOfAstrato(signOutUrl);
       }
-      fallbackTab = null;
+      usedFallback = false;
       return set({ status: 'signed-out', message: 'Signed out of analytics.', canOpenTopLevel: false });
     },
   };
