@@ -96,7 +96,7 @@ function page(title: string, user: DemoUser | undefined, body: string, moduleScr
 export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const sessions = new Map<string, DemoUser>();
   // The same module `npm run build:web` writes, built once at start.
-  const helper = (await buildEmbedHelper()).code;
+  const helper = buildEmbedHelper().code;
 
   const userOf = (request: IncomingMessage): DemoUser | undefined => {
     const id = parseCookies(request.headers.cookie).get(SESSION_COOKIE);

@@ -5,10 +5,10 @@
  */
 import { buildEmbedHelper, EMBED_HELPER_OUTFILE } from '../web/build';
 
-buildEmbedHelper({ outfile: EMBED_HELPER_OUTFILE }).then(
-  ({ bytes }) => console.log(`wrote ${EMBED_HELPER_OUTFILE} (${bytes} bytes)`),
-  (error: unknown) => {
-    console.error(`build:web: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+try {
+  const { bytes } = buildEmbedHelper({ outfile: EMBED_HELPER_OUTFILE });
+  console.log(`wrote ${EMBED_HELPER_OUTFILE} (${bytes} bytes)`);
+} catch (error) {
+  console.error(`build:web: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}

@@ -6,8 +6,8 @@ import { buildEmbedHelper } from '../../web/build';
  */
 describe('web/astrato-embed.ts as built', () => {
   let code = '';
-  beforeAll(async () => {
-    ({ code } = await buildEmbedHelper());
+  beforeAll(() => {
+    ({ code } = buildEmbedHelper());
   });
 
   it('is one ES module without imports, exporting createAstratoEmbed and signOutOfAstrato', () => {
