@@ -5,7 +5,6 @@ import {
   bearerToken,
   escapeHtml,
   HttpError,
-  isLoopbackUrl,
   isRecord,
   parseCookies,
   parseJson,
@@ -15,19 +14,44 @@ import {
   scriptJson,
   sendHtml,
   sendJson,
+  sendNoContent,
   startHttpServer,
 } from './http-kit';
 import { handleSimControl, UnknownClientError } from './sim-control';
 
 /**
- * Astrato OEM simulator, faithful to docs/design.md "Upstreams" (`astrato-oem`): the m2m token call, `/oem/setup`,
- * the one-time ticket redeemed by a top-level navigation, and a dashboard that tells whether the
- * browser is signed in. Fault injection and the `/__sim/` control API (see sim-control.ts) on top.
+ * Astrato OEM simulator. It models what the vendor documents, and where each behaviour comes from:
+ *
+ * | behaviour | source |
+ * | --- | --- |
+ * | `POST /auth/proxy/m2m/token` `{clientId, clientSecret}` -> `{access_token, expires_in}`, 10 minutes | help page [1] |
+ * | `POST /oem/setup` (Bearer) `{email, name?, groupIds?, groupNames?}` -> `{ticket}`; unknown email creates a user; no group = no permissions | help page [1], sample [2] |
+ * | ticket valid 60 s, single use; session 7 days; expiry not configurable at the vendor | help page [1] |
+ * | `GET /auth/proxy/oem/ticket/{id}?embed` fetched by the page with `credentials: 'include'`, answers JSON | samples [2] [3] |
+ * | `GET /auth/proxy/oem/ticket/{id}/embed` top-level, into the app UI | docs/design.md (the vendor's portal form) |
+ * | `GET /auth/proxy/0/sign_out` ends the session | help page [1] |
+ * | the embedded app posts `{type: 'Astrato', message: '401Error'}` to its parent when not signed in | sample [2] (listens for it) |
+ *
+ * [1] https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
+ * [2] github.com/astrato-io/astrato-oem-integration-example (src/templates/index.html, src/services/auth.js)
+ * [3] github.com/astrato-io/oem-e2e-poc-public (www/pages/index.php)
+ *
+ * Stated assumption: credentialed CORS on the `?embed` form for the configured embedding origins
+ * only (`embeddingOrigins`); the samples' cross-origin fetch implies it, no page spells it out.
+ * Simulator-only (the product and the demo rely on none of it): the JSON shape of the `?embed`
+ * answer and of its errors, the `/dashboard` page standing for the tenant's embed link, the pages'
+ * wording, the cookie name, the sign-out page, fault injection and the `/__sim/` control API.
  */
-export type AstratoEndpoint = 'token' | 'setup' | 'ticket' | 'dashboard';
+export type AstratoEndpoint = 'token' | 'setup' | 'ticket' | 'signOut' | 'dashboard';
 
-/** Endpoints as counted and faulted. */
-export const ASTRATO_ENDPOINTS: readonly AstratoEndpoint[] = ['token', 'setup', 'ticket', 'dashboard'];
+/** Endpoints as counted and faulted (`ticket` covers both redemption forms). */
+export const ASTRATO_ENDPOINTS: readonly AstratoEndpoint[] = [
+  'token',
+  'setup',
+  'ticket',
+  'signOut',
+  'dashboard',
+];
 
 /** Options of {@link startAstratoSimulator}; every one has a default. */
 export interface AstratoSimulatorOptions {
@@ -41,20 +65,27 @@ export interface AstratoSimulatorOptions {
    * vendor has been seen to answer (`1699891513107`).
    */
   expiresInFormat?: 'epoch-ms' | 'epoch-s' | 'duration-s' | 'absent';
-  /** @default 60 */
+  /** @default 60 (the vendor documents 60 s) */
   ticketLifetimeSeconds?: number;
+  /** @default 604800 (the vendor documents 7 days) */
+  sessionLifetimeSeconds?: number;
+  /**
+   * Origins (`scheme://host:port`) allowed to redeem with a credentialed `fetch` (the `?embed`
+   * form): the one stated assumption. @default none
+   */
+  embeddingOrigins?: string[];
   /** Epoch ms. @default Date.now (a test moves it to make tokens and tickets expire) */
   now?: () => number;
   /** Source for fault `errorRate`. @default Math.random */
   random?: () => number;
-  /** Origins a redemption may redirect back to with `returnTo`; loopback origins are always allowed. */
-  allowedReturnOrigins?: string[];
 }
 
 /** A running simulator, with the test hooks. */
 export interface AstratoSimulator {
   /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). */
   url: string;
+  /** Where the simulator's app UI shows the dashboard (stands for the tenant's embed link). */
+  dashboardUrl: string;
   stop(): Promise<void>;
   counts(): Record<AstratoEndpoint, number>;
   resetCounts(): void;
@@ -63,37 +94,47 @@ export interface AstratoSimulator {
   revokeAllTokens(): void;
   /** The old secret is refused from now on; tokens already minted stay valid until they expire. */
   rotateClientSecret(clientId: string, newSecret: string): void;
+  /** Replaces the origins allowed to redeem with a credentialed fetch. */
+  setEmbeddingOrigins(origins: readonly string[]): void;
   /** Users created by `/oem/setup`, in creation order. */
   users(): Array<{ email: string; name?: string }>;
   /** Every access token minted (tests search logs for them). */
   tokensIssued(): string[];
   ticketsIssued(): string[];
+  /** Sessions alive now (signed out and expired ones are gone). */
+  activeSessions(): number;
 }
 
-/** Name of the session cookie set by a ticket redemption. */
+/** Name of the session cookie set by a ticket redemption (simulator-only: the vendor's is not documented). */
 export const ASTRATO_SESSION_COOKIE = 'astrato_session';
+
+/** What the embedded app posts to its parent when it is not signed in (from the vendor's sample). */
+export const NOT_SIGNED_IN_MESSAGE = { type: 'Astrato', message: '401Error' } as const;
 
 interface AccessToken {
   clientId: string;
   expiresAt: number;
 }
 
-interface Ticket {
+interface Grant {
   email: string;
   name?: string;
   groupIds: string[];
+  groupNames: string[];
+}
+
+interface Ticket extends Grant {
   expiresAt: number;
   used: boolean;
 }
 
-interface Session {
-  email: string;
-  name?: string;
-  groupIds: string[];
+interface Session extends Grant {
+  expiresAt: number;
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const TICKET_PATH = /^\/auth\/proxy\/oem\/ticket\/([^/]+)(\/embed)?$/;
+const SIGN_OUT_PATH = '/auth/proxy/0/sign_out';
 const UNAUTHORIZED = { message: 'Unauthorized' };
 
 /** Starts the simulator on 127.0.0.1. */
@@ -101,8 +142,13 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const now = opts.now ?? Date.now;
   const tokenLifetimeMs = (opts.tokenLifetimeSeconds ?? 600) * 1000;
   const ticketLifetimeMs = (opts.ticketLifetimeSeconds ?? 60) * 1000;
+  const sessionLifetimeMs = (opts.sessionLifetimeSeconds ?? 7 * 24 * 3600) * 1000;
   const expiresInFormat = opts.expiresInFormat ?? 'epoch-ms';
-  const allowedReturnOrigins = new Set((opts.allowedReturnOrigins ?? []).map((o) => new URL(o).origin));
+  let embeddingOrigins = new Set<string>();
+  const setEmbeddingOrigins = (origins: readonly string[]) => {
+    embeddingOrigins = new Set(origins.map((origin) => new URL(origin).origin));
+  };
+  setEmbeddingOrigins(opts.embeddingOrigins ?? []);
 
   const secrets = new Map<string, string>();
   for (const c of opts.clients ?? [{ clientId: 'astrato-client', clientSecret: 'astrato-secret' }]) {
@@ -120,7 +166,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const noStore = { 'cache-control': 'no-store' };
 
   const faultBody = (endpoint: AstratoEndpoint, status: number): FaultBody =>
-    endpoint === 'ticket' || endpoint === 'dashboard'
+    endpoint === 'dashboard' || endpoint === 'signOut'
       ? {
           body: page(reasonPhrase(status), `<p>${status} ${reasonPhrase(status)}</p>`),
           contentType: 'text/html',
@@ -158,22 +204,25 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     return sendJson(res, 200, answer, noStore);
   };
 
+  const isStringArray = (value: unknown): value is string[] =>
+    Array.isArray(value) && value.every((entry) => typeof entry === 'string');
+
   const setup = async (req: IncomingMessage, res: ServerResponse) => {
     if (!validToken(req)) return sendJson(res, 401, UNAUTHORIZED);
     const body = await readJsonBody(req);
     if (!body) return sendJson(res, 400, { message: 'Body must be a JSON object' });
-    const { email, name, groupIds } = body;
+    const { email, name, groupIds, groupNames } = body;
     if (typeof email !== 'string' || !EMAIL.test(email)) {
       return sendJson(res, 400, { message: '"email" is required and must be a valid email address' });
     }
     if (name !== undefined && typeof name !== 'string') {
       return sendJson(res, 400, { message: '"name" must be a string' });
     }
-    if (
-      groupIds !== undefined &&
-      !(Array.isArray(groupIds) && groupIds.every((g) => typeof g === 'string'))
-    ) {
+    if (groupIds !== undefined && !isStringArray(groupIds)) {
       return sendJson(res, 400, { message: '"groupIds" must be an array of strings' });
+    }
+    if (groupNames !== undefined && !isStringArray(groupNames)) {
+      return sendJson(res, 400, { message: '"groupNames" must be an array of strings' });
     }
     const key = email.toLowerCase();
     const user = users.get(key);
@@ -182,7 +231,8 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     const ticketId = randomUUID();
     tickets.set(ticketId, {
       email,
-      groupIds: (groupIds as string[] | undefined) ?? [],
+      groupIds: groupIds ?? [],
+      groupNames: groupNames ?? [],
       expiresAt: now() + ticketLifetimeMs,
       used: false,
       ...(name !== undefined ? { name } : {}),
@@ -191,21 +241,62 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     return sendJson(res, 200, { ticket: ticketId }, noStore);
   };
 
-  /** Where a redemption sends the browser: `returnTo` if its origin is allowed, else the dashboard. */
-  const redirectTarget = (returnTo: string | null): string => {
-    if (returnTo === null) return '/dashboard';
-    let target: URL;
-    try {
-      target = new URL(returnTo);
-    } catch {
-      return '/dashboard';
-    }
-    return isLoopbackUrl(target) || allowedReturnOrigins.has(target.origin) ? target.href : '/dashboard';
+  /** Consumes a valid ticket into a new session; undefined when it is unknown, used or expired. */
+  const consume = (ticketId: string): { sessionId: string; session: Session } | undefined => {
+    const ticket = tickets.get(ticketId);
+    if (!ticket || ticket.used || ticket.expiresAt <= now()) return undefined;
+    ticket.used = true;
+    const sessionId = randomToken(32);
+    const session: Session = {
+      email: ticket.email,
+      groupIds: ticket.groupIds,
+      groupNames: ticket.groupNames,
+      expiresAt: now() + sessionLifetimeMs,
+      ...(ticket.name !== undefined ? { name: ticket.name } : {}),
+    };
+    sessions.set(sessionId, session);
+    return { sessionId, session };
   };
 
-  const redeem = (res: ServerResponse, ticketId: string, url: URL) => {
-    const ticket = tickets.get(ticketId);
-    if (!ticket || ticket.used || ticket.expiresAt <= now()) {
+  const sessionCookie = (sessionId: string) =>
+    `${ASTRATO_SESSION_COOKIE}=${sessionId}; Path=/; HttpOnly; Secure; SameSite=None`;
+
+  /** Credentialed CORS for the configured embedding origins only; nothing for any other origin. */
+  const corsHeaders = (req: IncomingMessage): Record<string, string> => {
+    const origin = req.headers.origin;
+    const headers: Record<string, string> = { vary: 'Origin' };
+    if (origin !== undefined && embeddingOrigins.has(origin)) {
+      headers['access-control-allow-origin'] = origin;
+      headers['access-control-allow-credentials'] = 'true';
+    }
+    return headers;
+  };
+
+  /** `?embed`: the page's credentialed fetch. Cookie plus the resolved user as JSON. */
+  const redeemForFetch = (req: IncomingMessage, res: ServerResponse, ticketId: string) => {
+    const cors = corsHeaders(req);
+    const redeemed = consume(ticketId);
+    if (!redeemed) {
+      return sendJson(res, 401, { message: 'Ticket is invalid or has expired' }, { ...noStore, ...cors });
+    }
+    const { session } = redeemed;
+    return sendJson(
+      res,
+      200,
+      {
+        email: session.email,
+        ...(session.name !== undefined ? { name: session.name } : {}),
+        groupIds: session.groupIds,
+        groupNames: session.groupNames,
+      },
+      { ...noStore, ...cors, 'set-cookie': sessionCookie(redeemed.sessionId) },
+    );
+  };
+
+  /** `/embed`: a top-level navigation. Cookie, then into the app UI; nothing leads back. */
+  const redeemTopLevel = (res: ServerResponse, ticketId: string) => {
+    const redeemed = consume(ticketId);
+    if (!redeemed) {
       return sendHtml(
         res,
         401,
@@ -216,48 +307,79 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
         noStore,
       );
     }
-    ticket.used = true;
-    const sessionId = randomToken(32);
-    sessions.set(sessionId, {
-      email: ticket.email,
-      groupIds: ticket.groupIds,
-      ...(ticket.name !== undefined ? { name: ticket.name } : {}),
-    });
     res.writeHead(302, {
-      location: redirectTarget(url.searchParams.get('returnTo')),
-      'set-cookie': `${ASTRATO_SESSION_COOKIE}=${sessionId}; Path=/; HttpOnly; Secure; SameSite=None`,
+      location: '/dashboard',
+      'set-cookie': sessionCookie(redeemed.sessionId),
       'cache-control': 'no-store',
       'content-length': '0',
     });
     res.end();
   };
 
+  const preflight = (req: IncomingMessage, res: ServerResponse) => {
+    const cors = corsHeaders(req);
+    if (cors['access-control-allow-origin'] !== undefined) {
+      cors['access-control-allow-methods'] = 'GET';
+      const requested = req.headers['access-control-request-headers'];
+      if (typeof requested === 'string' && requested.length > 0)
+        cors['access-control-allow-headers'] = requested;
+      cors['access-control-max-age'] = '600';
+    }
+    res.writeHead(204, { ...cors, 'content-length': '0' });
+    res.end();
+  };
+
+  const sessionOf = (req: IncomingMessage): { id: string; session: Session } | undefined => {
+    const id = parseCookies(req.headers.cookie).get(ASTRATO_SESSION_COOKIE);
+    const session = id === undefined ? undefined : sessions.get(id);
+    if (id === undefined || session === undefined) return undefined;
+    if (session.expiresAt <= now()) {
+      sessions.delete(id);
+      return undefined;
+    }
+    return { id, session };
+  };
+
+  const signOut = (req: IncomingMessage, res: ServerResponse) => {
+    const current = sessionOf(req);
+    if (current) sessions.delete(current.id);
+    return sendHtml(
+      res,
+      200,
+      page('Signed out', '<main data-testid="signed-out-page"><h1>Signed out</h1></main>'),
+      {
+        ...noStore,
+        'set-cookie': `${ASTRATO_SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None`,
+      },
+    );
+  };
+
+  const groupList = (label: string, testId: string, values: readonly string[]) =>
+    values.length === 0
+      ? ''
+      : `<h2>${label}</h2><ul>${values.map((g) => `<li data-testid="${testId}">${escapeHtml(g)}</li>`).join('')}</ul>`;
+
   const dashboard = (req: IncomingMessage, res: ServerResponse) => {
-    const sessionId = parseCookies(req.headers.cookie).get(ASTRATO_SESSION_COOKIE);
-    const session = sessionId === undefined ? undefined : sessions.get(sessionId);
-    const state = {
-      source: 'astrato-simulator',
-      signedIn: session !== undefined,
-      email: session?.email ?? null,
-    };
+    const session = sessionOf(req)?.session;
     let content: string;
+    let script = '';
     if (session) {
-      const groups =
-        session.groupIds.length === 0
-          ? '<p data-testid="no-groups">No groups for this session: the user has no access to any data.</p>'
-          : `<ul>${session.groupIds.map((g) => `<li data-testid="group">${escapeHtml(g)}</li>`).join('')}</ul>`;
+      const permissions =
+        session.groupIds.length === 0 && session.groupNames.length === 0
+          ? '<p data-testid="no-permissions">No permissions: this user was given no group, so there is no data to show.</p>'
+          : groupList('Groups', 'group', session.groupIds) +
+            groupList('Group names', 'group-name', session.groupNames);
       const name =
         session.name === undefined ? '' : ` (<span data-testid="name">${escapeHtml(session.name)}</span>)`;
       content =
         `<main data-testid="dashboard"><h1>Dashboard</h1>` +
         `<p>Signed in as <span data-testid="email">${escapeHtml(session.email)}</span>${name}</p>` +
-        `<h2>Groups</h2>${groups}</main>`;
+        `${permissions}</main>`;
     } else {
       content = '<main data-testid="signed-out"><h1>Not signed in</h1><p>Not signed in.</p></main>';
+      // What the vendor's sample page listens for; a blocked third-party cookie looks the same.
+      script = `<script>if(window.parent!==window){window.parent.postMessage(${scriptJson(NOT_SIGNED_IN_MESSAGE)},'*');}</script>`;
     }
-    // Tells an embedding page whether this frame is signed in (a blocked third-party cookie looks
-    // exactly like "Not signed in" from inside the frame).
-    const script = `<script>(function(){var s=${scriptJson(state)};if(window.parent!==window){window.parent.postMessage(s,'*');}})();</script>`;
     return sendHtml(res, 200, page('Astrato simulator', content + script), {
       'cache-control': 'no-store',
       'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
@@ -271,20 +393,30 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
 
     let endpoint: AstratoEndpoint | undefined;
     let run: (() => Promise<void> | void) | undefined;
+    let allow = 'GET';
     const ticketMatch = TICKET_PATH.exec(path);
     if (path === '/auth/proxy/m2m/token') {
       endpoint = 'token';
+      allow = 'POST';
       if (method === 'POST') run = () => mintToken(req, res);
     } else if (path === '/oem/setup') {
       endpoint = 'setup';
+      allow = 'POST';
       if (method === 'POST') run = () => setup(req, res);
     } else if (ticketMatch) {
-      // Both forms the vendor uses: `.../ticket/{id}/embed` and `.../ticket/{id}?embed`.
-      const embed = ticketMatch[2] !== undefined || url.searchParams.has('embed');
-      if (!embed) throw new HttpError(404, 'Not found (ticket URLs end in /embed or carry ?embed)');
+      const topLevel = ticketMatch[2] !== undefined;
+      if (!topLevel && !url.searchParams.has('embed')) {
+        throw new HttpError(404, 'Not found (ticket URLs end in /embed or carry ?embed)');
+      }
       endpoint = 'ticket';
       const ticketId = decodeURIComponent(ticketMatch[1] ?? '');
-      if (method === 'GET') run = () => redeem(res, ticketId, url);
+      if (method === 'GET')
+        run = topLevel ? () => redeemTopLevel(res, ticketId) : () => redeemForFetch(req, res, ticketId);
+      else if (method === 'OPTIONS' && !topLevel) run = () => preflight(req, res);
+      if (!topLevel) allow = 'GET, OPTIONS';
+    } else if (path === SIGN_OUT_PATH) {
+      endpoint = 'signOut';
+      if (method === 'GET') run = () => signOut(req, res);
     } else if (path === '/dashboard') {
       endpoint = 'dashboard';
       if (method === 'GET') run = () => dashboard(req, res);
@@ -293,7 +425,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     counters.hit(endpoint);
     if (await faults.apply(endpoint, res, signal, (status) => faultBody(endpoint, status))) return;
     if (run === undefined) {
-      res.setHeader('allow', endpoint === 'token' || endpoint === 'setup' ? 'POST' : 'GET');
+      res.setHeader('allow', allow);
       throw new HttpError(405, 'Method not allowed');
     }
     await run();
@@ -313,21 +445,32 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
         sendJson(res, 200, [...users.values()]),
       'GET /__sim/tokens': (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, issuedTokens),
       'GET /__sim/tickets': (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, issuedTickets),
+      'PUT /__sim/embedding-origins': async (req: IncomingMessage, res: ServerResponse) => {
+        const origins = parseJson(await readBody(req, 16 * 1024));
+        if (!isStringArray(origins) || !origins.every((origin) => URL.canParse(origin))) {
+          throw new HttpError(400, 'body must be a JSON array of origins');
+        }
+        setEmbeddingOrigins(origins);
+        sendNoContent(res);
+      },
     },
   };
 
   const server = await startHttpServer(handle, opts.port !== undefined ? { port: opts.port } : {});
   return {
     url: server.url,
+    dashboardUrl: `${server.url}/dashboard`,
     stop: () => server.stop(),
     counts: control.counts,
     resetCounts: control.resetCounts,
     faults,
     revokeAllTokens: control.revokeAllTokens,
     rotateClientSecret: control.rotateClientSecret,
+    setEmbeddingOrigins,
     users: () => [...users.values()].map((u) => ({ ...u })),
     tokensIssued: () => [...issuedTokens],
     ticketsIssued: () => [...issuedTickets],
+    activeSessions: () => [...sessions.values()].filter((session) => session.expiresAt > now()).length,
   };
 }
 

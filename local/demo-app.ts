@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { buildEmbedHelper } from '../web/build';
 import {
   escapeHtml,
   type LocalServer,
@@ -6,6 +7,7 @@ import {
   randomToken,
   readBody,
   scriptJson,
+  send,
   sendHtml,
   sendJson,
   startHttpServer,
@@ -13,16 +15,18 @@ import {
 
 /**
  * The demo SaaS app of the local stack: what a customer's product does to embed partner analytics
- * through the broker, in the flow the vendor prescribes.
+ * through the broker, exactly as a SaaS team would ship it.
  *
  * 1. A person signs in to the SaaS app (its own session, nothing to do with the partner).
  * 2. "Open analytics": the page asks its own backend, which asks the broker for a one-time ticket
  *    with the SaaS app's caller key. The key stays on the server; the browser never sees it.
- * 3. The browser goes top-level to the embed URL (a third-party iframe could not set the partner's
- *    session cookie), the partner signs the person in and sends them back to `/analytics`.
- * 4. `/analytics` frames the dashboard. The dashboard tells its parent whether it is signed in;
- *    where the browser withheld the partner's cookie from the frame (third-party cookies blocked),
- *    the page says so and offers a fallback that works: the dashboard opened top-level.
+ * 3. The page hands the ticket's URLs to the project's browser helper (web/astrato-embed.ts,
+ *    served as one ES module): it redeems `redeemUrl` with a credentialed fetch, then injects the
+ *    dashboard frame; no top-level navigation. Whatever goes wrong (redemption refused, a frame
+ *    that is not signed in because third-party cookies are blocked) is shown, with the fallback
+ *    the vendor's top-level form allows: the dashboard in a new tab.
+ * 4. Signing out of the SaaS app ends the partner session first (`signOutUrl`), so the next
+ *    person in this browser never sees the previous one's dashboard.
  */
 export interface DemoAppOptions {
   /** 0 = OS-chosen; listens on 127.0.0.1 only. */
@@ -30,8 +34,8 @@ export interface DemoAppOptions {
   readonly brokerUrl: string;
   /** The SaaS backend's caller key: used server-side only, never sent to the browser. */
   readonly callerKey: string;
-  /** Where the partner's app lives: the frame shows `${astratoUrl}/dashboard`. */
-  readonly astratoUrl: string;
+  /** The dashboard the frame shows (the tenant's embed link). */
+  readonly dashboardUrl: string;
   readonly connection?: string;
   /** Offered in the sign-in form. */
   readonly groups: readonly string[];
@@ -50,7 +54,12 @@ interface DemoUser {
   readonly email: string;
   readonly name: string;
   readonly groupIds: readonly string[];
+  /** The partner's sign-out URL from the last ticket, to end that session when this user signs out. */
+  signOutUrl?: string;
 }
+
+/** Where the page loads the browser helper from. */
+export const EMBED_HELPER_PATH = '/assets/astrato-embed.js';
 
 const SESSION_COOKIE = 'demo_session';
 
@@ -67,26 +76,27 @@ const STYLE = `
   button.secondary { background: #6b778c; }
   .error { background: #fdecea; border: 1px solid #f5c2c0; color: #8a1c14; border-radius: 6px; padding: 10px 14px; margin-top: 14px; }
   .notice { background: #fff7e0; border: 1px solid #f1d58a; border-radius: 6px; padding: 12px 16px; margin-bottom: 14px; }
-  iframe { width: 100%; height: 420px; border: 1px solid #d5dae3; border-radius: 6px; background: white; }
+  #dashboard iframe { width: 100%; height: 420px; border: 1px solid #d5dae3; border-radius: 6px; background: white; }
+  .status { margin: 12px 0; }
   .muted { color: #6b778c; font-size: 13px; }
   [hidden] { display: none !important; }
 `;
 
-function page(title: string, user: DemoUser | undefined, body: string, script = ''): string {
+function page(title: string, user: DemoUser | undefined, body: string, moduleScript = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body><header><h1>Acme Analytics demo</h1>${
     user
-      ? `<form method="post" action="/logout"><span data-testid="signed-in-as">${escapeHtml(user.email)}</span> <button class="secondary" data-testid="sign-out">Sign out</button></form>`
+      ? `<form id="logout" method="post" action="/logout"><span data-testid="signed-in-as">${escapeHtml(user.email)}</span> <button class="secondary" data-testid="sign-out">Sign out</button></form>`
       : ''
-  }</header><main>${body}</main>${script ? `<script>${script}</script>` : ''}</body></html>`;
+  }</header><main>${body}</main>${moduleScript ? `<script type="module">${moduleScript}</script>` : ''}</body></html>`;
 }
 
 export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const sessions = new Map<string, DemoUser>();
-  const astratoOrigin = new URL(options.astratoUrl).origin;
-  const dashboardUrl = `${options.astratoUrl}/dashboard`;
+  // The same module `npm run build:web` writes, built once at start.
+  const helper = buildEmbedHelper().code;
 
   const userOf = (request: IncomingMessage): DemoUser | undefined => {
     const id = parseCookies(request.headers.cookie).get(SESSION_COOKIE);
@@ -130,81 +140,65 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
         `<div class="card"><h2>Welcome, ${escapeHtml(user.name || user.email)}</h2>
         <p>Groups: <span data-testid="user-groups">${escapeHtml(user.groupIds.join(', ') || 'none')}</span></p>
         <p><button id="open" data-testid="open-analytics">Open analytics</button></p>
-        <div id="error" class="error" data-testid="broker-error" role="alert" hidden></div></div>`,
-        `document.getElementById('open').addEventListener('click', async () => {
-          const error = document.getElementById('error');
-          error.hidden = true;
-          let answer;
-          try {
-            const response = await fetch('/api/embed-ticket', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-            answer = await response.json();
-            if (!response.ok) throw Object.assign(new Error(answer.detail || 'the broker refused'), { answer });
-          } catch (e) {
-            const a = e.answer || {};
-            error.textContent = 'Analytics unavailable: ' + (a.detail || e.message) + (a.code ? ' (' + a.code + ', ' + a.status + ')' : '');
-            error.hidden = false;
-            return;
-          }
-          // Top-level navigation, as the vendor requires; it sends us back to /analytics.
-          const back = location.origin + '/analytics';
-          location.assign(answer.embedUrl + (answer.embedUrl.includes('?') ? '&' : '?') + 'returnTo=' + encodeURIComponent(back));
-        });`,
-      ),
-    );
-  };
-
-  const analytics = (response: ServerResponse, user: DemoUser | undefined) => {
-    if (!user) {
-      response.writeHead(303, { location: '/' }).end();
-      return;
-    }
-    sendHtml(
-      response,
-      200,
-      page(
-        'Analytics',
-        user,
-        `<div class="card"><h2>Analytics</h2>
-        <div id="status" class="muted" data-testid="frame-status">Loading the dashboard...</div>
+        <div id="error" class="error" data-testid="broker-error" role="alert" hidden></div>
+        <div id="status" class="status muted" data-testid="frame-status" role="status"></div>
         <div id="fallback" class="notice" data-testid="cookie-fallback" hidden>
-          <strong>The embedded dashboard could not sign you in.</strong>
-          Your browser blocks third-party cookies for the analytics site, so the frame below has no
-          session. Open the dashboard on its own page instead:
-          <p><a class="button" data-testid="open-dashboard-top-level" href="${escapeHtml(dashboardUrl)}">Open the dashboard</a></p>
-          <p class="muted">Serving the analytics partner under this app's own domain avoids this in every browser.</p>
+          <strong>The embedded dashboard could not sign you in.</strong> <span id="fallback-why"></span>
+          <p><button id="top-level" data-testid="open-dashboard-top-level">Open the dashboard in a new tab</button></p>
+          <p class="muted">A new tab works in every browser (the analytics cookie is first-party there).
+          Serving the analytics partner under this app's own site makes the frame work everywhere.</p>
         </div>
-        <div id="mismatch" class="notice" data-testid="frame-user-mismatch" role="alert" hidden></div>
-        <iframe id="frame" data-testid="analytics-frame" title="Analytics dashboard" src="${escapeHtml(dashboardUrl)}"></iframe>
-        <p><a href="/">Back</a></p></div>`,
-        `const partner = ${scriptJson(astratoOrigin)};
-        const me = ${scriptJson(user.email)};
-        const status = document.getElementById('status');
-        const fallback = document.getElementById('fallback');
-        let settled = false;
-        const offerFallback = (why) => {
-          if (settled) return;
-          settled = true;
-          status.textContent = why;
-          fallback.hidden = false;
-        };
-        window.addEventListener('message', (event) => {
-          if (event.origin !== partner || !event.data || event.data.source !== 'astrato-simulator') return;
-          if (event.data.signedIn) {
-            settled = true;
-            status.textContent = 'Signed in to analytics as ' + event.data.email;
-            status.dataset.signedIn = 'true';
-            // A shared browser can still hold the previous person's analytics session: say so.
-            if (String(event.data.email).toLowerCase() !== me) {
-              const mismatch = document.getElementById('mismatch');
-              mismatch.textContent = 'The dashboard is signed in as ' + event.data.email + ', not as ' + me + '. Open analytics again to sign in as yourself.';
-              mismatch.hidden = false;
-            }
-          } else {
-            offerFallback('The dashboard frame is not signed in.');
+        <div id="dashboard" data-testid="analytics"></div></div>`,
+        `import { createAstratoEmbed } from ${scriptJson(EMBED_HELPER_PATH)};
+        const page = ${scriptJson({ dashboardUrl: options.dashboardUrl, email: user.email, signOutUrl: user.signOutUrl ?? null })};
+        const $ = (id) => document.getElementById(id);
+        // The page's backend asks the broker; a refusal carries the broker's problem details.
+        async function ticket() {
+          const response = await fetch('/api/embed-ticket', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+          const answer = await response.json().catch(() => ({}));
+          if (!response.ok) {
+            throw new Error('Analytics unavailable: ' + (answer.detail || 'the broker refused') + (answer.code ? ' (' + answer.code + ', ' + answer.status + ')' : ''));
           }
+          return answer;
+        }
+        const embed = createAstratoEmbed({
+          container: $('dashboard'),
+          dashboardUrl: page.dashboardUrl,
+          expectedEmail: page.email,
+          ...(page.signOutUrl ? { signOutUrl: page.signOutUrl } : {}),
+          onStateChange(state) {
+            $('status').textContent = state.message;
+            $('status').dataset.status = state.status;
+            $('status').hidden = state.canOpenTopLevel;
+            $('fallback').hidden = !state.canOpenTopLevel;
+            $('fallback-why').textContent = state.canOpenTopLevel ? state.message : '';
+          },
         });
-        // Never a silent blank frame: no word from the frame in time means the same.
-        setTimeout(() => offerFallback('The dashboard did not answer.'), 5000);`,
+        const showError = (error) => {
+          $('error').textContent = error.message;
+          $('error').hidden = false;
+        };
+        $('open').addEventListener('click', async () => {
+          $('error').hidden = true;
+          let urls;
+          try {
+            urls = await ticket();
+          } catch (error) {
+            return showError(error);
+          }
+          await embed.embed(urls);
+        });
+        $('top-level').addEventListener('click', () => {
+          embed.openTopLevel(ticket).then((state) => {
+            if (state.failure === 'no-ticket') showError(new Error(state.message));
+          });
+        });
+        // Sign out of the partner first, so the next person in this browser starts clean.
+        $('logout').addEventListener('submit', async (event) => {
+          event.preventDefault();
+          await embed.signOut();
+          event.target.submit();
+        });`,
       ),
     );
   };
@@ -236,7 +230,8 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       return;
     }
     const body = (await brokerResponse.json().catch(() => ({}))) as Record<string, unknown>;
-    if (brokerResponse.status !== 201 || typeof body.embedUrl !== 'string') {
+    const urls = [body.redeemUrl, body.embedUrl, body.signOutUrl];
+    if (brokerResponse.status !== 201 || !urls.every((url) => typeof url === 'string')) {
       // The broker's problem details are meant for people: pass them on (never the key).
       sendJson(response, brokerResponse.status >= 400 ? brokerResponse.status : 502, {
         status: brokerResponse.status,
@@ -245,10 +240,17 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       });
       return;
     }
+    user.signOutUrl = String(body.signOutUrl);
+    // Only what the browser needs: the partner URLs (they carry the one-time ticket), never the key.
     sendJson(
       response,
       200,
-      { embedUrl: body.embedUrl, expiresAt: body.expiresAt },
+      {
+        redeemUrl: body.redeemUrl,
+        embedUrl: body.embedUrl,
+        signOutUrl: body.signOutUrl,
+        expiresAt: body.expiresAt,
+      },
       { 'cache-control': 'no-store' },
     );
   };
@@ -290,8 +292,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       switch (route) {
         case 'GET /':
           return home(response, user);
-        case 'GET /analytics':
-          return analytics(response, user);
+        case `GET ${EMBED_HELPER_PATH}`:
+          send(response, 200, helper, 'text/javascript; charset=utf-8', { 'cache-control': 'no-cache' });
+          return;
         case 'POST /login':
           return login(request, response);
         case 'POST /logout': {

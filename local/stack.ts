@@ -290,11 +290,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: port('demo'),
       brokerUrl: gateway.url,
       callerKey: devCallerKey,
-      astratoUrl: astratoConnection?.[1].kind === 'astrato-oem' ? astratoConnection[1].baseUrl : astrato.url,
+      // The simulator's app UI stands for the tenant's embed link (simulator-only path).
+      dashboardUrl: `${astratoConnection?.[1].kind === 'astrato-oem' ? astratoConnection[1].baseUrl : astrato.url}/dashboard`,
       ...(astratoConnection ? { connection: astratoConnection[0] } : {}),
       groups: [...DEV_GROUPS, 'admins'],
     });
     started.push(demo);
+    // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
+    astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
 
     return {
       config,

@@ -12,9 +12,13 @@ import { type BrokerConfig, ConfigValidationError, parseBrokerConfigJson } from 
 
 const USAGE = `usage:
   npm run callers -- create --name <name> --connection <id> [--connection <id> ...]
-                            [--groups a,b] [--email-domains x.com,y.org] [--tokens] [--no-tickets]
+                            [--groups a,b] [--group-names "Sales EMEA,Support"]
+                            [--email-domains x.com,y.org] [--tokens] [--no-tickets]
   npm run callers -- list [--json]
   npm run callers -- disable <keyId>
+
+--groups and --group-names: the groupIds and groupNames the caller may request (exact match;
+left out, none may be requested).
 
 options (all commands):
   --table <name>    DynamoDB table (default: $TABLE_NAME)
@@ -51,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       name: { type: 'string' },
       connection: { type: 'string', multiple: true },
       groups: { type: 'string' },
+      'group-names': { type: 'string' },
       'email-domains': { type: 'string' },
       tokens: { type: 'boolean' },
       'no-tickets': { type: 'boolean' },
@@ -81,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
           name: values.name ?? '',
           connections: values.connection ?? [],
           groupIds: list(values.groups),
+          groupNames: list(values['group-names']),
           emailDomains: list(values['email-domains']),
           ...(values.tokens ? { tokens: true } : {}),
           ...(values['no-tickets'] ? { tickets: false } : {}),

@@ -6,6 +6,8 @@ export interface NewCallerInput {
   readonly name: string;
   readonly connections: readonly string[];
   readonly groupIds?: readonly string[];
+  /** Group names the caller may request (exact match). */
+  readonly groupNames?: readonly string[];
   readonly emailDomains?: readonly string[];
   /** Grant the `tokens` scope (vendable oauth2 connections). */
   readonly tokens?: boolean;
@@ -42,6 +44,7 @@ export async function createCaller(
       tickets: input.tickets ?? (connection === undefined || connection.kind === 'astrato-oem'),
       tokens: input.tokens ?? false,
       allowedGroupIds: [...new Set(input.groupIds ?? [])],
+      allowedGroupNames: [...new Set(input.groupNames ?? [])],
       allowedEmailDomains: [
         ...new Set((input.emailDomains ?? []).map((domain) => domain.trim().toLowerCase())),
       ],

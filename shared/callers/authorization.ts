@@ -54,21 +54,29 @@ export function authorizeTicket(
   return { id: requested, connection, scope };
 }
 
-/** Requested groups must be a subset of the allowed ones; the email's domain must be allowed. */
-export function authorizeTicketSubject(
-  scope: ConnectionScope,
-  email: string,
-  groupIds: readonly string[],
-): void {
-  const notAllowed = groupIds.filter((group) => !scope.allowedGroupIds.includes(group));
+function refuseUnlisted(field: string, requested: readonly string[], allowed: readonly string[]): void {
+  const notAllowed = requested.filter((group) => !allowed.includes(group));
   if (notAllowed.length > 0) {
     throw new ForbiddenError(
-      `groupIds not allowed for this caller: ${notAllowed
+      `${field} not allowed for this caller: ${notAllowed
         .slice(0, 5)
         .map((group) => JSON.stringify(group))
         .join(', ')}${notAllowed.length > 5 ? ', ...' : ''}`,
     );
   }
+}
+
+/**
+ * Requested groupIds and groupNames must each be a subset of the allowed ones (exact match); the
+ * email's domain must be allowed.
+ */
+export function authorizeTicketSubject(
+  scope: ConnectionScope,
+  email: string,
+  groups: { readonly groupIds: readonly string[]; readonly groupNames: readonly string[] },
+): void {
+  refuseUnlisted('groupIds', groups.groupIds, scope.allowedGroupIds);
+  refuseUnlisted('groupNames', groups.groupNames, scope.allowedGroupNames);
   if (scope.allowedEmailDomains.length > 0) {
     const domain = email.slice(email.lastIndexOf('@') + 1);
     if (!scope.allowedEmailDomains.includes(domain)) {

@@ -8,6 +8,8 @@ export const connectionScopeSchema = z
     tickets: z.boolean().default(false),
     /** Requested groupIds must be a subset; empty = no groups may be requested. */
     allowedGroupIds: z.array(z.string().min(1).max(256)).max(500).default([]),
+    /** Requested groupNames must be a subset (exact match); empty = no group names may be requested. */
+    allowedGroupNames: z.array(z.string().min(1).max(256)).max(500).default([]),
     /** Lower-case domains; empty = any. */
     allowedEmailDomains: z.array(z.string().min(1).max(253)).max(100).default([]),
     /** May read vendable tokens (oauth2 connections marked `vendable`). */

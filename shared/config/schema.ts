@@ -34,20 +34,59 @@ const secretId = z
   .max(2048)
   .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'must be a Secrets Manager secret name or ARN');
 
+/** A URL template with `{ticketId}` (and optionally `{baseUrl}`). */
+const ticketUrlTemplate = z
+  .string()
+  .refine((value) => value.includes('{ticketId}'), { message: 'must contain {ticketId}' });
+
 /** Astrato OEM web-ticket connection. */
 export const astratoConnectionSchema = z
   .object({
     kind: z.literal('astrato-oem'),
     baseUrl: secureUrl.transform((value) => value.replace(/\/+$/, '')),
     secretId,
-    embedUrlTemplate: z
+    /** Top-level redemption (`/embed`): sets the vendor's cookie and opens its UI. */
+    embedUrlTemplate: ticketUrlTemplate.default('{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed'),
+    /** Credentialed-fetch redemption (`?embed`): sets the vendor's cookie and answers the user as JSON. */
+    redeemUrlTemplate: ticketUrlTemplate.default('{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed'),
+    /**
+     * Ends the vendor session (the browser requests it with its cookie).
+     * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
+     */
+    signOutUrl: z
       .string()
-      .refine((value) => value.includes('{ticketId}'), { message: 'must contain {ticketId}' })
-      .default('{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed'),
+      .superRefine((value, ctx) => {
+        if (value.includes('{ticketId}'))
+          ctx.addIssue({ code: 'custom', message: 'must not contain {ticketId}' });
+      })
+      .default('{baseUrl}/auth/proxy/0/sign_out'),
+    /**
+     * Refuse a ticket request with neither groupIds nor groupNames: the vendor would create a user
+     * without any permission.
+     */
+    requireGroup: z.boolean().default(false),
     /** Per-attempt timeout of upstream HTTP calls. */
     timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
   })
-  .strict();
+  .strict()
+  .superRefine((connection, ctx) => {
+    // Browser-facing URLs: absolute, and never plain http off this machine (they carry a ticket).
+    for (const field of ['embedUrlTemplate', 'redeemUrlTemplate', 'signOutUrl'] as const) {
+      // Starting with {baseUrl}, it inherits baseUrl's checks (and is not reported twice).
+      if (connection[field].startsWith('{baseUrl}/')) continue;
+      const filled = connection[field]
+        .replaceAll('{baseUrl}', connection.baseUrl)
+        .replaceAll('{ticketId}', 'ticket');
+      const url = URL.canParse(filled) ? new URL(filled) : undefined;
+      if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url)))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: 'must give an absolute https URL once {baseUrl} is filled in',
+        });
+      }
+    }
+  });
 
 /** OAuth 2.0 client-credentials connection (e.g. a Keycloak realm). */
 export const oauth2ConnectionSchema = z

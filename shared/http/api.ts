@@ -151,7 +151,9 @@ export function createApiHandler(deps: ApiDeps) {
         201,
         {
           ticketId: ticket.ticketId,
+          redeemUrl: ticket.redeemUrl,
           embedUrl: ticket.embedUrl,
+          signOutUrl: ticket.signOutUrl,
           connection: ticket.connection,
           expiresAt: ticket.expiresAt,
         },

@@ -5,6 +5,19 @@ import { CONNECTION_ID_PATTERN } from '../config/schema';
 const printable = (what: string) =>
   z.string().refine((value) => !/\p{Cc}/u.test(value), `${what} must not contain control characters`);
 
+/** `groupIds` and `groupNames`: at most 50 printable, non-empty strings; duplicates dropped. */
+const groupList = (what: string) =>
+  z
+    .array(
+      printable(what).pipe(z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters')),
+      {
+        error: 'must be an array of strings',
+      },
+    )
+    .max(50, 'must have at most 50 entries')
+    .transform((entries) => [...new Set(entries)])
+    .optional();
+
 /** `POST /v1/tickets` body (docs/design.md "HTTP API (v1)"). */
 export const ticketRequestSchema = z
   .object({
@@ -20,16 +33,8 @@ export const ticketRequestSchema = z
     name: printable('name')
       .pipe(z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'))
       .optional(),
-    groupIds: z
-      .array(
-        printable('a group id').pipe(
-          z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
-        ),
-        { error: 'must be an array of strings' },
-      )
-      .max(50, 'must have at most 50 entries')
-      .transform((ids) => [...new Set(ids)])
-      .optional(),
+    groupIds: groupList('a group id'),
+    groupNames: groupList('a group name'),
   })
   .strict();
 

@@ -19,11 +19,16 @@ export interface AstratoClientOptions {
   readonly defaultLifetimeSeconds?: number;
 }
 
-/** Who the ticket is for. `groupIds` apply to that session only. */
+/**
+ * Who the ticket is for. `groupIds` and `groupNames` apply to that session only; a new user with
+ * neither has no permissions.
+ * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
+ */
 export interface EmbedUser {
   readonly email: string;
   readonly name?: string;
   readonly groupIds?: readonly string[];
+  readonly groupNames?: readonly string[];
 }
 
 export class AstratoClient implements TokenProvider {
@@ -91,6 +96,7 @@ export class AstratoClient implements TokenProvider {
     const payload: Record<string, unknown> = { email: user.email };
     if (user.name !== undefined) payload.name = user.name;
     if (user.groupIds !== undefined) payload.groupIds = user.groupIds;
+    if (user.groupNames !== undefined) payload.groupNames = user.groupNames;
     const response = await upstreamFetch(
       `${this.options.baseUrl}/oem/setup`,
       {
@@ -118,7 +124,8 @@ export class AstratoClient implements TokenProvider {
     }
     const body = await readJsonObject(response);
     const ticket = body?.ticket;
-    if (typeof ticket !== 'string' || !/^[A-Za-z0-9._~-]{1,512}$/.test(ticket)) {
+    // Unreserved characters only, and never a dot-segment: the id goes into the ticket URL's path.
+    if (typeof ticket !== 'string' || !/^[A-Za-z0-9._~-]{1,512}$/.test(ticket) || /^\.{1,2}$/.test(ticket)) {
       throw new UpstreamRejectedError('astrato oem setup: response has no usable ticket', {
         upstreamStatus: response.status,
       });

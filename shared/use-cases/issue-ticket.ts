@@ -2,7 +2,12 @@ import { authorizeTicket, authorizeTicketSubject, type Connections } from '../ca
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
-import { InternalError, UpstreamTokenRejectedError } from '../errors';
+import {
+  InternalError,
+  InvalidRequestError,
+  UpstreamRejectedError,
+  UpstreamTokenRejectedError,
+} from '../errors';
 import type { Log, Telemetry } from '../tokens/ports';
 import { withRetry } from '../tokens/retry';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
@@ -14,11 +19,17 @@ export interface TicketRequest {
   readonly email: string;
   readonly name?: string;
   readonly groupIds?: readonly string[];
+  readonly groupNames?: readonly string[];
 }
 
 export interface IssuedTicket {
   readonly ticketId: string;
+  /** The credentialed-fetch form (`?embed`), for the page's own script. */
+  readonly redeemUrl: string;
+  /** The top-level form (`/embed`): opens the vendor's UI, e.g. as the fallback in a new tab. */
   readonly embedUrl: string;
+  /** Ends the vendor session in this browser. */
+  readonly signOutUrl: string;
   readonly connection: string;
   /** ISO 8601: the vendor's tickets live 60 s and are single use. */
   readonly expiresAt: string;
@@ -40,11 +51,31 @@ export interface TicketIssuerDeps {
   readonly random?: Random;
 }
 
-/** Fills the connection's embed URL template (`{baseUrl}`, `{ticketId}`). */
-export function embedUrlFor(connection: AstratoConnection, ticketId: string): string {
-  return connection.embedUrlTemplate
+/** RFC 3986 dot-segments: inside a path they would climb out of the ticket path. */
+const DOT_SEGMENT = /^\.{1,2}$/;
+
+/**
+ * Fills a URL template (`{baseUrl}`, `{ticketId}`). The ticket id is percent-encoded, so it stays
+ * one path segment (or one query value) of the template.
+ * @throws UpstreamRejectedError for an id that cannot be one: empty, `.` or `..`
+ */
+export function ticketUrl(template: string, connection: AstratoConnection, ticketId: string): string {
+  if (ticketId.length === 0 || DOT_SEGMENT.test(ticketId)) {
+    throw new UpstreamRejectedError('astrato oem setup: the ticket id is not a usable path segment');
+  }
+  return template
     .replaceAll('{baseUrl}', connection.baseUrl)
     .replaceAll('{ticketId}', encodeURIComponent(ticketId));
+}
+
+/** Fills the connection's embed URL template (`{baseUrl}`, `{ticketId}`). */
+export function embedUrlFor(connection: AstratoConnection, ticketId: string): string {
+  return ticketUrl(connection.embedUrlTemplate, connection, ticketId);
+}
+
+/** The vendor's sign-out URL of a connection (`{baseUrl}` filled in). */
+export function signOutUrlFor(connection: AstratoConnection): string {
+  return connection.signOutUrl.replaceAll('{baseUrl}', connection.baseUrl);
 }
 
 /**
@@ -57,13 +88,20 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
     async issue(caller: Caller, request: TicketRequest, deadline: number): Promise<IssuedTicket> {
       const { id, connection, scope } = authorizeTicket(caller, deps.connections, request.connection);
       const groupIds = request.groupIds ?? [];
-      authorizeTicketSubject(scope, request.email, groupIds);
+      const groupNames = request.groupNames ?? [];
+      if (connection.requireGroup && groupIds.length === 0 && groupNames.length === 0) {
+        throw new InvalidRequestError(
+          `connection "${id}" requires groupIds or groupNames: without a group the vendor would create a user without any permission`,
+        );
+      }
+      authorizeTicketSubject(scope, request.email, { groupIds, groupNames });
       const client = deps.astrato[id];
       if (!client) throw new InternalError(`no Astrato client wired for connection ${id}`);
       const user = {
         email: request.email,
         ...(request.name !== undefined ? { name: request.name } : {}),
         ...(request.groupIds !== undefined ? { groupIds } : {}),
+        ...(request.groupNames !== undefined ? { groupNames } : {}),
       };
 
       // A setup repeated after a lost answer only mints a spare single-use ticket: safe to retry.
@@ -97,10 +135,15 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
         deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
       }
+      const urls = {
+        redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticket.ticketId),
+        embedUrl: embedUrlFor(connection, ticket.ticketId),
+        signOutUrl: signOutUrlFor(connection),
+      };
       deps.telemetry.count('TicketsIssued');
       return {
         ticketId: ticket.ticketId,
-        embedUrl: embedUrlFor(connection, ticket.ticketId),
+        ...urls,
         connection: id,
         expiresAt: new Date(deps.clock.now() + lifetimeMs).toISOString(),
         tokenOrigin: origin,

@@ -82,10 +82,45 @@ async function signIn(page: Page, base: string, email: string, groups: readonly 
   expect(await page.getByTestId('signed-in-as').textContent()).toBe(email);
 }
 
-/** "Open analytics": backend ticket, top-level trip to the embed URL, back on /analytics. */
-async function openAnalytics(page: Page, base: string): Promise<void> {
+/**
+ * "Open analytics": backend ticket, credentialed redemption by the helper, then the frame. Returns
+ * the top-level navigations seen meanwhile (there must be none) once the helper has settled.
+ */
+async function openAnalytics(page: Page, settled: readonly string[]): Promise<string[]> {
+  const navigations: string[] = [];
+  const onNavigated = (frame: import('playwright-core').Frame) => {
+    if (frame === page.mainFrame()) navigations.push(frame.url());
+  };
+  page.on('framenavigated', onNavigated);
   await page.getByTestId('open-analytics').click();
-  await page.waitForURL(`${base}/analytics`);
+  await page.waitForFunction(
+    (statuses) =>
+      statuses.includes(
+        document.querySelector('[data-testid=frame-status]')?.getAttribute('data-status') ?? '',
+      ),
+    settled,
+  );
+  page.off('framenavigated', onNavigated);
+  return navigations;
+}
+
+const frameOf = (page: Page) => page.frameLocator('[data-testid=analytics] iframe');
+
+/** Sets the simulator's embedding origins through its control API (another process runs it). */
+async function setEmbeddingOrigins(origins: readonly string[]): Promise<void> {
+  const response = await fetch(`${urls.astrato}/__sim/embedding-origins`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(origins),
+  });
+  expect(response.status).toBe(204);
+}
+
+/** What the simulator's dashboard shows for a session cookie value, asked from outside the browser. */
+async function dashboardFor(cookieValue: string): Promise<string> {
+  return (
+    await fetch(`${urls.astrato}/dashboard`, { headers: { cookie: `astrato_session=${cookieValue}` } })
+  ).text();
 }
 
 /** True when something accepts TCP connections on the URL's port. */
@@ -147,75 +182,124 @@ afterAll(async () => {
 }, 30_000);
 
 describe('demo SaaS page in Chromium', () => {
-  it('same site: the embedded dashboard shows the signed-in email and groups', async () => {
+  it('same site: the helper redeems with a credentialed fetch and the frame shows the user and groups', async () => {
     const page = await browser();
     sharedPage = page;
     await signIn(page, urls.demo, 'ada@example.com', ['sales', 'support']);
-    await openAnalytics(page, urls.demo);
-    const frame = page.frameLocator('[data-testid=analytics-frame]');
+    const navigations = await openAnalytics(page, ['embedded', 'frame-signed-out', 'redeem-failed']);
+    expect(await page.getByTestId('frame-status').getAttribute('data-status')).toBe('embedded');
+    // No top-level navigation: the page never left, the vendor was reached by fetch and the frame.
+    expect(navigations).toEqual([]);
+    expect(page.url()).toBe(`${urls.demo}/`);
+    const frame = frameOf(page);
     await frame.getByTestId('dashboard').waitFor();
     expect(await frame.getByTestId('email').textContent()).toBe('ada@example.com');
     expect(await frame.getByTestId('group').allTextContents()).toEqual(['sales', 'support']);
-    await page.getByText('Signed in to analytics as ada@example.com').waitFor();
+    expect(await page.getByTestId('frame-status').textContent()).toBe(
+      'Signed in to analytics as ada@example.com.',
+    );
     expect(await page.getByTestId('cookie-fallback').isVisible()).toBe(false);
-    expect(await page.getByTestId('frame-user-mismatch').isVisible()).toBe(false);
     await page.screenshot({ path: 'test-results/demo-same-site.png', fullPage: true });
   });
 
-  it('a second user, after the first signs out in the same browser, gets his own session', async () => {
-    // Same browser as ada: her analytics session cookie is still in the jar; bob's ticket replaces it.
+  it('sign-out ends the vendor session; the second user in the same browser sees only himself', async () => {
     const page = sharedPage ?? (await browser());
-    if (sharedPage) {
-      await page.goto(`${urls.demo}/`);
-      await page.getByTestId('sign-out').click();
-      await page.getByTestId('signin-email').waitFor();
-      expect(await page.getByTestId('signed-in-as').count()).toBe(0);
+    if (!sharedPage) {
+      await signIn(page, urls.demo, 'ada@example.com', ['sales']);
+      await openAnalytics(page, ['embedded']);
     }
+    const before = (await page.context().cookies(urls.astrato)).find((c) => c.name === 'astrato_session');
+    expect(before?.value).toBeTruthy();
+    expect(await dashboardFor(before?.value ?? '')).toContain('ada@example.com');
+
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('signin-email').waitFor();
+    // The vendor's session is over: the cookie is gone from the browser and dead at the vendor.
+    const after = (await page.context().cookies(urls.astrato)).find((c) => c.name === 'astrato_session');
+    expect(after).toBeUndefined();
+    const dead = await dashboardFor(before?.value ?? '');
+    expect(dead).toContain('data-testid="signed-out"');
+    expect(dead).not.toContain('ada@example.com');
+
     await signIn(page, urls.demo, 'bob@example.com', ['finance']);
-    if (sharedPage) {
-      // Straight to /analytics without a ticket: the frame still has ada's session, and the page says so.
-      await page.goto(`${urls.demo}/analytics`);
-      const mismatch = page.getByTestId('frame-user-mismatch');
-      await mismatch.waitFor({ state: 'visible' });
-      expect(await mismatch.textContent()).toContain('signed in as ada@example.com, not as bob@example.com');
-      await page.goto(`${urls.demo}/`);
-    }
-    await openAnalytics(page, urls.demo);
-    const frame = page.frameLocator('[data-testid=analytics-frame]');
+    await openAnalytics(page, ['embedded', 'frame-signed-out', 'redeem-failed']);
+    expect(await page.getByTestId('frame-status').getAttribute('data-status')).toBe('embedded');
+    const frame = frameOf(page);
     await frame.getByTestId('dashboard').waitFor();
     expect(await frame.getByTestId('email').textContent()).toBe('bob@example.com');
     expect(await frame.getByTestId('group').allTextContents()).toEqual(['finance']);
     expect(await frame.getByTestId('dashboard').textContent()).not.toContain('ada@example.com');
-    await page.getByText('Signed in to analytics as bob@example.com').waitFor();
-    expect(await page.getByTestId('frame-user-mismatch').isVisible()).toBe(false);
+    await page.screenshot({ path: 'test-results/demo-second-user.png', fullPage: true });
   });
 
-  it('cross site, default settings: the frame is not signed in, the fallback is offered and works', async () => {
+  it('cross site, default settings: the helper reports the frame not signed in; the new-tab fallback shows the right user', async () => {
     const page = await browser();
     await signIn(page, urls.demoCrossSite, 'carol@example.com', ['sales']);
-    await openAnalytics(page, urls.demoCrossSite);
-    // The redemption worked (the partner's cookie is in the jar) but Chromium withholds it from the frame.
-    const cookies = await page.context().cookies(urls.astrato);
-    expect(cookies.map((cookie) => cookie.name)).toContain('astrato_session');
-    const fallback = page.getByTestId('cookie-fallback');
-    await fallback.waitFor({ state: 'visible' });
-    // Not a silent blank frame: the frame says it has no session, and the page explains why.
-    await page.frameLocator('[data-testid=analytics-frame]').getByTestId('signed-out').waitFor();
-    expect(await page.getByTestId('frame-status').textContent()).toBe(
-      'The dashboard frame is not signed in.',
+    const navigations = await openAnalytics(page, ['embedded', 'frame-signed-out', 'redeem-failed']);
+    expect(navigations).toEqual([]);
+    // The credentialed fetch worked (CORS allowed this origin) but Chromium kept the third-party cookie.
+    expect(await page.getByTestId('frame-status').getAttribute('data-status')).toBe('frame-signed-out');
+    expect((await page.context().cookies(urls.astrato)).map((cookie) => cookie.name)).not.toContain(
+      'astrato_session',
     );
-    expect(await fallback.textContent()).toContain('blocks third-party cookies');
+    await frameOf(page).getByTestId('signed-out').waitFor();
+    const fallback = page.getByTestId('cookie-fallback');
+    expect(await fallback.isVisible()).toBe(true);
+    expect(await fallback.textContent()).toContain('third-party cookies');
     await page.screenshot({ path: 'test-results/demo-cross-site-fallback.png', fullPage: true });
 
-    await page.getByTestId('open-dashboard-top-level').click();
-    await page.waitForURL(`${urls.astrato}/dashboard`);
-    await page.getByTestId('dashboard').waitFor();
-    expect(await page.getByTestId('email').textContent()).toBe('carol@example.com');
-    expect(await page.getByTestId('group').allTextContents()).toEqual(['sales']);
-    await page.screenshot({ path: 'test-results/demo-cross-site-top-level.png', fullPage: true });
+    const [tab] = await Promise.all([
+      page.context().waitForEvent('page'),
+      page.getByTestId('open-dashboard-top-level').click(),
+    ]);
+    await tab.waitForURL(`${urls.astrato}/dashboard`);
+    await tab.getByTestId('dashboard').waitFor();
+    expect(await tab.getByTestId('email').textContent()).toBe('carol@example.com');
+    expect(await tab.getByTestId('group').allTextContents()).toEqual(['sales']);
+    // The new tab has no handle on the SaaS page.
+    expect(await tab.evaluate(() => window.opener)).toBeNull();
+    await tab.screenshot({ path: 'test-results/demo-cross-site-top-level.png', fullPage: true });
+
+    // Signing out of the SaaS page ends the session in that tab too, where its cookie is first-party.
+    const signOutUrl = `${urls.astrato}/auth/proxy/0/sign_out`;
+    const signedOutTab = new Promise<Page>((resolve) => {
+      const check = (candidate: Page) => {
+        if (candidate.url() === signOutUrl) resolve(candidate);
+      };
+      tab.on('framenavigated', (frame) => frame === tab.mainFrame() && check(tab));
+      page.context().on('page', (opened) =>
+        opened.waitForURL(signOutUrl).then(
+          () => check(opened),
+          () => undefined,
+        ),
+      );
+    });
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('signin-email').waitFor();
+    const where = await signedOutTab;
+    await where.getByTestId('signed-out-page').waitFor();
+    await where.goto(`${urls.astrato}/dashboard`);
+    await where.getByTestId('signed-out').waitFor();
+    process.stderr.write(`fallback sign-out ran in ${where === tab ? 'the fallback tab' : 'a new tab'}\n`);
   });
 
-  it('a refused request shows the broker’s error to the person, and nothing navigates', async () => {
+  it('a redemption the vendor refuses by CORS is reported, and no frame is shown', async () => {
+    await setEmbeddingOrigins([]);
+    try {
+      const page = await browser();
+      await signIn(page, urls.demo, 'erin@example.com', ['support']);
+      await openAnalytics(page, ['embedded', 'frame-signed-out', 'redeem-failed']);
+      expect(await page.getByTestId('frame-status').getAttribute('data-status')).toBe('redeem-failed');
+      expect(await page.getByTestId('frame-status').textContent()).toContain('CORS');
+      expect(await page.locator('[data-testid=analytics] iframe').count()).toBe(0);
+      expect(await page.getByTestId('cookie-fallback').isVisible()).toBe(true);
+      await page.screenshot({ path: 'test-results/demo-cors-refused.png', fullPage: true });
+    } finally {
+      await setEmbeddingOrigins([urls.demo, urls.demoCrossSite]);
+    }
+  });
+
+  it('a refused request shows the broker’s error to the person, and nothing reaches the vendor', async () => {
     const page = await browser();
     await signIn(page, urls.demo, 'dave@example.com', ['sales', 'admins']);
     const navigations: string[] = [];
@@ -233,9 +317,9 @@ describe('demo SaaS page in Chromium', () => {
     expect(text).toContain('groupIds not allowed for this caller: "admins"');
     expect(text).toContain('forbidden');
     expect(text).toContain('403');
-    await page.waitForTimeout(300);
     expect(navigations).toEqual([]);
     expect(astratoRequests).toEqual([]);
+    expect(await page.locator('[data-testid=analytics] iframe').count()).toBe(0);
     expect(page.url()).toBe(`${urls.demo}/`);
     await page.screenshot({ path: 'test-results/demo-refused.png', fullPage: true });
   });

@@ -19,6 +19,13 @@ const CALLERS = {
   omsNoTokens: { name: 'oms, no tokens', connections: ['oms'] },
   astratoTokens: { name: 'astrato with tokens flag', connections: ['astrato'], tokens: true },
   noTickets: { name: 'astrato without tickets', connections: ['astrato'], tickets: false },
+  ticketsGroupNames: { name: 'tickets, group names', connections: ['astrato'], groupNames: ['Sales EMEA'] },
+  requireGroup: {
+    name: 'tickets on a requireGroup connection',
+    connections: ['strict'],
+    groupIds: ['sales'],
+    groupNames: ['Sales EMEA'],
+  },
   disabled: { name: 'disabled', connections: ['astrato', 'oms'], tokens: true, groupIds: ['sales'] },
 } as const;
 
@@ -35,6 +42,16 @@ const OPERATIONS: Record<string, Operation> = {
     path: '/v1/tickets',
     body: { email: 'a@acme.com', groupIds: ['admins'] },
   },
+  'ticket, group name Sales EMEA': {
+    method: 'POST',
+    path: '/v1/tickets',
+    body: { email: 'a@acme.com', groupNames: ['Sales EMEA'] },
+  },
+  'ticket, group name sales': {
+    method: 'POST',
+    path: '/v1/tickets',
+    body: { email: 'a@acme.com', groupNames: ['sales'] },
+  },
   'ticket, other domain': { method: 'POST', path: '/v1/tickets', body: { email: 'a@other.org' } },
   'ticket on oms': { method: 'POST', path: '/v1/tickets', body: { connection: 'oms', email: 'a@acme.com' } },
   'vend oms': { method: 'POST', path: '/v1/connections/oms/token' },
@@ -49,6 +66,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 201,
     'ticket, group sales': 201,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 201,
     'ticket on oms': 403,
     'vend oms': 403,
@@ -60,6 +79,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 201,
     'ticket, group sales': 403,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 403,
     'ticket on oms': 403,
     'vend oms': 403,
@@ -71,6 +92,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 403,
     'ticket, group sales': 403,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 403,
     'ticket on oms': 403,
     'vend oms': 200,
@@ -82,6 +105,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 403,
     'ticket, group sales': 403,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 403,
     'ticket on oms': 403,
     'vend oms': 403,
@@ -93,6 +118,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 201,
     'ticket, group sales': 403,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 201,
     'ticket on oms': 403,
     'vend oms': 403,
@@ -104,6 +131,8 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket, no groups': 403,
     'ticket, group sales': 403,
     'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 403,
+    'ticket, group name sales': 403,
     'ticket, other domain': 403,
     'ticket on oms': 403,
     'vend oms': 403,
@@ -111,12 +140,38 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'status oms': 403,
     'status astrato': 200,
   },
+  ticketsGroupNames: {
+    'ticket, no groups': 201,
+    'ticket, group sales': 403,
+    'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 201,
+    'ticket, group name sales': 403,
+    'ticket, other domain': 201,
+    'ticket on oms': 403,
+    'vend oms': 403,
+    'vend astrato': 403,
+    'status oms': 403,
+    'status astrato': 200,
+  },
+  requireGroup: {
+    'ticket, no groups': 400,
+    'ticket, group sales': 201,
+    'ticket, group admins': 403,
+    'ticket, group name Sales EMEA': 201,
+    'ticket, group name sales': 403,
+    'ticket, other domain': 400,
+    'ticket on oms': 403,
+    'vend oms': 403,
+    'vend astrato': 403,
+    'status oms': 403,
+    'status astrato': 403,
+  },
   disabled: Object.fromEntries(Object.keys(OPERATIONS).map((operation) => [operation, 401])),
 };
 
 beforeAll(async () => {
   output.start();
-  stack = await TestStack.start();
+  stack = await TestStack.start({ extraAstratoConnections: { strict: { requireGroup: true } } });
   handler = await loadApiHandler(stack);
   for (const [label, input] of Object.entries(CALLERS)) keys[label] = (await addCaller(stack, input)).key;
   const disabledId = /^tb_([A-Za-z0-9]+)_/.exec(keys.disabled ?? '')?.[1] ?? '';

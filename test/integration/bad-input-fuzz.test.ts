@@ -14,6 +14,7 @@ import { TestStack } from '../support/stack';
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 120);
 const ALLOWED_GROUPS = ['sales', 'support'];
+const ALLOWED_GROUP_NAMES = ['Sales EMEA', 'Support'];
 const output = new OutputCapture();
 
 let stack: TestStack;
@@ -31,6 +32,7 @@ beforeAll(async () => {
     name: 'fuzz',
     connections: ['astrato', 'oms'],
     groupIds: ALLOWED_GROUPS,
+    groupNames: ALLOWED_GROUP_NAMES,
   }));
   // Warm both tokens so that an accidental upstream call would show as setup/vending, and reset.
   await fetch(`${gateway.url}/v1/tickets`, {
@@ -158,7 +160,7 @@ describe('generated bad input', () => {
       .tuple(
         fc
           .string({ minLength: 1 })
-          .filter((k) => !['connection', 'email', 'name', 'groupIds', '__proto__'].includes(k)),
+          .filter((k) => !['connection', 'email', 'name', 'groupIds', 'groupNames', '__proto__'].includes(k)),
         fc.jsonValue(),
       )
       .map(([field, value]) => JSON.stringify({ email: 'ok@example.com', [field]: value }));
@@ -183,6 +185,15 @@ describe('generated bad input', () => {
           fc.string(),
           fc.integer(),
           fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.object()), { minLength: 1 }),
+        ),
+      }),
+      fc.record({
+        email: fc.constant('ok@example.com'),
+        groupNames: fc.oneof(
+          fc.string(),
+          fc.integer(),
+          fc.constant(null),
+          fc.array(fc.oneof(fc.integer(), fc.constant(null), fc.object(), fc.constant('')), { minLength: 1 }),
         ),
       }),
       fc.record({
@@ -223,6 +234,25 @@ describe('generated bad input', () => {
     );
   });
 
+  it('group names that are not allowed (exact match), too many, or with control characters', async () => {
+    const names = fc.oneof(
+      fc.array(
+        fc
+          .string({ minLength: 1, maxLength: 20 })
+          .filter((g) => !ALLOWED_GROUP_NAMES.includes(g) && !/\p{Cc}/u.test(g)),
+        { minLength: 1, maxLength: 5 },
+      ),
+      // Near misses of an allowed name: case, spaces, a group id used as a name.
+      fc.constantFrom(['sales emea'], ['Sales EMEA '], [' Sales EMEA'], ['SALES EMEA'], ['sales']),
+      fc.array(fc.constantFrom(...ALLOWED_GROUP_NAMES), { minLength: 51, maxLength: 80 }),
+      fc.string({ minLength: 1 }).map((g) => [`Sales EMEA${g}\u0000`]),
+    );
+    await check(
+      'group names',
+      names.map((groupNames) => ticketRequest(JSON.stringify({ email: 'ok@example.com', groupNames }))),
+    );
+  });
+
   it('huge strings and bodies', async () => {
     const huge = fc
       .integer({ min: 16 * 1024 + 1, max: 200_000 })
@@ -249,7 +279,11 @@ describe('generated bad input', () => {
 
   it('duplicate keys', async () => {
     const duplicated = fc
-      .tuple(fc.constantFrom('email', 'name', 'groupIds', 'connection'), fc.jsonValue(), fc.jsonValue())
+      .tuple(
+        fc.constantFrom('email', 'name', 'groupIds', 'groupNames', 'connection'),
+        fc.jsonValue(),
+        fc.jsonValue(),
+      )
       .map(([field, a, b]) => {
         const base = { email: 'ok@example.com' } as Record<string, unknown>;
         delete base[field];

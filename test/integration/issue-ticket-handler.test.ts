@@ -16,11 +16,26 @@ const producedSecrets: string[] = [];
 
 beforeAll(async () => {
   output.start();
-  stack = await TestStack.start();
+  stack = await TestStack.start({
+    extraAstratoConnections: {
+      strict: { requireGroup: true },
+      custom: {
+        redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed&tenant=acme',
+        signOutUrl: '{baseUrl}/auth/proxy/0/sign_out?from=custom',
+      },
+    },
+  });
   const { loadApiHandler } = await import('../support/api-harness');
   handler = await loadApiHandler(stack);
   const callers = {
-    tickets: { name: 'Acme analytics', connections: ['astrato'], groupIds: ['sales', 'support'] },
+    tickets: {
+      name: 'Acme analytics',
+      connections: ['astrato'],
+      groupIds: ['sales', 'support'],
+      groupNames: ['Sales EMEA'],
+    },
+    strict: { name: 'Strict', connections: ['strict'], groupIds: ['sales'], groupNames: ['Sales EMEA'] },
+    custom: { name: 'Custom URLs', connections: ['custom'] },
     domain: { name: 'Domain-bound', connections: ['astrato'], emailDomains: ['example.com'] },
     tokens: { name: 'OMS reader', connections: ['oms'], tokens: true },
     omsNoTokens: { name: 'OMS status only', connections: ['oms'] },
@@ -92,21 +107,75 @@ describe('POST /v1/tickets', () => {
     expect(response.status).toBe(201);
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['content-type']).toMatch(/^application\/json/);
-    const { ticketId, embedUrl, connection, expiresAt } = response.body as Record<string, string>;
+    const { ticketId, redeemUrl, embedUrl, signOutUrl, connection, expiresAt } = response.body as Record<
+      string,
+      string
+    >;
     expect(connection).toBe('astrato');
-    expect(embedUrl).toBe(
-      `${stack.astrato.url}/auth/proxy/oem/ticket/${encodeURIComponent(ticketId ?? '')}/embed`,
-    );
+    const ticketPath = `${stack.astrato.url}/auth/proxy/oem/ticket/${encodeURIComponent(ticketId ?? '')}`;
+    expect(redeemUrl).toBe(`${ticketPath}?embed`);
+    expect(embedUrl).toBe(`${ticketPath}/embed`);
+    expect(signOutUrl).toBe(`${stack.astrato.url}/auth/proxy/0/sign_out`);
     const expiry = Date.parse(expiresAt ?? '');
     expect(expiry - before).toBeGreaterThanOrEqual(59_000);
     expect(expiry - Date.now()).toBeLessThanOrEqual(60_000);
-    expect(Object.keys(response.body).sort()).toEqual(['connection', 'embedUrl', 'expiresAt', 'ticketId']);
+    expect(Object.keys(response.body).sort()).toEqual([
+      'connection',
+      'embedUrl',
+      'expiresAt',
+      'redeemUrl',
+      'signOutUrl',
+      'ticketId',
+    ]);
     // Emails are lower-cased before they reach the vendor.
     expect(stack.astrato.users().map((user) => user.email)).toContain('ada.lovelace@example.com');
 
+    // The credentialed-fetch form signs the user in and says who it is.
+    const redeemed = await fetch(redeemUrl ?? '');
+    expect(redeemed.status).toBe(200);
+    expect(redeemed.headers.get('set-cookie')).toMatch(/^astrato_session=/);
+    expect(await redeemed.json()).toMatchObject({ email: 'ada.lovelace@example.com', groupIds: ['sales'] });
+    // Single use: the top-level form of the same ticket is refused now.
+    expect((await fetch(embedUrl ?? '', { redirect: 'manual' })).status).toBe(401);
+  });
+
+  it('the top-level embedUrl of a fresh ticket signs the user in and opens the vendor UI', async () => {
+    const { embedUrl } = (await ticket({ email: 'top@example.com' })).body as Record<string, string>;
     const redeemed = await fetch(embedUrl ?? '', { redirect: 'manual' });
     expect(redeemed.status).toBe(302);
     expect(redeemed.headers.get('set-cookie')).toMatch(/^astrato_session=/);
+  });
+
+  it('passes groupNames to the vendor, alone or with groupIds', async () => {
+    for (const [body, expected] of [
+      [{ groupNames: ['Sales EMEA'] }, { groupIds: [], groupNames: ['Sales EMEA'] }],
+      [
+        { groupIds: ['sales'], groupNames: ['Sales EMEA', 'Sales EMEA'] },
+        { groupIds: ['sales'], groupNames: ['Sales EMEA'] },
+      ],
+    ] as const) {
+      const response = await ticket({ email: 'names@example.com', ...body });
+      expect(response.status).toBe(201);
+      const redeemed = await fetch(String(response.body.redeemUrl));
+      expect(await redeemed.json()).toMatchObject({ email: 'names@example.com', ...expected });
+    }
+  });
+
+  it('fills redeemUrl and signOutUrl from the connection templates', async () => {
+    const response = await ticket({ email: 'custom@example.com' }, key('custom'));
+    expect(response.status).toBe(201);
+    const { ticketId, redeemUrl, signOutUrl } = response.body as Record<string, string>;
+    expect(redeemUrl).toBe(
+      `${stack.astrato.url}/auth/proxy/oem/ticket/${encodeURIComponent(ticketId ?? '')}?embed&tenant=acme`,
+    );
+    expect(signOutUrl).toBe(`${stack.astrato.url}/auth/proxy/0/sign_out?from=custom`);
+  });
+
+  it('requireGroup: a request with groupIds or groupNames is issued', async () => {
+    expect((await ticket({ email: 'g@example.com', groupIds: ['sales'] }, key('strict'))).status).toBe(201);
+    expect((await ticket({ email: 'g@example.com', groupNames: ['Sales EMEA'] }, key('strict'))).status).toBe(
+      201,
+    );
   });
 
   it('reuses the warm token: a second ticket makes no token call', async () => {
@@ -309,6 +378,35 @@ describe('scopes (403/404), never reaching upstream', () => {
     );
   });
 
+  it('a group name not allowed (exact match), and group ids are no group names', async () => {
+    for (const [groupNames, refused] of [
+      [['Sales EMEA', 'Admins'], '"Admins"'],
+      [['sales emea'], '"sales emea"'],
+      [['sales'], '"sales"'],
+    ] as const) {
+      expectProblem(
+        await ticket({ email: 'x@example.com', groupNames }),
+        403,
+        'forbidden',
+        new RegExp(`groupNames not allowed for this caller: ${refused}`),
+      );
+    }
+  });
+
+  it('requireGroup: neither groupIds nor groupNames is refused with 400, saying why', async () => {
+    for (const body of [
+      { email: 'nogroup@example.com' },
+      { email: 'nogroup@example.com', groupIds: [], groupNames: [] },
+    ]) {
+      expectProblem(
+        await ticket(body, key('strict')),
+        400,
+        'invalid_request',
+        /requires groupIds or groupNames: without a group the vendor would create a user without any permission/,
+      );
+    }
+  });
+
   it('groups requested by a caller allowed none', async () => {
     expectProblem(
       await ticket({ email: 'x@example.com', groupIds: ['sales'] }, key('domain')),
@@ -378,6 +476,23 @@ describe('validation (4xx naming the problem, no upstream call)', () => {
       'more than 50 group ids',
       { email: 'a@example.com', groupIds: Array.from({ length: 51 }, (_, i) => `g${i}`) },
       /groupIds: must have at most 50 entries/,
+    ],
+    [
+      'groupNames not an array',
+      { email: 'a@example.com', groupNames: 'Sales EMEA' },
+      /groupNames: must be an array of strings/,
+    ],
+    ['a group name not a string', { email: 'a@example.com', groupNames: [null] }, /groupNames\.0: /],
+    ['an empty group name', { email: 'a@example.com', groupNames: [''] }, /groupNames\.0: must not be empty/],
+    [
+      'a group name with control characters',
+      { email: 'a@example.com', groupNames: ['Sales\u0000'] },
+      /group name must not contain control characters/,
+    ],
+    [
+      'more than 50 group names',
+      { email: 'a@example.com', groupNames: Array.from({ length: 51 }, (_, i) => `Group ${i}`) },
+      /groupNames: must have at most 50 entries/,
     ],
     [
       'a name with control characters',
@@ -465,6 +580,16 @@ describe('upstream failures', () => {
     expectProblem(response, 504, 'upstream_unavailable');
     expect(stack.astrato.counts().setup).toBe(3); // a timeout is retried, within the budget
   }, 20_000);
+
+  it.each([['..'], ['.'], ['a/b'], ['%2e%2e'], ['..%2f..%2fadmin'], ['a?b'], ['a#b'], ['']])(
+    'a ticket id that would leave the ticket path (%j): 502 upstream_rejected',
+    async (ticketId) => {
+      stack.astrato.faults.set('setup', { body: JSON.stringify({ ticket: ticketId }), count: 1 });
+      const response = await ticket({ email: 'escape@example.com' });
+      expectProblem(response, 502, 'upstream_rejected');
+      expect(response.raw).not.toContain('/auth/proxy/oem/ticket/');
+    },
+  );
 
   it('setup refusing the user (400): 502 upstream_rejected', async () => {
     stack.astrato.faults.set('setup', { status: 400, count: 1 });

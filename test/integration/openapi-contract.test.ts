@@ -120,7 +120,14 @@ beforeAll(async () => {
   output.start();
   stack = await TestStack.start();
   handler = await loadApiHandler(stack);
-  ticketsKey = (await addCaller(stack, { name: 'spec', connections: ['astrato'], groupIds: ['sales'] })).key;
+  ticketsKey = (
+    await addCaller(stack, {
+      name: 'spec',
+      connections: ['astrato'],
+      groupIds: ['sales'],
+      groupNames: ['Sales EMEA'],
+    })
+  ).key;
   tokensKey = (await addCaller(stack, { name: 'spec tokens', connections: ['oms'], tokens: true })).key;
 });
 
@@ -171,6 +178,12 @@ describe('real responses conform to the spec', () => {
 
   it.each([
     ['201 ticket', () => tickets({ email: 'spec@example.com', groupIds: ['sales'] }), 201],
+    [
+      '201 ticket with group names',
+      () => tickets({ email: 'spec@example.com', groupIds: ['sales'], groupNames: ['Sales EMEA'] }),
+      201,
+    ],
+    ['403 group name', () => tickets({ email: 'spec@example.com', groupNames: ['Admins'] }), 403],
     ['400 unknown field', () => tickets({ email: 'spec@example.com', extra: 1 }), 400],
     ['401 missing key', () => tickets({ email: 'spec@example.com' }, { authorization: undefined }), 401],
     ['403 group', () => tickets({ email: 'spec@example.com', groupIds: ['admins'] }), 403],
@@ -251,10 +264,34 @@ describe('real responses conform to the spec', () => {
     const broken: ApiResponse = {
       status: 201,
       headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-      body: { ticketId: 't', embedUrl: 'not a url', connection: 'astrato', expiresAt: 'soon', secret: 'x' },
+      body: {
+        ticketId: 't',
+        redeemUrl: 'https://app.astrato.io/auth/proxy/oem/ticket/t?embed',
+        embedUrl: 'not a url',
+        signOutUrl: 'https://app.astrato.io/auth/proxy/0/sign_out',
+        connection: 'astrato',
+        expiresAt: 'soon',
+        secret: 'x',
+      },
       raw: '',
       requestId: 'r',
     };
     expect(() => expectConforms('/v1/tickets', 'POST', broken)).toThrow(/embedUrl|expiresAt|additional/);
+    // A 201 without the redemption or sign-out URL breaks the spec too.
+    const {
+      redeemUrl: _redeem,
+      signOutUrl: _signOut,
+      ...withoutUrls
+    } = {
+      ticketId: 't',
+      redeemUrl: 'https://x.example/r',
+      embedUrl: 'https://x.example/e',
+      signOutUrl: 'https://x.example/s',
+      connection: 'astrato',
+      expiresAt: '2026-11-23T10:00:00.000Z',
+    };
+    expect(() => expectConforms('/v1/tickets', 'POST', { ...broken, body: withoutUrls })).toThrow(
+      /redeemUrl|signOutUrl/,
+    );
   });
 });

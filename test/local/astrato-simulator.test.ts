@@ -139,13 +139,26 @@ describe('Astrato OEM simulator', () => {
       expect(sim.users()).toEqual([{ email: 'ada@example.com' }]);
     });
 
-    it('refuses a body without a valid email, or with bad groupIds, with 400 and a message', async () => {
+    it('accepts groupIds and groupNames, each or both', async () => {
+      const sim = await start();
+      const accessToken = await token(sim);
+      for (const body of [
+        { email: 'a@example.com', groupIds: ['g1'] },
+        { email: 'a@example.com', groupNames: ['Sales EMEA'] },
+        { email: 'a@example.com', groupIds: ['g1'], groupNames: ['Sales EMEA'] },
+      ]) {
+        expect((await setup(sim, accessToken, body)).status).toBe(200);
+      }
+    });
+
+    it('refuses a body without a valid email, or with bad groupIds or groupNames, with 400 and a message', async () => {
       const sim = await start();
       const accessToken = await token(sim);
       for (const body of [
         {},
         { email: 'not-an-email' },
         { email: 'a@example.com', groupIds: 'g1' },
+        { email: 'a@example.com', groupNames: [1] },
         { email: 'a@example.com', name: 3 },
       ]) {
         const res = await setup(sim, accessToken, body);
@@ -156,104 +169,209 @@ describe('Astrato OEM simulator', () => {
     });
   });
 
-  describe('ticket redemption and dashboard', () => {
-    it.each([
-      ['/embed', (id: string) => `/auth/proxy/oem/ticket/${id}/embed`],
-      ['?embed', (id: string) => `/auth/proxy/oem/ticket/${id}?embed`],
-    ])('redeems a ticket on the %s form: session cookie, redirect to the dashboard', async (_form, path) => {
-      const sim = await start();
+  describe('ticket redemption, sign-out and dashboard', () => {
+    const APP = 'https://app.saas.example';
+    const cookieOf = (res: Response) => (res.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+    const dashboardHtml = async (sim: AstratoSimulator, cookie?: string) =>
+      (await fetch(`${sim.url}/dashboard`, { headers: cookie ? { cookie } : {} })).text();
+    const fetchForm = (sim: AstratoSimulator, id: string, origin?: string) =>
+      fetch(`${sim.url}/auth/proxy/oem/ticket/${id}?embed`, { headers: origin ? { origin } : {} });
+
+    it('?embed, from an embedding origin: cookie, the user as JSON, credentialed CORS for that origin', async () => {
+      const sim = await start({ embeddingOrigins: [APP] });
+      const id = await ticket(sim, {
+        email: 'ada@example.com',
+        name: 'Ada',
+        groupIds: ['sales'],
+        groupNames: ['Sales EMEA'],
+      });
+      const res = await fetchForm(sim, id, APP);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe(APP);
+      expect(res.headers.get('access-control-allow-credentials')).toBe('true');
+      expect(res.headers.get('vary')).toBe('Origin');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.getSetCookie()).toHaveLength(1);
+      expect(res.headers.getSetCookie()[0]).toMatch(SET_COOKIE);
+      expect(await res.json()).toEqual({
+        email: 'ada@example.com',
+        name: 'Ada',
+        groupIds: ['sales'],
+        groupNames: ['Sales EMEA'],
+      });
+      const html = await dashboardHtml(sim, cookieOf(res));
+      expect(html).toContain('Signed in as <span data-testid="email">ada@example.com</span>');
+      expect(html).toContain('<li data-testid="group">sales</li>');
+      expect(html).toContain('<li data-testid="group-name">Sales EMEA</li>');
+    });
+
+    it('?embed from another origin, or with no Origin: no CORS header at all (the browser withholds the answer)', async () => {
+      const sim = await start({ embeddingOrigins: [APP] });
+      for (const origin of ['https://evil.example', 'https://app.saas.example:8443', 'null', undefined]) {
+        const res = await fetchForm(sim, await ticket(sim), origin);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('access-control-allow-origin')).toBeNull();
+        expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+        expect(res.headers.get('vary')).toBe('Origin');
+      }
+    });
+
+    it('answers the CORS preflight for embedding origins only', async () => {
+      const sim = await start({ embeddingOrigins: [APP] });
+      const preflight = (origin: string) =>
+        fetch(`${sim.url}/auth/proxy/oem/ticket/any?embed`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'GET',
+            'access-control-request-headers': 'x-requested-with',
+          },
+        });
+      const allowed = await preflight(APP);
+      expect(allowed.status).toBe(204);
+      expect(
+        Object.fromEntries([...allowed.headers].filter(([name]) => name.startsWith('access-control-'))),
+      ).toEqual({
+        'access-control-allow-origin': APP,
+        'access-control-allow-credentials': 'true',
+        'access-control-allow-methods': 'GET',
+        'access-control-allow-headers': 'x-requested-with',
+        'access-control-max-age': '600',
+      });
+      expect(allowed.headers.get('vary')).toBe('Origin');
+      const other = await preflight('https://evil.example');
+      expect(other.status).toBe(204);
+      expect([...other.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      // Embedding origins can change at run time (npm start learns the demo's ports late).
+      sim.setEmbeddingOrigins(['https://evil.example']);
+      expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBe(
+        'https://evil.example',
+      );
+      expect((await preflight(APP)).headers.get('access-control-allow-origin')).toBeNull();
+    });
+
+    it('/embed, top-level: cookie and a redirect into the app UI, never back to the caller', async () => {
+      const sim = await start({ embeddingOrigins: [APP] });
       const id = await ticket(sim, {
         email: 'ada@example.com',
         name: 'Ada <Lovelace>',
-        groupIds: ['sales', '<b>ops</b>'],
+        groupIds: ['<b>ops</b>'],
       });
-      const res = await redeem(sim, path(id));
+      // A returnTo (or anything else) is ignored: the vendor documents no way back.
+      const res = await redeem(sim, `/auth/proxy/oem/ticket/${id}/embed?returnTo=${encodeURIComponent(APP)}`);
       expect(res.status).toBe(302);
       expect(res.headers.get('location')).toBe('/dashboard');
-      const cookies = res.headers.getSetCookie();
-      expect(cookies).toHaveLength(1);
-      expect(cookies[0]).toMatch(SET_COOKIE);
-
-      const cookie = (cookies[0] ?? '').split(';')[0] ?? '';
-      const page = await fetch(`${sim.url}/dashboard`, { headers: { cookie } });
-      expect(page.status).toBe(200);
-      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-      const html = await page.text();
+      expect(res.headers.getSetCookie()).toHaveLength(1);
+      expect(res.headers.getSetCookie()[0]).toMatch(SET_COOKIE);
+      const html = await dashboardHtml(sim, cookieOf(res));
       expect(html).toContain('data-testid="dashboard"');
-      expect(html).toContain('Signed in as <span data-testid="email">ada@example.com</span>');
-      expect(html).toContain('<li data-testid="group">sales</li>');
       expect(html).toContain('<li data-testid="group">&#60;b&#62;ops&#60;/b&#62;</li>');
       expect(html).toContain('Ada &#60;Lovelace&#62;');
       expect(html).not.toContain('<b>ops</b>');
-      expect(html).toContain('"signedIn":true');
-      expect(html).toContain('window.parent!==window');
       expect(html).not.toMatch(/(src|href)=/);
+      // A signed-in dashboard posts nothing to its parent (the vendor's sample knows only 401Error).
+      expect(html).not.toContain('<script>');
     });
 
-    it('redirects to returnTo when its origin is loopback or allowed, else to the dashboard', async () => {
-      const sim = await start({ allowedReturnOrigins: ['https://app.example.com'] });
-      const cases: Array<[string, string]> = [
-        ['http://localhost:3000/embed?x=1', 'http://localhost:3000/embed?x=1'],
-        ['http://127.0.0.1:9/back', 'http://127.0.0.1:9/back'],
-        ['https://app.example.com/analytics', 'https://app.example.com/analytics'],
-        ['https://evil.example.net/phish', '/dashboard'],
-        ['javascript:alert(1)', '/dashboard'],
-        ['not a url', '/dashboard'],
-      ];
-      for (const [returnTo, location] of cases) {
-        const id = await ticket(sim);
-        const res = await redeem(
-          sim,
-          `/auth/proxy/oem/ticket/${id}/embed?returnTo=${encodeURIComponent(returnTo)}`,
-        );
-        expect([returnTo, res.status, res.headers.get('location')]).toEqual([returnTo, 302, location]);
-      }
+    it('accepts a ticket once on either form, and not after 60 s', async () => {
+      const sim = await start({ embeddingOrigins: [APP] });
       const id = await ticket(sim);
-      const res = await redeem(
-        sim,
-        `/auth/proxy/oem/ticket/${id}?embed&returnTo=${encodeURIComponent('http://localhost:5173/')}`,
-      );
-      expect(res.headers.get('location')).toBe('http://localhost:5173/');
-    });
-
-    it('accepts a ticket once, and not after it expires', async () => {
-      const sim = await start();
-      const id = await ticket(sim);
-      expect((await redeem(sim, `/auth/proxy/oem/ticket/${id}/embed`)).status).toBe(302);
+      expect((await fetchForm(sim, id, APP)).status).toBe(200);
       const again = await redeem(sim, `/auth/proxy/oem/ticket/${id}/embed`);
       expect(again.status).toBe(401);
       expect(again.headers.get('set-cookie')).toBeNull();
       expect(await again.text()).toContain('This ticket is invalid or has expired.');
+      const viaFetch = await fetchForm(sim, id, APP);
+      expect(viaFetch.status).toBe(401);
+      expect(viaFetch.headers.get('set-cookie')).toBeNull();
+      // The page can read the refusal: CORS headers are on errors too.
+      expect(viaFetch.headers.get('access-control-allow-origin')).toBe(APP);
 
       const late = await ticket(sim);
-      clock += 60_000;
+      clock += 59_999;
+      const inTime = await ticket(sim);
+      expect((await redeem(sim, `/auth/proxy/oem/ticket/${inTime}/embed`)).status).toBe(302);
+      clock += 1;
       expect((await redeem(sim, `/auth/proxy/oem/ticket/${late}/embed`)).status).toBe(401);
       expect((await redeem(sim, '/auth/proxy/oem/ticket/unknown/embed')).status).toBe(401);
       // A template missing /embed and ?embed is a configuration mistake: not found.
       expect((await redeem(sim, `/auth/proxy/oem/ticket/${await ticket(sim)}`)).status).toBe(404);
     });
 
-    it('shows "Not signed in" and posts signedIn:false to the parent without a valid session', async () => {
+    it('a session lives 7 days by default', async () => {
       const sim = await start();
-      const variants: Array<Record<string, string>> = [{}, { cookie: 'astrato_session=forged' }];
-      for (const headers of variants) {
-        const res = await fetch(`${sim.url}/dashboard`, { headers });
-        expect(res.status).toBe(200);
-        const html = await res.text();
-        expect(html).toContain('data-testid="signed-out"');
-        expect(html).toContain('Not signed in');
-        expect(html).toContain('{"source":"astrato-simulator","signedIn":false,"email":null}');
+      const cookie = cookieOf(await redeem(sim, `/auth/proxy/oem/ticket/${await ticket(sim)}/embed`));
+      clock += 7 * 24 * 3600 * 1000 - 1;
+      expect(await dashboardHtml(sim, cookie)).toContain('data-testid="dashboard"');
+      clock += 1;
+      expect(await dashboardHtml(sim, cookie)).toContain('data-testid="signed-out"');
+      expect(sim.activeSessions()).toBe(0);
+    });
+
+    it('sign_out ends the session and clears the cookie; the dashboard then says not signed in', async () => {
+      const sim = await start();
+      const cookie = cookieOf(await redeem(sim, `/auth/proxy/oem/ticket/${await ticket(sim)}/embed`));
+      const other = cookieOf(await redeem(sim, `/auth/proxy/oem/ticket/${await ticket(sim)}/embed`));
+      expect(sim.activeSessions()).toBe(2);
+      const res = await fetch(`${sim.url}/auth/proxy/0/sign_out`, { headers: { cookie } });
+      expect(res.status).toBe(200);
+      expect(res.headers.getSetCookie()).toEqual([
+        'astrato_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None',
+      ]);
+      // The old cookie value no longer signs anyone in, even if a browser kept it.
+      expect(await dashboardHtml(sim, cookie)).toContain('data-testid="signed-out"');
+      expect(await dashboardHtml(sim, other)).toContain('data-testid="dashboard"');
+      expect(sim.activeSessions()).toBe(1);
+      // Without a session it still answers (a link may be followed twice).
+      expect((await fetch(`${sim.url}/auth/proxy/0/sign_out`)).status).toBe(200);
+      expect(sim.counts().signOut).toBe(2);
+    });
+
+    it('a user given neither groupIds nor groupNames has no permissions, and the dashboard says so', async () => {
+      const sim = await start();
+      for (const body of [
+        { email: 'nogroup@example.com' },
+        { email: 'nogroup@example.com', groupIds: [], groupNames: [] },
+      ]) {
+        const cookie = cookieOf(await redeem(sim, `/auth/proxy/oem/ticket/${await ticket(sim, body)}/embed`));
+        const html = await dashboardHtml(sim, cookie);
+        expect(html).toContain('data-testid="no-permissions"');
+        expect(html).not.toContain('data-testid="group');
       }
     });
 
-    it('keeps a hostile email from breaking out of the inline script', async () => {
+    it('shows "Not signed in" and posts the vendor sample\'s 401Error message to the parent', async () => {
+      const sim = await start();
+      for (const cookie of [undefined, 'astrato_session=forged']) {
+        const html = await dashboardHtml(sim, cookie);
+        expect(html).toContain('data-testid="signed-out"');
+        expect(html).toContain('{"type":"Astrato","message":"401Error"}');
+        expect(html).toContain('window.parent!==window');
+      }
+    });
+
+    it('keeps a hostile email out of the page markup', async () => {
       const sim = await start();
       const id = await ticket(sim, { email: '</script><script>alert(1)</script>@example.com' });
-      const res = await redeem(sim, `/auth/proxy/oem/ticket/${id}/embed`);
-      const cookie = (res.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
-      const html = await (await fetch(`${sim.url}/dashboard`, { headers: { cookie } })).text();
-      expect(html.match(/<script>/g)).toHaveLength(1);
-      expect(html).toContain('\\u003c/script>');
+      const cookie = cookieOf(await redeem(sim, `/auth/proxy/oem/ticket/${id}/embed`));
+      const html = await dashboardHtml(sim, cookie);
+      expect(html).not.toContain('<script>');
+      expect(html).toContain('&#60;/script&#62;');
+    });
+
+    it('lets another process set the embedding origins', async () => {
+      const sim = await start();
+      const put = (body: string) =>
+        fetch(`${sim.url}/__sim/embedding-origins`, {
+          method: 'PUT',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
+      expect((await put(JSON.stringify([APP]))).status).toBe(204);
+      expect((await fetchForm(sim, await ticket(sim), APP)).headers.get('access-control-allow-origin')).toBe(
+        APP,
+      );
+      expect((await put('{"a":1}')).status).toBe(400);
     });
   });
 
@@ -302,7 +420,7 @@ describe('Astrato OEM simulator', () => {
       const statuses = [];
       for (let i = 0; i < 3; i += 1) statuses.push((await requestToken(sim)).status);
       expect(statuses).toEqual([500, 500, 200]);
-      expect(sim.counts()).toEqual({ token: 3, setup: 0, ticket: 0, dashboard: 0 });
+      expect(sim.counts()).toEqual({ token: 3, setup: 0, ticket: 0, signOut: 0, dashboard: 0 });
       sim.resetCounts();
       expect(sim.counts().token).toBe(0);
     });
@@ -378,6 +496,7 @@ describe('Astrato OEM simulator', () => {
         token: 3,
         setup: 0,
         ticket: 0,
+        signOut: 0,
         dashboard: 0,
       });
       expect((await control('POST', 'counts/reset')).status).toBe(204);
@@ -394,7 +513,7 @@ describe('Astrato OEM simulator', () => {
       expect((await control('POST', 'rotate', { clientId: 'ghost', clientSecret: 'x' })).status).toBe(404);
       expect(await (await control('GET', 'tokens')).json()).toEqual(sim.tokensIssued());
       // Control requests are not counted.
-      expect(sim.counts()).toEqual({ token: 2, setup: 1, ticket: 0, dashboard: 0 });
+      expect(sim.counts()).toEqual({ token: 2, setup: 1, ticket: 0, signOut: 0, dashboard: 0 });
     });
   });
 });

@@ -39,6 +39,11 @@ export interface TestStackOptions {
   readonly keycloak?: KeycloakSimulatorOptions;
   readonly omsClientAuth?: 'client_secret_basic' | 'client_secret_post';
   readonly omsScope?: string;
+  /**
+   * More astrato-oem connections on the same simulator and secret, e.g. one with `requireGroup`.
+   * Only what differs from the default astrato connection is given.
+   */
+  readonly extraAstratoConnections?: Readonly<Record<string, Record<string, unknown>>>;
   /** Keep dynalite's data on disk (a restart keeps the table, as with the real service). */
   readonly dynamoDataDir?: string;
 }
@@ -78,6 +83,18 @@ export class TestStack {
           secretId: 'ticket-broker/astrato',
           timeoutMs: 1000,
         },
+        ...Object.fromEntries(
+          Object.entries(options.extraAstratoConnections ?? {}).map(([id, extra]) => [
+            id,
+            {
+              kind: 'astrato-oem',
+              baseUrl: astrato.url,
+              secretId: 'ticket-broker/astrato',
+              timeoutMs: 1000,
+              ...extra,
+            },
+          ]),
+        ),
         oms: {
           kind: 'oauth2-client-credentials',
           tokenUrl: keycloak.tokenUrl,

@@ -71,6 +71,7 @@ describe('scope rules', () => {
     tickets: true,
     tokens: false,
     allowedGroupIds: [],
+    allowedGroupNames: [],
     allowedEmailDomains: [],
     ...overrides,
   });
@@ -104,23 +105,45 @@ describe('scope rules', () => {
     );
   });
 
+  const ids = (groupIds: string[]) => ({ groupIds, groupNames: [] });
+  const names = (groupNames: string[]) => ({ groupIds: [], groupNames });
+  const none = { groupIds: [], groupNames: [] };
+
   it('groups must be a subset; an empty allow-list allows none', () => {
     expect(() =>
-      authorizeTicketSubject(scope({ allowedGroupIds: ['a', 'b'] }), 'x@y.z', ['a']),
+      authorizeTicketSubject(scope({ allowedGroupIds: ['a', 'b'] }), 'x@y.z', ids(['a'])),
     ).not.toThrow();
-    expect(() => authorizeTicketSubject(scope({ allowedGroupIds: ['a'] }), 'x@y.z', ['a', 'c'])).toThrow(
-      '"c"',
+    expect(() => authorizeTicketSubject(scope({ allowedGroupIds: ['a'] }), 'x@y.z', ids(['a', 'c']))).toThrow(
+      'groupIds not allowed for this caller: "c"',
     );
-    expect(() => authorizeTicketSubject(scope(), 'x@y.z', ['a'])).toThrow(ForbiddenError);
-    expect(() => authorizeTicketSubject(scope(), 'x@y.z', [])).not.toThrow();
+    expect(() => authorizeTicketSubject(scope(), 'x@y.z', ids(['a']))).toThrow(ForbiddenError);
+    expect(() => authorizeTicketSubject(scope(), 'x@y.z', none)).not.toThrow();
+  });
+
+  it('group names are checked apart from group ids, by exact match', () => {
+    const both = scope({ allowedGroupIds: ['g-1'], allowedGroupNames: ['Sales EMEA'] });
+    expect(() => authorizeTicketSubject(both, 'x@y.z', names(['Sales EMEA']))).not.toThrow();
+    expect(() =>
+      authorizeTicketSubject(both, 'x@y.z', { groupIds: ['g-1'], groupNames: ['Sales EMEA'] }),
+    ).not.toThrow();
+    // An allowed id is not an allowed name, and names match exactly (case, spaces).
+    expect(() => authorizeTicketSubject(both, 'x@y.z', names(['g-1']))).toThrow(
+      'groupNames not allowed for this caller: "g-1"',
+    );
+    for (const lookAlike of ['sales emea', 'Sales EMEA ', 'Sales  EMEA']) {
+      expect(() => authorizeTicketSubject(both, 'x@y.z', names([lookAlike]))).toThrow(ForbiddenError);
+    }
+    expect(() => authorizeTicketSubject(scope({ allowedGroupIds: ['a'] }), 'x@y.z', names(['a']))).toThrow(
+      ForbiddenError,
+    );
   });
 
   it('email domains match exactly (a subdomain or a look-alike is refused)', () => {
     const domains = scope({ allowedEmailDomains: ['acme.com'] });
-    expect(() => authorizeTicketSubject(domains, 'ada@acme.com', [])).not.toThrow();
-    expect(() => authorizeTicketSubject(domains, 'ada@eu.acme.com', [])).toThrow(ForbiddenError);
-    expect(() => authorizeTicketSubject(domains, 'ada@acme.com.evil.io', [])).toThrow(ForbiddenError);
-    expect(() => authorizeTicketSubject(domains, 'acme.com@evil.io', [])).toThrow(ForbiddenError);
+    expect(() => authorizeTicketSubject(domains, 'ada@acme.com', none)).not.toThrow();
+    expect(() => authorizeTicketSubject(domains, 'ada@eu.acme.com', none)).toThrow(ForbiddenError);
+    expect(() => authorizeTicketSubject(domains, 'ada@acme.com.evil.io', none)).toThrow(ForbiddenError);
+    expect(() => authorizeTicketSubject(domains, 'acme.com@evil.io', none)).toThrow(ForbiddenError);
   });
 
   it('vends tokens only of vendable oauth2 connections, to callers with the tokens scope', () => {

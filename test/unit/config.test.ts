@@ -33,6 +33,11 @@ describe('configuration schema', () => {
     expect(astrato?.kind === 'astrato-oem' && astrato.embedUrlTemplate).toBe(
       '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
     );
+    expect(astrato?.kind === 'astrato-oem' && astrato.redeemUrlTemplate).toBe(
+      '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed',
+    );
+    expect(astrato?.kind === 'astrato-oem' && astrato.signOutUrl).toBe('{baseUrl}/auth/proxy/0/sign_out');
+    expect(astrato?.kind === 'astrato-oem' && astrato.requireGroup).toBe(false);
     expect(
       config.connections.oms?.kind === 'oauth2-client-credentials' && config.connections.oms.vendable,
     ).toBe(true);
@@ -79,6 +84,35 @@ describe('configuration schema', () => {
     expect(
       issuesOf({ connections: { a: { ...valid.connections.astrato, embedUrlTemplate: '{baseUrl}/embed' } } }),
     ).toEqual(['connections.a.embedUrlTemplate: must contain {ticketId}']);
+  });
+
+  it('checks the redemption and sign-out URLs: {ticketId} where needed, absolute https once filled', () => {
+    const astrato = valid.connections.astrato;
+    expect(
+      issuesOf({ connections: { a: { ...astrato, redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket' } } }),
+    ).toEqual(['connections.a.redeemUrlTemplate: must contain {ticketId}']);
+    expect(
+      issuesOf({ connections: { a: { ...astrato, signOutUrl: '{baseUrl}/sign_out/{ticketId}' } } }),
+    ).toEqual(['connections.a.signOutUrl: must not contain {ticketId}']);
+    expect(
+      issuesOf({
+        connections: {
+          a: { ...astrato, signOutUrl: 'http://app.astrato.io/auth/proxy/0/sign_out', requireGroup: 'yes' },
+        },
+      }),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/^connections\.a\.requireGroup: /)]));
+    expect(
+      issuesOf({
+        connections: { a: { ...astrato, signOutUrl: 'http://app.astrato.io/auth/proxy/0/sign_out' } },
+      }),
+    ).toEqual(['connections.a.signOutUrl: must give an absolute https URL once {baseUrl} is filled in']);
+    expect(
+      issuesOf({
+        connections: { a: { ...astrato, redeemUrlTemplate: '/auth/proxy/oem/ticket/{ticketId}?embed' } },
+      }),
+    ).toEqual([
+      'connections.a.redeemUrlTemplate: must give an absolute https URL once {baseUrl} is filled in',
+    ]);
   });
 
   it('reports bad JSON as such', () => {

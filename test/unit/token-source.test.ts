@@ -22,6 +22,9 @@ const connections: Record<string, Connection> = {
     baseUrl: 'https://astrato.example',
     secretId: 'sec/astrato',
     embedUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
+    redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed',
+    signOutUrl: '{baseUrl}/auth/proxy/0/sign_out',
+    requireGroup: false,
     timeoutMs: 1000,
   },
 };
