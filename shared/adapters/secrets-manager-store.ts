@@ -1,11 +1,12 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Clock } from '../clock';
 import { ConfigurationError, describeError, UpstreamUnavailableError } from '../errors';
 import type { SensitiveValues } from '../logging/redaction';
 import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
 import type { ClientCredentials } from '../tokens/token';
+import '../validation';
 
 /**
  * The client id the CDK app writes into each new secret until an operator puts the real
@@ -14,7 +15,10 @@ import type { ClientCredentials } from '../tokens/token';
 export const PLACEHOLDER_CLIENT_ID = 'replace-me';
 
 /** A connection's secret (docs/design.md "Configuration"): JSON `{"clientId","clientSecret"}`. */
-const secretDocument = z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) });
+const secretDocument = z.object({
+  clientId: z.string().check(z.minLength(1)),
+  clientSecret: z.string().check(z.minLength(1)),
+});
 
 /** Errors that mean the secret is missing or not ours to read: an operator must act. */
 const CONFIGURATION_FAILURES = new Set([

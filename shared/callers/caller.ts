@@ -1,33 +1,41 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
+import '../validation';
 
 /** What a caller may do on one connection (docs/design.md "Callers"). */
-export const connectionScopeSchema = z
-  .object({
-    /** May mint tickets (astrato-oem connections). */
-    tickets: z.boolean().default(false),
-    /** Requested groupIds must be a subset; empty = no groups may be requested. */
-    allowedGroupIds: z.array(z.string().min(1).max(256)).max(500).default([]),
-    /** Requested groupNames must be a subset (exact match); empty = no group names may be requested. */
-    allowedGroupNames: z.array(z.string().min(1).max(256)).max(500).default([]),
-    /** Lower-case domains; empty = any. */
-    allowedEmailDomains: z.array(z.string().min(1).max(253)).max(100).default([]),
-    /** May read vendable tokens (oauth2 connections marked `vendable`). */
-    tokens: z.boolean().default(false),
-  })
-  .strict();
+export const connectionScopeSchema = z.strictObject({
+  /** May mint tickets (astrato-oem connections). */
+  tickets: z._default(z.boolean(), false),
+  /** Requested groupIds must be a subset; empty = no groups may be requested. */
+  allowedGroupIds: z._default(
+    z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.maxLength(500)),
+    [],
+  ),
+  /** Requested groupNames must be a subset (exact match); empty = no group names may be requested. */
+  allowedGroupNames: z._default(
+    z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.maxLength(500)),
+    [],
+  ),
+  /** Lower-case domains; empty = any. */
+  allowedEmailDomains: z._default(
+    z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.maxLength(100)),
+    [],
+  ),
+  /** May read vendable tokens (oauth2 connections marked `vendable`). */
+  tokens: z._default(z.boolean(), false),
+});
 
 export type ConnectionScope = z.infer<typeof connectionScopeSchema>;
 
 export const callerRecordSchema = z.object({
   keyId: z.string(),
-  name: z.string().min(1).max(200),
+  name: z.string().check(z.minLength(1), z.maxLength(200)),
   /** Hex SHA-256 of the key's secret part. */
-  secretHash: z.string().regex(/^[0-9a-f]{64}$/),
-  scopes: z.record(z.string().regex(CONNECTION_ID_PATTERN), connectionScopeSchema),
-  disabled: z.boolean().default(false),
+  secretHash: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  scopes: z.record(z.string().check(z.regex(CONNECTION_ID_PATTERN)), connectionScopeSchema),
+  disabled: z._default(z.boolean(), false),
   createdAt: z.string(),
-  disabledAt: z.string().optional(),
+  disabledAt: z.optional(z.string()),
 });
 
 export type CallerRecord = z.infer<typeof callerRecordSchema>;

@@ -1,4 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import type { ValidationIssue } from '../validation';
+import '../validation';
 
 /**
  * The broker's non-secret configuration (docs/design.md "Configuration").
@@ -13,129 +15,143 @@ export function isLoopbackUrl(url: URL): boolean {
 }
 
 /** An absolute URL that is HTTPS, or HTTP on loopback only: tokens and secrets never travel in clear text. */
-const secureUrl = z.string().superRefine((value, ctx) => {
-  if (!URL.canParse(value)) {
-    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
-    return;
-  }
-  const url = new URL(value);
-  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url)))) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'must use https (plain http is allowed on 127.0.0.1/localhost only)',
-    });
-  }
-  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-});
+const secureUrl = z.string().check(
+  z.superRefine((value, ctx) => {
+    if (!URL.canParse(value)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL', input: value });
+      return;
+    }
+    const url = new URL(value);
+    if (!(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url)))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must use https (plain http is allowed on 127.0.0.1/localhost only)',
+        input: value,
+      });
+    }
+    if (url.username || url.password)
+      ctx.addIssue({ code: 'custom', message: 'must not carry credentials', input: value });
+  }),
+);
 
 const secretId = z
   .string()
-  .min(1)
-  .max(2048)
-  .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'must be a Secrets Manager secret name or ARN');
+  .check(
+    z.minLength(1),
+    z.maxLength(2048),
+    z.regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'must be a Secrets Manager secret name or ARN'),
+  );
 
 /** A URL template with `{ticketId}` (and optionally `{baseUrl}`). */
 const ticketUrlTemplate = z
   .string()
-  .refine((value) => value.includes('{ticketId}'), { message: 'must contain {ticketId}' });
+  .check(z.refine((value) => value.includes('{ticketId}'), { message: 'must contain {ticketId}' }));
+
+/** Per-attempt timeout of upstream HTTP calls. */
+const timeoutMs = z._default(z.number().check(z.int(), z.minimum(100), z.maximum(30_000)), 5_000);
 
 /** Astrato OEM web-ticket connection. */
 export const astratoConnectionSchema = z
-  .object({
+  .strictObject({
     kind: z.literal('astrato-oem'),
-    baseUrl: secureUrl.transform((value) => value.replace(/\/+$/, '')),
+    baseUrl: z.pipe(
+      secureUrl,
+      z.transform((value: string) => value.replace(/\/+$/, '')),
+    ),
     secretId,
     /** Top-level redemption (`/embed`): sets the vendor's cookie and opens its UI. */
-    embedUrlTemplate: ticketUrlTemplate.default('{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed'),
+    embedUrlTemplate: z._default(ticketUrlTemplate, '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed'),
     /** Credentialed-fetch redemption (`?embed`): sets the vendor's cookie and answers the user as JSON. */
-    redeemUrlTemplate: ticketUrlTemplate.default('{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed'),
+    redeemUrlTemplate: z._default(ticketUrlTemplate, '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed'),
     /**
      * Ends the vendor session (the browser requests it with its cookie).
      * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
      */
-    signOutUrl: z
-      .string()
-      .superRefine((value, ctx) => {
-        if (value.includes('{ticketId}'))
-          ctx.addIssue({ code: 'custom', message: 'must not contain {ticketId}' });
-      })
-      .default('{baseUrl}/auth/proxy/0/sign_out'),
+    signOutUrl: z._default(
+      z.string().check(
+        z.superRefine((value, ctx) => {
+          if (value.includes('{ticketId}'))
+            ctx.addIssue({ code: 'custom', message: 'must not contain {ticketId}', input: value });
+        }),
+      ),
+      '{baseUrl}/auth/proxy/0/sign_out',
+    ),
     /**
      * Refuse a ticket request with neither groupIds nor groupNames: the vendor would create a user
      * without any permission.
      */
-    requireGroup: z.boolean().default(false),
-    /** Per-attempt timeout of upstream HTTP calls. */
-    timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
+    requireGroup: z._default(z.boolean(), false),
+    timeoutMs,
   })
-  .strict()
-  .superRefine((connection, ctx) => {
-    // Browser-facing URLs: absolute, and never plain http off this machine (they carry a ticket).
-    for (const field of ['embedUrlTemplate', 'redeemUrlTemplate', 'signOutUrl'] as const) {
-      // Starting with {baseUrl}, it inherits baseUrl's checks (and is not reported twice).
-      if (connection[field].startsWith('{baseUrl}/')) continue;
-      const filled = connection[field]
-        .replaceAll('{baseUrl}', connection.baseUrl)
-        .replaceAll('{ticketId}', 'ticket');
-      const url = URL.canParse(filled) ? new URL(filled) : undefined;
-      if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url)))) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [field],
-          message: 'must give an absolute https URL once {baseUrl} is filled in',
-        });
+  .check(
+    z.superRefine((connection, ctx) => {
+      // Browser-facing URLs: absolute, and never plain http off this machine (they carry a ticket).
+      for (const field of ['embedUrlTemplate', 'redeemUrlTemplate', 'signOutUrl'] as const) {
+        // Starting with {baseUrl}, it inherits baseUrl's checks (and is not reported twice).
+        if (connection[field].startsWith('{baseUrl}/')) continue;
+        const filled = connection[field]
+          .replaceAll('{baseUrl}', connection.baseUrl)
+          .replaceAll('{ticketId}', 'ticket');
+        const url = URL.canParse(filled) ? new URL(filled) : undefined;
+        if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url)))) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'must give an absolute https URL once {baseUrl} is filled in',
+            input: connection[field],
+          });
+        }
       }
-    }
-  });
+    }),
+  );
 
 /** OAuth 2.0 client-credentials connection (e.g. a Keycloak realm). */
-export const oauth2ConnectionSchema = z
-  .object({
-    kind: z.literal('oauth2-client-credentials'),
-    tokenUrl: secureUrl,
-    clientAuth: z.enum(['client_secret_post', 'client_secret_basic']),
-    scope: z
+export const oauth2ConnectionSchema = z.strictObject({
+  kind: z.literal('oauth2-client-credentials'),
+  tokenUrl: secureUrl,
+  clientAuth: z.enum(['client_secret_post', 'client_secret_basic']),
+  scope: z.optional(
+    z
       .string()
-      .regex(
-        /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/,
-        'must be space-separated scope tokens',
-      )
-      .optional(),
-    secretId,
-    probeUrl: secureUrl.optional(),
-    vendable: z.boolean().default(false),
-    timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
-  })
-  .strict();
+      .check(
+        z.regex(
+          /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/,
+          'must be space-separated scope tokens',
+        ),
+      ),
+  ),
+  secretId,
+  probeUrl: z.optional(secureUrl),
+  vendable: z._default(z.boolean(), false),
+  timeoutMs,
+});
 
 export const connectionSchema = z.discriminatedUnion('kind', [
   astratoConnectionSchema,
   oauth2ConnectionSchema,
 ]);
 
-export const refreshSettingsSchema = z
-  .object({
-    hardSkewSeconds: z.number().int().min(0).max(600).default(30),
-    minWindowSeconds: z.number().int().min(0).max(3600).default(120),
-  })
-  .strict();
+export const refreshSettingsSchema = z.strictObject({
+  hardSkewSeconds: z._default(z.number().check(z.int(), z.minimum(0), z.maximum(600)), 30),
+  minWindowSeconds: z._default(z.number().check(z.int(), z.minimum(0), z.maximum(3600)), 120),
+});
 
 /** Connection ids appear in table keys, URLs and metrics dimensions. */
 export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-export const brokerConfigSchema = z
-  .object({
-    connections: z
-      .record(
-        z.string().regex(CONNECTION_ID_PATTERN, 'connection ids are 1-63 of a-z 0-9 _ - (lower case)'),
-        connectionSchema,
-      )
-      .refine((connections) => Object.keys(connections).length > 0, {
+export const brokerConfigSchema = z.strictObject({
+  connections: z
+    .record(
+      z.string().check(z.regex(CONNECTION_ID_PATTERN, 'connection ids are 1-63 of a-z 0-9 _ - (lower case)')),
+      connectionSchema,
+    )
+    .check(
+      z.refine((connections) => Object.keys(connections).length > 0, {
         message: 'at least one connection is required',
       }),
-    refresh: refreshSettingsSchema.default({ hardSkewSeconds: 30, minWindowSeconds: 120 }),
-  })
-  .strict();
+    ),
+  refresh: z._default(refreshSettingsSchema, { hardSkewSeconds: 30, minWindowSeconds: 120 }),
+});
 
 export type AstratoConnection = z.infer<typeof astratoConnectionSchema>;
 export type OAuth2Connection = z.infer<typeof oauth2ConnectionSchema>;
@@ -161,7 +177,7 @@ function describePath(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(root)' : path.map(String).join('.');
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: ValidationIssue): string {
   // A bad record key: zod nests the key's own issues; they say what is wrong with it.
   if (issue.code === 'invalid_key') return issue.issues.map((nested) => nested.message).join(', ');
   return issue.message;

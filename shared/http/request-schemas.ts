@@ -1,50 +1,62 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
+import type { ValidationIssue } from '../validation';
+import '../validation';
 
 /** No control characters (Unicode category Cc: C0, DEL, C1): they have no business in names, ids or emails. */
 const printable = (what: string) =>
-  z.string().refine((value) => !/\p{Cc}/u.test(value), `${what} must not contain control characters`);
+  z
+    .string()
+    .check(z.refine((value) => !/\p{Cc}/u.test(value), `${what} must not contain control characters`));
+
+/** A non-empty printable string of at most `max` characters. */
+const printableText = (what: string, max: number) =>
+  z.pipe(
+    printable(what),
+    z
+      .string()
+      .check(z.minLength(1, 'must not be empty'), z.maxLength(max, `must be at most ${max} characters`)),
+  );
 
 /** `groupIds` and `groupNames`: at most 50 printable, non-empty strings; duplicates dropped. */
 const groupList = (what: string) =>
-  z
-    .array(
-      printable(what).pipe(z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters')),
-      {
-        error: 'must be an array of strings',
-      },
-    )
-    .max(50, 'must have at most 50 entries')
-    .transform((entries) => [...new Set(entries)])
-    .optional();
+  z.optional(
+    z.pipe(
+      z
+        .array(printableText(what, 128), { error: 'must be an array of strings' })
+        .check(z.maxLength(50, 'must have at most 50 entries')),
+      z.transform((entries: string[]) => [...new Set(entries)]),
+    ),
+  );
 
 /** `POST /v1/tickets` body (docs/design.md "HTTP API (v1)"). */
-export const ticketRequestSchema = z
-  .object({
-    connection: z
+export const ticketRequestSchema = z.strictObject({
+  connection: z.optional(
+    z
       .string()
-      .regex(CONNECTION_ID_PATTERN, 'must be a connection id (lower-case letters, digits, _ and -)')
-      .optional(),
-    email: z
-      .string({ error: 'is required and must be a string' })
-      .max(254, 'must be at most 254 characters')
-      .pipe(z.email({ error: 'must be a valid email address' }))
-      .transform((email) => email.toLowerCase()),
-    name: printable('name')
-      .pipe(z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'))
-      .optional(),
-    groupIds: groupList('a group id'),
-    groupNames: groupList('a group name'),
-  })
-  .strict();
+      .check(z.regex(CONNECTION_ID_PATTERN, 'must be a connection id (lower-case letters, digits, _ and -)')),
+  ),
+  email: z.pipe(
+    z.pipe(
+      z
+        .string({ error: 'is required and must be a string' })
+        .check(z.maxLength(254, 'must be at most 254 characters')),
+      z.email({ error: 'must be a valid email address' }),
+    ),
+    z.transform((email: string) => email.toLowerCase()),
+  ),
+  name: z.optional(printableText('name', 200)),
+  groupIds: groupList('a group id'),
+  groupNames: groupList('a group name'),
+});
 
 export type TicketRequestBody = z.infer<typeof ticketRequestSchema>;
 
 /** Path parameter `{id}`. */
-export const connectionIdSchema = z.string().regex(CONNECTION_ID_PATTERN);
+export const connectionIdSchema = z.string().check(z.regex(CONNECTION_ID_PATTERN));
 
-/** One readable line per zod issue: `email: must be a valid email address`. */
-export function describeIssues(error: z.ZodError): string {
+/** One readable line per issue: `email: must be a valid email address`. */
+export function describeIssues(error: { readonly issues: readonly ValidationIssue[] }): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => {
