@@ -50,7 +50,7 @@ export interface RuntimeOptions {
 export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ serviceName: options.serviceName });
-  const metrics = new Metrics({ namespace: 'TicketBroker', serviceName: options.serviceName });
+  const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName: options.serviceName });
   const telemetry = metricsTelemetry(metrics);
   // Fail fast when DynamoDB is unreachable: the token source degrades to a direct acquisition.
   const dynamoClient =

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { type BrokerStacks, type BrokerStacksOptions, buildBrokerStacks } from '../../infra/broker-app';
@@ -7,9 +8,17 @@ import type { BrokerConfig } from '../../shared/config/schema';
 /** The example configuration shipped in config/connections.json (Astrato and the OMS realm). */
 export const exampleConfig: BrokerConfig = loadBrokerConfigFile('config/connections.json');
 
-/** An app that skips bundling: these tests look at templates, not at the function code. */
-export function newApp(): App {
-  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+/** The context of cdk.json (feature flags included): what the real app synthesizes with. */
+export const CDK_CONTEXT = (
+  JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }
+).context;
+
+/**
+ * An app with cdk.json's context that skips bundling: these tests look at templates, not at the
+ * function code.
+ */
+export function newApp(context: Record<string, unknown> = {}): App {
+  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], ...context } });
 }
 
 export interface Synthesized {
@@ -82,16 +91,48 @@ export function exportedRefs(stateful: Template): Map<string, string> {
   return exported;
 }
 
-/** The secret names a list of IAM resources (imports of the stateful stack) resolves to. */
-export function secretNamesOf(resources: unknown[], stateful: Template): (string | undefined)[] {
-  const exported = exportedRefs(stateful);
-  const secrets = stateful.findResources('AWS::SecretsManager::Secret') as Record<
-    string,
-    { Properties: { Name: string } }
-  >;
-  return resources.map((resource) => {
-    const name = (resource as { 'Fn::ImportValue'?: string })['Fn::ImportValue'];
-    const logicalId = name ? exported.get(name) : undefined;
-    return logicalId ? secrets[logicalId]?.Properties.Name : undefined;
-  });
+/** Pseudo parameters as a deployment in one account and region would resolve them. */
+const PSEUDO: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': 'eu-west-1',
+  'AWS::AccountId': '123456789012',
+  'AWS::URLSuffix': 'amazonaws.com',
+};
+
+/**
+ * A template value as a string, with pseudo parameters resolved (PSEUDO) and any other reference
+ * shown as `{Ref:<id>}` / `{GetAtt:<id>.<attr>}` / `{Import:<name>}`.
+ */
+export function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const object = value as Record<string, unknown>;
+  if (object && 'Ref' in object) {
+    const ref = String(object.Ref);
+    return PSEUDO[ref] ?? `{Ref:${ref}}`;
+  }
+  if (object && 'Fn::Join' in object) {
+    const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  if (object && 'Fn::GetAtt' in object) {
+    const [id, attribute] = object['Fn::GetAtt'] as [string, string];
+    return `{GetAtt:${id}.${attribute}}`;
+  }
+  if (object && 'Fn::ImportValue' in object) return `{Import:${render(object['Fn::ImportValue'])}}`;
+  return JSON.stringify(value);
+}
+
+/** An IAM resource pattern (`*` and `?` wildcards) as a regular expression. */
+export function iamPattern(pattern: string): RegExp {
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** The ARN Secrets Manager gives a secret of this name (it appends `-` and 6 random characters). */
+export function secretArn(name: string): string {
+  return `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
 }
