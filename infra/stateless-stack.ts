@@ -187,6 +187,7 @@ export class StatelessStack extends Stack {
     // so unknown routes and methods (and `/`) get its problem+json 404/405, not API Gateway's body.
     const integration = new HttpLambdaIntegration('IssueTicketIntegration', this.apiTarget);
     this.api = new HttpApi(this, 'Api', {
+      apiName: `${prefix}-ticket-broker`,
       description: `ticket-broker v1 (${prefix})`,
       createDefaultStage: false,
       defaultIntegration: integration,

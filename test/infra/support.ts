@@ -3,7 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { type BrokerStacks, type BrokerStacksOptions, buildBrokerStacks } from '../../infra/broker-app';
 import { loadBrokerConfigFile } from '../../infra/config-file';
-import type { BrokerConfig } from '../../shared/config/schema';
+import { type BrokerConfig, parseBrokerConfig } from '../../shared/config/schema';
 
 /** The example configuration shipped in config/connections.json (Astrato and the OMS realm). */
 export const exampleConfig: BrokerConfig = loadBrokerConfigFile('config/connections.json');
@@ -135,4 +135,33 @@ export function iamPattern(pattern: string): RegExp {
 /** The ARN Secrets Manager gives a secret of this name (it appends `-` and 6 random characters). */
 export function secretArn(name: string): string {
   return `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+}
+
+/**
+ * A configuration of `count` connections, alternating Astrato and OAuth 2.0 ones, with realistic
+ * (long) URLs and scopes: what a large deployment's file looks like.
+ */
+export function generatedConfig(count: number): BrokerConfig {
+  const connections: Record<string, unknown> = {};
+  for (let i = 0; i < count; i += 1) {
+    const id = `partner-${String(i).padStart(3, '0')}`;
+    connections[id] =
+      i % 2 === 0
+        ? {
+            kind: 'astrato-oem',
+            baseUrl: `https://tenant-${i}.eu.astrato.io`,
+            secretId: `ticket-broker/${id}`,
+            embedUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
+          }
+        : {
+            kind: 'oauth2-client-credentials',
+            tokenUrl: `https://identity-${i}.partner.example.com/auth/realms/partner-${i}/protocol/openid-connect/token`,
+            clientAuth: 'client_secret_basic',
+            scope: 'orders:read orders:write inventory:read',
+            secretId: `ticket-broker/${id}`,
+            probeUrl: `https://api-${i}.partner.example.com/oms-api/`,
+            vendable: i % 4 === 1,
+          };
+  }
+  return parseBrokerConfig({ connections, refresh: { hardSkewSeconds: 30, minWindowSeconds: 120 } });
 }
