@@ -20,13 +20,19 @@ export function checkPrefix(prefix: string): string {
 /** Secrets Manager's limit on a secret name. */
 const MAX_SECRET_NAME = 512;
 
+/** What every connection secret name of a deployment starts with: `<prefix>/`. */
+export function secretNamePrefix(prefix: string): string {
+  return `${checkPrefix(prefix)}/`;
+}
+
 /**
  * The deployed name of a connection's secret: `<prefix>/<secretId>`. Every secret of a deployment
  * is under `<prefix>/`, so one IAM statement covers them all whatever the number of connections,
- * and no prefix is a prefix of another's (the `/` ends it; a prefix holds no `/`).
+ * and no deployment's prefix is a prefix of another's (the `/` ends it; a prefix holds no `/`).
+ * @param namePrefix the deployment's secret name prefix (secretNamePrefix)
  */
-export function deployedSecretName(prefix: string, secretId: string): string {
-  const name = `${secretNamePrefix(prefix)}${secretId}`;
+export function deployedSecretName(namePrefix: string, secretId: string): string {
+  const name = `${namePrefix}${secretId}`;
   if (name.length > MAX_SECRET_NAME)
     throw new InvalidPropsError(
       `secret name "${name.slice(0, 60)}..." is over Secrets Manager's ${MAX_SECRET_NAME} characters; shorten the secretId`,
@@ -34,20 +40,16 @@ export function deployedSecretName(prefix: string, secretId: string): string {
   return name;
 }
 
-/** What every connection secret name of the deployment starts with. */
-export function secretNamePrefix(prefix: string): string {
-  return `${prefix}/`;
-}
-
 /**
  * The configuration as the deployed functions read it: each connection's `secretId` replaced by
  * the deployed secret's name. Everything else is unchanged.
+ * @param namePrefix the deployment's secret name prefix (secretNamePrefix)
  */
-export function deployedConfig(config: BrokerConfig, prefix: string): BrokerConfig {
+export function deployedConfig(config: BrokerConfig, namePrefix: string): BrokerConfig {
   const connections = Object.fromEntries(
     Object.entries(config.connections).map(([id, connection]) => [
       id,
-      { ...connection, secretId: deployedSecretName(prefix, connection.secretId) },
+      { ...connection, secretId: deployedSecretName(namePrefix, connection.secretId) },
     ]),
   );
   return { ...config, connections };

@@ -85,14 +85,15 @@ export class StatefulStack extends Stack {
       deletionProtection: props.tableDeletionProtection ?? true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.connectionSecrets = { namePrefix: secretNamePrefix(prefix), key: this.key };
+    const namePrefix = secretNamePrefix(prefix);
+    this.connectionSecrets = { namePrefix, key: this.key };
 
     const secrets: Record<string, Secret> = {};
     for (const [connection, settings] of connections) {
       // The construct id (so the logical id) follows the secret, not the connection: renaming a
       // connection that keeps its secretId keeps the same secret resource.
       const secret = new Secret(this, secretConstructId(settings.secretId), {
-        secretName: deployedSecretName(prefix, settings.secretId),
+        secretName: deployedSecretName(namePrefix, settings.secretId),
         description: `ticket-broker connection "${connection}" (${settings.kind}): put the JSON ${SECRET_VALUE_SHAPE} of ${describeCredentials(settings.kind)} with put-secret-value`,
         encryptionKey: this.key,
         removalPolicy: RemovalPolicy.RETAIN,
@@ -117,7 +118,7 @@ export class StatefulStack extends Stack {
     this.addSecretOutputs(
       connections.map(([connection, settings]) => [
         connection,
-        deployedSecretName(prefix, settings.secretId),
+        deployedSecretName(namePrefix, settings.secretId),
       ]),
     );
   }

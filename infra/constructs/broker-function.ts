@@ -110,6 +110,8 @@ export class BrokerFunction extends NodejsFunction {
   public readonly logs: LogGroup;
   /** The execution role: only what the bind helpers and the function's own features add. */
   public readonly executionRole: Role;
+  /** The configuration shipped in the function's code (`broker-config.json`). */
+  public readonly config: BrokerConfig;
 
   private readonly keyStatements = new Map<KeyService, { statement: PolicyStatement; keys: Set<IKey> }>();
 
@@ -198,6 +200,7 @@ export class BrokerFunction extends NodejsFunction {
     });
     this.logs = logs;
     this.executionRole = executionRole;
+    this.config = props.config;
     this.node.addValidation({ validate: () => this.checkEnvironmentSize() });
 
     Validations.of(this).acknowledge({

@@ -67,6 +67,28 @@ describe('secrets', () => {
     }
   });
 
+  it('each function’s configuration names exactly the deployed secrets, and its statement reads each of them', () => {
+    for (const prefix of [undefined, 'Staging']) {
+      const deployment = synthesize(exampleConfig, prefix ? { prefix } : {});
+      const names = Object.values(deployment.stateful.findResources('AWS::SecretsManager::Secret'))
+        .map((secret) => (secret as { Properties: { Name: string } }).Properties.Name)
+        .sort();
+      for (const fn of [deployment.stacks.stateless.issueTicket, deployment.stacks.stateless.refreshTokens]) {
+        const configured = Object.values(fn.config.connections)
+          .map((connection) => connection.secretId)
+          .sort();
+        expect(configured).toEqual(names);
+        const reader = secretReaders(
+          deployment.stateless,
+          new RegExp(fn.node.id === 'IssueTicket' ? 'HTTP API' : 'refresher'),
+        )[0] as Statement;
+        const pattern = iamPattern(render(resourcesOf(reader)[0]));
+        for (const name of configured)
+          expect({ name, readable: pattern.test(secretArn(name)) }).toEqual({ name, readable: true });
+      }
+    }
+  });
+
   it('no other secret: one made outside the config, another deployment’s, or a look-alike prefix', () => {
     const reader = secretReaders(built.stateless, TICKET)[0] as Statement;
     const pattern = iamPattern(render(resourcesOf(reader)[0]));

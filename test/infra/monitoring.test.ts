@@ -1,4 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
+import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
+import { metricsReadBy } from '../support/metric-names';
 import { exampleConfig, render, synthesize } from './support';
 
 /**
@@ -207,5 +209,25 @@ describe('dashboard', () => {
         metric,
         shown: true,
       });
+  });
+});
+
+describe('one metrics namespace', () => {
+  it('the functions write to the namespace the dashboard and alarms read, for each deployment', () => {
+    for (const [prefix, namespace] of [
+      [undefined, METRICS_NAMESPACE],
+      ['Staging', `${METRICS_NAMESPACE}/Staging`],
+    ] as const) {
+      const built = synthesize(exampleConfig, prefix ? { prefix } : {});
+      built.stateless.allResourcesProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ POWERTOOLS_METRICS_NAMESPACE: namespace }) },
+      });
+      const read = new Set(
+        metricsReadBy(built.stateless)
+          .map((metric) => metric.namespace)
+          .filter((name) => !name.startsWith('AWS/')),
+      );
+      expect([...read]).toEqual([namespace]);
+    }
   });
 });
