@@ -14,7 +14,7 @@ export const NODE_TARGET = 'node22';
 
 /**
  * esbuild settings. CommonJS with `module` preferred over `main` gives the smallest, fastest-loading
- * bundle measured here (../shared/TOOLCHAIN.md "Bundles"); the AWS SDK is bundled so the deployed
+ * bundle measured here; the AWS SDK is bundled so the deployed
  * code runs the SDK version the tests ran, not whatever the runtime ships.
  */
 export const BUNDLE_SETTINGS = {

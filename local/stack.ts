@@ -34,7 +34,7 @@ import { lambdaContext, scheduledEvent } from './lambda-context';
 import { type LocalSecretsManager, startSecretsManager } from './secrets-manager';
 
 /**
- * The whole product on one machine (DESIGN.md "Local stack"): dynalite, the Secrets Manager
+ * The whole product on one machine (docs/design.md "Local stack"): dynalite, the Secrets Manager
  * stand-in, the Astrato and Keycloak simulators, the broker API (API Gateway emulation in front of
  * the same handler modules the CDK app bundles), the refresher on a timer, and the demo SaaS page.
  */

@@ -24,7 +24,7 @@ function file(name: string, document: unknown): string {
 }
 
 describe('the configuration file', () => {
-  it('the example is DESIGN.md’s: Astrato and the OMS Keycloak realm', () => {
+  it('the example is docs/design.md’s: Astrato and the OMS Keycloak realm', () => {
     expect(exampleConfig.connections.astrato).toMatchObject({
       kind: 'astrato-oem',
       baseUrl: 'https://app.astrato.io',

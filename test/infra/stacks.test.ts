@@ -8,7 +8,7 @@ import { exampleConfig, render, synthesize } from './support';
 const { stateful, stateless } = synthesize(exampleConfig, { stateless: { alarmEmail: 'ops@example.com' } });
 
 describe('stateful stack', () => {
-  it('has the single table of DESIGN.md: pk, on demand, PITR, the customer-managed key, TTL on ttl, retained', () => {
+  it('has the single table of docs/design.md: pk, on demand, PITR, the customer-managed key, TTL on ttl, retained', () => {
     stateful.resourceCountIs('AWS::DynamoDB::Table', 1);
     const keys = Object.keys(stateful.findResources('AWS::KMS::Key'));
     expect(keys).toHaveLength(1);
