@@ -121,4 +121,14 @@ describe('cdk synth of the real app (cdk.json)', () => {
     );
     expect(failure?.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   }, 150_000);
+
+  it('refuses an unusable context flag with one message naming it', async () => {
+    const failure = await cdk(['synth', '-q', '-o', join(work, 'flag.out'), '-c', 'throttleRate=fast']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).not.toBe(0);
+    expect(failure?.stderr).toContain('ticket-broker: -c throttleRate=fast: a positive number is expected');
+    expect(failure?.stderr).not.toMatch(/\n\s+at /);
+  }, 150_000);
 });
