@@ -81,16 +81,6 @@ export function functionStatements(template: Template, description: RegExp): Sta
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 }
 
-/** `Fn::ImportValue` export name -> the stateful stack's resource logical id it exports. */
-export function exportedRefs(stateful: Template): Map<string, string> {
-  const exported = new Map<string, string>();
-  for (const output of Object.values(stateful.findOutputs('*'))) {
-    const { Value, Export } = output as { Value?: { Ref?: string }; Export?: { Name?: string } };
-    if (Value?.Ref && Export?.Name) exported.set(Export.Name, Value.Ref);
-  }
-  return exported;
-}
-
 /** Pseudo parameters as a deployment in one account and region would resolve them. */
 const PSEUDO: Record<string, string> = {
   'AWS::Partition': 'aws',
