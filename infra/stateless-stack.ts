@@ -1,23 +1,25 @@
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { ApiMapping, DomainName, HttpApi, HttpMethod, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Alias, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { BrokerConfig } from '../shared/config/schema';
 import { FUNCTION_ENTRIES } from './bundling';
-import { BrokerFunction } from './constructs/broker-function';
+import { LogGroupAccessLogDestination } from './constructs/access-log-destination';
+import { BrokerFunction, type ConnectionSecrets } from './constructs/broker-function';
+import { BrokerMonitoring, SERVICE_NAMES } from './constructs/broker-monitoring';
 import { InvalidPropsError } from './errors';
+import { checkPrefix, DEFAULT_PREFIX, deployedConfig, metricsNamespaceOf } from './names';
 
 /** The routes of docs/design.md "HTTP API (v1)", all served by the ticket function. */
 export const API_ROUTES: readonly { readonly path: string; readonly method: HttpMethod }[] = [
@@ -35,18 +37,45 @@ export interface ThrottleSettings {
   readonly burstLimit: number;
 }
 
+/** The API on a custom domain, beside its default endpoint. */
+export interface CustomDomainSettings {
+  /** e.g. `broker.example.com`. */
+  readonly domainName: string;
+  /** An ACM certificate for that name, in the stack's region (a regional endpoint). */
+  readonly certificateArn: string;
+  /**
+   * The API mapping's path: the API answers under `https://<domainName>/<path>/v1/...`.
+   * @default - the domain's root
+   */
+  readonly path?: string;
+}
+
+export const DEFAULT_THROTTLE: ThrottleSettings = { rateLimit: 50, burstLimit: 100 };
+
 export interface StatelessStackProps extends StackProps {
-  /** The validated configuration, handed to both functions as `BROKER_CONFIG`. */
+  /**
+   * The validated configuration. The functions get it in their code, with each `secretId` replaced
+   * by the deployed secret's name (`<connectionSecrets.namePrefix><secretId>`).
+   */
   readonly config: BrokerConfig;
   /** The broker table (from the stateful stack); its customer-managed key comes with it. */
   readonly table: ITable;
   /**
-   * The secret of each configured connection, by connection id (from the stateful stack). The
-   * functions may read exactly the secrets of the configured connections; other entries are ignored.
+   * Where the deployment's connection secrets are (from the stateful stack): the functions may read
+   * the secrets under this name prefix, and no other.
    */
-  readonly secrets: Readonly<Record<string, ISecret>>;
-  /** @default { rateLimit: 50, burstLimit: 100 } */
+  readonly connectionSecrets: ConnectionSecrets;
+  /** The deployment prefix, carried by every physical name. @default DEFAULT_PREFIX ('TicketBroker') */
+  readonly namePrefix?: string;
+  /** @default DEFAULT_THROTTLE ({ rateLimit: 50, burstLimit: 100 }) */
   readonly throttle?: ThrottleSettings;
+  /**
+   * Provisioned concurrency of the ticket function: the API then calls its `live` alias, which
+   * keeps this many environments initialised. @default - none (on-demand only)
+   */
+  readonly provisionedConcurrency?: number;
+  /** Serve the API on a custom domain too. @default - the default endpoint only */
+  readonly customDomain?: CustomDomainSettings;
   /** p99 duration of the ticket function above this raises the latency alarm. @default Duration.seconds(2) */
   readonly ticketLatencyThreshold?: Duration;
   /** Retention of the functions' logs and the API access log. @default RetentionDays.ONE_MONTH */
@@ -60,31 +89,35 @@ export interface StatelessStackProps extends StackProps {
   readonly configPath?: string;
 }
 
-/** The secret's JSON shape (SECRET_VALUE_SHAPE) with placeholders an operator replaces. */
-const PUT_SECRET_PLACEHOLDER = '{"clientId":"<client id>","clientSecret":"<client secret>"}';
-const DEFAULT_THROTTLE: ThrottleSettings = { rateLimit: 50, burstLimit: 100 };
 const DEFAULT_CONFIG_PATH = 'config/connections.json';
 const TICKET_FUNCTION_TIMEOUT = Duration.seconds(15);
+/** Lambda's own cap per function is the account's concurrency; this guards against a typo. */
+const MAX_PROVISIONED_CONCURRENCY = 1000;
 
 /**
- * What can be replaced at will: the two functions, the HTTP API, the one-minute refresh schedule
- * with its dead-letter queue, the alarms and their topic. The stateful resources come in as typed
- * props and are only referenced, never changed.
+ * What can be replaced at will: the two functions, the HTTP API (optionally on a custom domain), the
+ * one-minute refresh schedule with its dead-letter queue, the alarms, their topic and the
+ * dashboard. The stateful resources come in as typed props and are only referenced, never changed.
  */
 export class StatelessStack extends Stack {
   public readonly issueTicket: BrokerFunction;
+  /** What the API invokes: the ticket function, or its `live` alias with provisioned concurrency. */
+  public readonly apiTarget: IFunction;
   public readonly refreshTokens: BrokerFunction;
   public readonly api: HttpApi;
   public readonly stage: HttpStage;
   public readonly accessLogs: LogGroup;
+  public readonly domainName: DomainName | undefined;
   public readonly refreshSchedule: Rule;
   /** Receives refresh events EventBridge could not deliver and refresher runs that failed. */
   public readonly deadLetterQueue: Queue;
   public readonly alarmTopic: Topic;
   public readonly alarms: readonly Alarm[];
+  public readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
+    const prefix = checkPrefix(props.namePrefix ?? DEFAULT_PREFIX);
     const throttle = props.throttle ?? DEFAULT_THROTTLE;
     if (!(throttle.rateLimit > 0) || !Number.isInteger(throttle.burstLimit) || throttle.burstLimit < 1)
       throw new InvalidPropsError(`${id}: throttle needs rateLimit > 0 and an integer burstLimit >= 1`);
@@ -98,36 +131,64 @@ export class StatelessStack extends Stack {
       );
     if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail))
       throw new InvalidPropsError(`${id}: alarmEmail "${props.alarmEmail}" is not an email address`);
-    const outputIds = outputIdsOf(id, Object.keys(props.config.connections));
+    const concurrency = props.provisionedConcurrency;
+    if (
+      concurrency !== undefined &&
+      !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_PROVISIONED_CONCURRENCY)
+    )
+      throw new InvalidPropsError(
+        `${id}: provisionedConcurrency must be an integer from 1 to ${MAX_PROVISIONED_CONCURRENCY}`,
+      );
+    if (props.customDomain) checkCustomDomain(id, props.customDomain);
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const config = deployedConfig(props.config, props.connectionSecrets.namePrefix);
+    const metricsNamespace = metricsNamespaceOf(prefix);
 
-    // Both functions serve every configured connection: the table, and each connection's secret.
+    // Both functions serve every configured connection, with least privilege on the table by kind of
+    // item: only the operators' `callers` command writes caller# items.
     this.issueTicket = new BrokerFunction(this, 'IssueTicket', {
       entry: FUNCTION_ENTRIES.issueTicket,
       description: 'ticket-broker HTTP API: embed tickets, vendable tokens, status',
-      serviceName: 'issue-ticket',
+      serviceName: SERVICE_NAMES.issueTicket,
+      config,
+      metricsNamespace,
       timeout: TICKET_FUNCTION_TIMEOUT,
       logRetention,
     })
-      .bindTable(props.table)
-      .bindConnections(props.config, props.secrets);
+      .bindTable(props.table, {
+        read: ['caller', 'token', 'lease', 'status'],
+        write: ['token', 'lease'],
+      })
+      .bindConnectionSecrets(props.connectionSecrets);
 
     this.refreshTokens = new BrokerFunction(this, 'RefreshTokens', {
       entry: FUNCTION_ENTRIES.refreshTokens,
       description: 'ticket-broker scheduled refresher: keeps every upstream token warm',
-      serviceName: 'refresh-tokens',
+      serviceName: SERVICE_NAMES.refreshTokens,
+      config,
+      metricsNamespace,
       // Under the one-minute period, so runs do not pile up.
       timeout: Duration.seconds(50),
       logRetention,
     })
-      .bindTable(props.table)
-      .bindConnections(props.config, props.secrets);
+      .bindTable(props.table, { read: ['token', 'lease'], write: ['token', 'lease', 'status'] })
+      .bindConnectionSecrets(props.connectionSecrets);
+
+    this.apiTarget =
+      concurrency === undefined
+        ? this.issueTicket
+        : new Alias(this, 'IssueTicketLive', {
+            aliasName: 'live',
+            version: this.issueTicket.currentVersion,
+            provisionedConcurrentExecutions: concurrency,
+          });
 
     // The HTTP API: the documented routes, plus `ANY /{proxy+}` and `$default` to the same function,
     // so unknown routes and methods (and `/`) get its problem+json 404/405, not API Gateway's body.
-    const integration = new HttpLambdaIntegration('IssueTicketIntegration', this.issueTicket);
+    const integration = new HttpLambdaIntegration('IssueTicketIntegration', this.apiTarget);
     this.api = new HttpApi(this, 'Api', {
-      description: 'ticket-broker v1',
+      apiName: `${prefix}-ticket-broker`,
+      description: `ticket-broker v1 (${prefix})`,
       createDefaultStage: false,
       defaultIntegration: integration,
     });
@@ -140,7 +201,10 @@ export class StatelessStack extends Stack {
         'Callers authenticate with scoped bearer caller keys (tb_<keyId>_<secret>), verified by the function against a SHA-256 hash in constant time before any other work; /v1/health is public by design. An API Gateway authorizer would add a second lookup per request for no added check.',
     });
 
+    // Under /aws/vendedlogs/: the log group policy API Gateway's log delivery needs stays one
+    // wildcard statement however many such groups the account has.
     this.accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+      logGroupName: `/aws/vendedlogs/ticket-broker/${prefix}/api-access`,
       retention: logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -150,7 +214,7 @@ export class StatelessStack extends Stack {
       autoDeploy: true,
       throttle,
       accessLogSettings: {
-        destination: new LogGroupLogDestination(this.accessLogs),
+        destination: new LogGroupAccessLogDestination(this.accessLogs),
         // Context variables only: no header (never the Authorization header), no body.
         format: AccessLogFormat.custom(
           JSON.stringify({
@@ -170,6 +234,21 @@ export class StatelessStack extends Stack {
       },
     });
 
+    this.domainName = undefined;
+    if (props.customDomain) {
+      const { domainName, certificateArn, path } = props.customDomain;
+      this.domainName = new DomainName(this, 'CustomDomain', {
+        domainName,
+        certificate: Certificate.fromCertificateArn(this, 'CustomDomainCertificate', certificateArn),
+      });
+      new ApiMapping(this, 'CustomDomainMapping', {
+        api: this.api,
+        domainName: this.domainName,
+        stage: this.stage,
+        ...(path ? { apiMappingKey: path } : {}),
+      });
+    }
+
     // The schedule: every minute, with delivery retries and a dead-letter queue. Failed runs (the
     // refresher throws when a connection is left with no usable token) land in the same queue.
     this.deadLetterQueue = new Queue(this, 'RefreshDeadLetters', {
@@ -183,7 +262,8 @@ export class StatelessStack extends Stack {
         'This queue is itself the dead-letter queue of the refresh schedule (undeliverable events) and of the refresher’s asynchronous invocations (failed runs); nothing consumes it automatically.',
     });
     this.refreshTokens.configureAsyncInvoke({
-      // The next run, a minute later, is the retry; a failed run is recorded, not repeated.
+      // A failed run is not retried: it goes to the dead-letter queue, and the next scheduled run,
+      // a minute later, tries again from scratch.
       retryAttempts: 0,
       maxEventAge: Duration.minutes(2),
       onFailure: new SqsDestination(this.deadLetterQueue),
@@ -193,6 +273,7 @@ export class StatelessStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [
         new LambdaFunction(this.refreshTokens, {
+          // Retries of EventBridge's delivery (throttled or unavailable Lambda), not of failed runs.
           retryAttempts: 2,
           maxEventAge: Duration.minutes(2),
           deadLetterQueue: this.deadLetterQueue,
@@ -200,93 +281,60 @@ export class StatelessStack extends Stack {
       ],
     });
 
-    // No KMS key on the topic: notifications carry alarm names and states only, and CloudWatch cannot
-    // publish to a topic under the AWS-managed SNS key. Publishing requires TLS.
-    this.alarmTopic = new Topic(this, 'AlarmTopic', {
-      displayName: 'ticket-broker alarms',
-      enforceSSL: true,
+    const monitoring = new BrokerMonitoring(this, 'Monitoring', {
+      prefix,
+      metricsNamespace,
+      issueTicket: this.issueTicket,
+      refreshTokens: this.refreshTokens,
+      api: this.api,
+      deadLetterQueue: this.deadLetterQueue,
+      ticketLatencyThreshold: latencyThreshold,
+      ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
-    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+    this.alarmTopic = monitoring.alarmTopic;
+    this.alarms = monitoring.alarms;
+    this.dashboard = monitoring.dashboard;
 
-    this.alarms = [
-      new Alarm(this, 'RefresherErrors', {
-        alarmDescription:
-          'The refresher failed in 2 of the last 3 minutes: a connection has no usable token or cannot renew (check its secret and the partner).',
-        metric: this.refreshTokens.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
-        threshold: 1,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'RefreshDeadLetterDepth', {
-        alarmDescription: 'Refresh events or failed refresher runs are in the dead-letter queue (depth > 0).',
-        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: 'Maximum',
-        }),
-        threshold: 0,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'Api5xx', {
-        alarmDescription:
-          'The API answered 5 or more 5xx in 5 minutes (partner down, a misconfigured connection, or a bug).',
-        metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: 5,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'TicketLatency', {
-        alarmDescription: `p99 duration of the ticket function above ${latencyThreshold.toMilliseconds()} ms for 10 minutes.`,
-        metric: this.issueTicket.metricDuration({ period: Duration.minutes(5), statistic: 'p99' }),
-        threshold: latencyThreshold.toMilliseconds(),
-        evaluationPeriods: 2,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    const notify = new SnsAction(this.alarmTopic);
-    for (const alarm of this.alarms) {
-      alarm.addAlarmAction(notify);
-      alarm.addOkAction(notify);
-    }
-
-    this.addOutputs(props, outputIds);
+    this.addOutputs(props);
   }
 
-  private addOutputs(props: StatelessStackProps, outputIds: ReadonlyMap<string, string>): void {
+  private addOutputs(props: StatelessStackProps): void {
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.apiEndpoint,
       description: 'Base URL of the broker API (routes under /v1)',
     });
+    if (this.domainName && props.customDomain) {
+      const path = props.customDomain.path ? `/${props.customDomain.path}` : '';
+      new CfnOutput(this, 'CustomDomainUrl', {
+        value: `https://${props.customDomain.domainName}${path}`,
+        description: 'Base URL of the broker API on the custom domain (routes under /v1)',
+      });
+      new CfnOutput(this, 'CustomDomainTarget', {
+        value: this.domainName.regionalDomainName,
+        description: 'Point the custom domain at this name (a CNAME, or a Route 53 alias)',
+      });
+    }
     new CfnOutput(this, 'TableName', {
       value: props.table.tableName,
       description: 'The broker table (callers, tokens, leases, refresh status)',
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.alarmTopic.topicArn,
-      description: 'SNS topic of the four alarms: subscribe your paging or chat integration',
+      description: 'SNS topic of the alarms: subscribe your paging or chat integration',
     });
-    for (const [connection, outputId] of outputIds) {
-      const secret = props.secrets[connection];
-      if (!secret) continue; // bindConnections has already refused a missing secret
-      new CfnOutput(this, `SecretArn${outputId}`, {
-        value: secret.secretArn,
-        description: `Secret of connection "${connection}"`,
-      });
-      new CfnOutput(this, `PutSecretCommand${outputId}`, {
-        description: `Put the client credentials of connection "${connection}"`,
-        value: `aws secretsmanager put-secret-value --region ${Aws.REGION} --secret-id ${secret.secretArn} --secret-string '${PUT_SECRET_PLACEHOLDER}'`,
-      });
-    }
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      value: this.deadLetterQueue.queueUrl,
+      description: 'The refresh dead-letter queue (README "Operations": inspect and purge)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.dashboard.dashboardName,
+      description: 'The CloudWatch dashboard',
+    });
 
     const connections = Object.entries(props.config.connections);
     const configFlag =
       props.configPath && props.configPath !== DEFAULT_CONFIG_PATH ? ` --config ${props.configPath}` : '';
-    const prefix = `AWS_REGION=${Aws.REGION} TABLE_NAME=${props.table.tableName} npm run callers -- create`;
+    const prefix = `AWS_REGION=${Stack.of(this).region} TABLE_NAME=${props.table.tableName} npm run callers -- create`;
     const ticketConnection = connections.find(([, c]) => c.kind === 'astrato-oem')?.[0];
     const [firstConnection] = Object.keys(props.config.connections);
     new CfnOutput(this, 'CreateCallerCommand', {
@@ -305,23 +353,17 @@ export class StatelessStack extends Stack {
   }
 }
 
-/** Output ids per connection (`SecretArn<Id>`): alphanumeric and distinct. */
-function outputIdsOf(stackId: string, connections: readonly string[]): ReadonlyMap<string, string> {
-  const ids = new Map<string, string>();
-  const owners = new Map<string, string>();
-  for (const connection of connections) {
-    const outputId = connection
-      .split(/[^a-z0-9]+/)
-      .filter(Boolean)
-      .map((part) => part[0]?.toUpperCase() + part.slice(1))
-      .join('');
-    const other = owners.get(outputId);
-    if (other)
-      throw new InvalidPropsError(
-        `${stackId}: connections "${other}" and "${connection}" would share the output name ${outputId}; rename one`,
-      );
-    owners.set(outputId, connection);
-    ids.set(connection, outputId);
-  }
-  return ids;
+/** A custom domain the stack can build: a host name, an ACM certificate ARN, a valid mapping path. */
+function checkCustomDomain(stackId: string, domain: CustomDomainSettings): void {
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(domain.domainName))
+    throw new InvalidPropsError(`${stackId}: domainName "${domain.domainName}" is not a DNS name`);
+  if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/.test(domain.certificateArn))
+    throw new InvalidPropsError(
+      `${stackId}: certificateArn "${domain.certificateArn}" is not an ACM certificate ARN`,
+    );
+  // API Gateway's API mapping keys: letters, digits and $-_.+!*'() per level, levels joined by /.
+  if (domain.path !== undefined && !/^[A-Za-z0-9$_.+!*'()-]+(\/[A-Za-z0-9$_.+!*'()-]+)*$/.test(domain.path))
+    throw new InvalidPropsError(
+      `${stackId}: domain path "${domain.path}" may hold only letters, digits and $-_.+!*'(), levels joined by /`,
+    );
 }

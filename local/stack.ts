@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -14,6 +15,7 @@ import {
   parseBrokerConfig,
   parseBrokerConfigJson,
 } from '../shared/config/schema';
+import { CONFIG_FILE_NAME, ENV } from '../shared/runtime/environment';
 import { startLocalApiGateway } from './api-gateway';
 import {
   type AstratoSimulator,
@@ -232,10 +234,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     started.push(secretsManager);
 
+    // The validated configuration as a file, as the deployed functions find it in their code.
+    const configDir = mkdtempSync(join(tmpdir(), 'ticket-broker-local-'));
+    started.push({ stop: async () => rmSync(configDir, { recursive: true, force: true }) });
+    const configFile = join(configDir, CONFIG_FILE_NAME);
+    writeFileSync(configFile, JSON.stringify(config));
+
     // The handlers read these at import, exactly as on Lambda.
     Object.assign(process.env, {
-      BROKER_CONFIG: JSON.stringify(config),
-      TABLE_NAME: LOCAL_TABLE,
+      [ENV.configFile]: configFile,
+      [ENV.table]: LOCAL_TABLE,
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',

@@ -3,7 +3,7 @@
  * Gateway emulation, optionally with the refresher on a timer, optionally reporting its memory.
  * Bundled by esbuild exactly like the deployable function and run under Node 22.
  *
- * Environment: what the handlers read (BROKER_CONFIG, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
+ * Environment: what the handlers read (BROKER_CONFIG_FILE, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
  * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
  * A line `cpu` on stdin prints `CPU <n> <microseconds>`: the process's CPU time so far (user +
  * system, from `process.cpuUsage`), the figure Lambda bills besides the wait on upstreams.

@@ -1,7 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
 import { esbuildOptions } from '../../infra/bundling';
+import { ENV } from '../../shared/runtime/environment';
 import { type RunningChild, startChild } from '../../test/support/child-process';
 import type { InfraEndpoints, InfraOptions } from './infra';
 
@@ -59,10 +61,18 @@ export async function startInfra(options: InfraOptions = {}): Promise<Infra> {
 /** Environment a broker process reads (what CDK or `npm start` would set). */
 export function brokerEnvironment(infra: Infra, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const { endpoints } = infra;
+  // The configuration as a file, as the deployed functions find it in their code asset.
+  const text = JSON.stringify(endpoints.config);
+  const configFile = resolve(
+    BUILD_DIR,
+    `broker-config-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.json`,
+  );
+  mkdirSync(BUILD_DIR, { recursive: true });
+  writeFileSync(configFile, text);
   return {
     PATH: process.env.PATH,
-    BROKER_CONFIG: JSON.stringify(endpoints.config),
-    TABLE_NAME: endpoints.tableName,
+    [ENV.configFile]: configFile,
+    [ENV.table]: endpoints.tableName,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager,
     AWS_REGION: 'us-east-1',

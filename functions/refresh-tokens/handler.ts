@@ -43,7 +43,8 @@ export const handler = middy<unknown, RefreshSummary>()
       failed: summary.failed,
       results: summary.results,
     });
-    // Failing the invocation is what makes the schedule retry and the alarm and the DLQ see it.
+    // A failed invocation is what the refresher alarm counts and what sends the run to the
+    // dead-letter queue. It is not retried: the next scheduled run, a minute later, tries again.
     if (summary.unusable.length > 0) throw new RefreshIncompleteError(summary.unusable);
     return summary;
   });

@@ -1,13 +1,18 @@
-import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Stage, Token, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { tableKeys } from '../../shared/adapters/table';
 import type { BrokerConfig } from '../../shared/config/schema';
+import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
+import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
 import { BUNDLE_SETTINGS } from '../bundling';
 import { InvalidPropsError } from '../errors';
 
@@ -17,25 +22,25 @@ type KeyService = 'dynamodb' | 'secretsmanager';
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`). */
 export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
-/** The environment variables the functions read (shared/runtime/environment.ts). */
-export const BROKER_ENV = {
-  config: 'BROKER_CONFIG',
-  table: 'TABLE_NAME',
-} as const;
+/** The kinds of item in the broker table, by the prefix of their key (`token#<connection>`, ...). */
+export type TableItemKind = keyof typeof tableKeys;
 
-/** Item actions the functions use on the broker table: no Query, Scan, batch or table actions. */
-export const TABLE_ITEM_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:UpdateItem',
-] as const;
+/** What a function may do with the items of the table, by kind. */
+export interface TableAccess {
+  /** Kinds of item the function may read (GetItem). */
+  readonly read: readonly TableItemKind[];
+  /** Kinds of item the function may put and delete (PutItem, DeleteItem). */
+  readonly write: readonly TableItemKind[];
+}
 
-/** Read-only access to one secret. Nothing in the app may put, update, rotate or delete a secret. */
-export const SECRET_READ_ACTIONS = [
-  'secretsmanager:GetSecretValue',
-  'secretsmanager:DescribeSecret',
-] as const;
+/** The item read action the functions use: no Query, Scan, batch or table actions. */
+export const TABLE_READ_ACTIONS = ['dynamodb:GetItem'] as const;
+
+/** The item write actions the functions use (no UpdateItem: nothing in them updates an item). */
+export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
+
+/** Read-only access to a secret's value. Nothing in the app may put, update, rotate or delete one. */
+export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue'] as const;
 
 /**
  * Key actions for reading and writing items of a table under a customer-managed key: those of the
@@ -44,6 +49,24 @@ export const SECRET_READ_ACTIONS = [
  */
 const TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
 
+/** Lambda's limit on a function's environment variables: 4 KB, names and values together. */
+export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+
+/**
+ * How long a value CloudFormation fills in at deploy time is counted when checking the environment
+ * against Lambda's limit: the longest such value the functions get is a table name, which DynamoDB
+ * caps at 255 characters.
+ */
+const DEPLOY_TIME_VALUE_BYTES = 255;
+
+/** Where a deployment's connection secrets are: one name prefix, one key. */
+export interface ConnectionSecrets {
+  /** Every connection secret's name starts with this, e.g. `TicketBroker/`. */
+  readonly namePrefix: string;
+  /** The customer-managed key that encrypts them. */
+  readonly key: IKey;
+}
+
 export interface BrokerFunctionProps {
   /** The handler module, relative to the project root, e.g. `functions/issue-ticket/handler.ts`. */
   readonly entry: string;
@@ -51,6 +74,11 @@ export interface BrokerFunctionProps {
   readonly description: string;
   /** Powertools service name, for logs and metrics. Lower-case words separated by `-`. */
   readonly serviceName: string;
+  /**
+   * The validated configuration, shipped in the function's code as `broker-config.json` (read once
+   * at cold start), never in an environment variable: Lambda caps the environment at 4 KB.
+   */
+  readonly config: BrokerConfig;
   /** @default Duration.seconds(15) */
   readonly timeout?: Duration;
   /** In MiB, 128 to 10240. @default 512 */
@@ -59,7 +87,7 @@ export interface BrokerFunctionProps {
   readonly logRetention?: RetentionDays;
   /** @default 'INFO' */
   readonly logLevel?: BrokerLogLevel;
-  /** Powertools metrics namespace. @default 'TicketBroker' */
+  /** Powertools metrics namespace. @default METRICS_NAMESPACE ('TicketBroker') */
   readonly metricsNamespace?: string;
   /** Further environment variables (never a secret value). @default - none */
   readonly environment?: Readonly<Record<string, string>>;
@@ -67,12 +95,13 @@ export interface BrokerFunctionProps {
 
 /**
  * The house Lambda function, with the house defaults in one place: Node.js 22 on arm64, bundled by
- * the local esbuild with the settings the bundle tests use (infra/bundling.ts), X-Ray active, its
- * own log group with a retention, its own role with no managed policy (logs: that log group only),
- * source maps on, Powertools configured.
+ * the local esbuild with the settings the bundle tests use (infra/bundling.ts), the validated
+ * configuration in the bundle, X-Ray active, its own log group with a retention, its own role with
+ * no managed policy (logs: that log group only), source maps on, Powertools configured. Synthesis
+ * fails when its environment would exceed Lambda's 4 KB.
  *
- * `bindTable`, `bindSecret` and `bindConnections` grant least privilege and set the matching
- * environment in one call, so a permission and the variable that needs it cannot drift apart.
+ * `bindTable` and `bindConnectionSecrets` grant least privilege and set the matching environment
+ * in one call, so a permission and the variable that needs it cannot drift apart.
  *
  * @see https://github.com/aws-powertools/powertools-lambda-typescript/tree/main/examples/app
  */
@@ -81,8 +110,9 @@ export class BrokerFunction extends NodejsFunction {
   public readonly logs: LogGroup;
   /** The execution role: only what the bind helpers and the function's own features add. */
   public readonly executionRole: Role;
+  /** The configuration shipped in the function's code (`broker-config.json`). */
+  public readonly config: BrokerConfig;
 
-  private secretStatement: PolicyStatement | undefined;
   private readonly keyStatements = new Map<KeyService, { statement: PolicyStatement; keys: Set<IKey> }>();
 
   constructor(scope: Construct, id: string, props: BrokerFunctionProps) {
@@ -100,10 +130,11 @@ export class BrokerFunction extends NodejsFunction {
     const timeout = props.timeout ?? Duration.seconds(15);
     if (timeout.toSeconds() < 1 || timeout.toSeconds() > 900)
       throw new InvalidPropsError(`BrokerFunction ${id}: timeout must be from 1 to 900 seconds`);
+    const reserved = new Set<string>(Object.values(ENV));
     for (const name of Object.keys(props.environment ?? {})) {
-      if (name === BROKER_ENV.table || name === BROKER_ENV.config)
+      if (reserved.has(name))
         throw new InvalidPropsError(
-          `BrokerFunction ${id}: set ${name} with bindTable/bindConnections, not environment`,
+          `BrokerFunction ${id}: ${name} is set by the construct (props or bindTable), not through environment`,
         );
     }
 
@@ -118,6 +149,7 @@ export class BrokerFunction extends NodejsFunction {
       description: `ticket-broker ${props.serviceName}: execution role`,
     });
     logs.grantWrite(executionRole);
+    const configSource = stageConfigFile(scope, props.config);
 
     super(scope, id, {
       entry: props.entry,
@@ -131,10 +163,12 @@ export class BrokerFunction extends NodejsFunction {
       logGroup: logs,
       role: executionRole,
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'TicketBroker',
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+        [ENV.nodeOptions]: '--enable-source-maps',
+        [ENV.serviceName]: props.serviceName,
+        [ENV.metricsNamespace]: props.metricsNamespace ?? METRICS_NAMESPACE,
+        [ENV.logLevel]: props.logLevel ?? 'INFO',
+        // Relative to the code's directory (LAMBDA_TASK_ROOT): the file is in the asset.
+        [ENV.configFile]: CONFIG_FILE_NAME,
         ...props.environment,
       },
       bundling: {
@@ -146,6 +180,15 @@ export class BrokerFunction extends NodejsFunction {
         externalModules: [...BUNDLE_SETTINGS.externalModules],
         // Local esbuild only: synth needs no Docker.
         forceDockerBundling: false,
+        // The configuration goes into the asset beside index.js. The asset's hash is taken from the
+        // bundle's output, so a configuration change is a code change that deploys.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp ${shellQuote(configSource)} ${shellQuote(join(outputDir, CONFIG_FILE_NAME))}`,
+          ],
+        },
         // The CDK runs the local esbuild through `npx --no-install`; npm would otherwise ask the
         // registry whether a newer npm exists. `cdk synth` makes no network call.
         environment: {
@@ -157,6 +200,8 @@ export class BrokerFunction extends NodejsFunction {
     });
     this.logs = logs;
     this.executionRole = executionRole;
+    this.config = props.config;
+    this.node.addValidation({ validate: () => this.checkEnvironmentSize() });
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
@@ -171,59 +216,67 @@ export class BrokerFunction extends NodejsFunction {
   }
 
   /**
-   * Read and write items of the broker's table: exactly the item actions the functions use, on that
-   * table only, plus what its customer-managed key needs, usable only through DynamoDB; sets
-   * `TABLE_NAME`. Identity-policy statements on this function's role (the key's policy delegates to
-   * IAM), so the stateful stack never references the functions.
+   * Items of the broker's table, by kind: GetItem on the kinds in `access.read`, PutItem and
+   * DeleteItem on those in `access.write`, each bounded by IAM's `dynamodb:LeadingKeys` condition on
+   * the item key's prefix (`token#*`, ...), on that table only; plus what its customer-managed key
+   * needs, usable only through DynamoDB. Sets `TABLE_NAME`. Identity-policy statements on this
+   * function's role (the key's policy delegates to IAM), so the stateful stack never references
+   * the functions.
+   * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
    */
-  bindTable(table: ITable): this {
+  bindTable(table: ITable, access: TableAccess): this {
+    if (access.read.length === 0 && access.write.length === 0)
+      throw new InvalidPropsError(`${this.node.path}: bindTable needs at least one kind of item`);
+    const statement = (sid: string, actions: readonly string[], kinds: readonly TableItemKind[]) =>
+      new PolicyStatement({
+        sid,
+        actions: [...actions],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((kind) => tableKeys[kind]('*')) },
+        },
+      });
+    if (access.read.length > 0)
+      this.addToRolePolicy(statement('TableReads', TABLE_READ_ACTIONS, access.read));
+    if (access.write.length > 0)
+      this.addToRolePolicy(statement('TableWrites', TABLE_WRITE_ACTIONS, access.write));
+    if (table.encryptionKey) this.bindKey(table.encryptionKey, 'dynamodb', TABLE_KEY_ACTIONS);
+    this.addEnvironment(ENV.table, table.tableName);
+    return this;
+  }
+
+  /**
+   * Read the deployment's connection secrets: GetSecretValue on the secrets whose name starts with
+   * `secrets.namePrefix` (one statement, the same size for 2 connections or 200), and kms:Decrypt of
+   * their key through Secrets Manager only. Never a write. Sets no variable: the functions find each
+   * secret by its deployed name, the `secretId` of the configuration in their code.
+   */
+  bindConnectionSecrets(secrets: ConnectionSecrets): this {
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]*\/$/.test(secrets.namePrefix))
+      throw new InvalidPropsError(
+        `${this.node.path}: the secret name prefix "${secrets.namePrefix}" must be letters, digits and - ending in /`,
+      );
     this.addToRolePolicy(
       new PolicyStatement({
-        sid: 'TableItems',
-        actions: [...TABLE_ITEM_ACTIONS],
-        resources: [table.tableArn],
-      }),
-    );
-    if (table.encryptionKey) this.bindKey(table.encryptionKey, 'dynamodb', TABLE_KEY_ACTIONS);
-    this.addEnvironment(BROKER_ENV.table, table.tableName);
-    return this;
-  }
-
-  /**
-   * Read one connection's secret: GetSecretValue and DescribeSecret on that secret only, and
-   * kms:Decrypt of its key through Secrets Manager only. Never a write. Sets no variable: the
-   * functions find the secret by the connection's `secretId` in `BROKER_CONFIG`.
-   */
-  bindSecret(secret: ISecret): this {
-    if (!this.secretStatement) {
-      this.secretStatement = new PolicyStatement({
         sid: 'ConnectionSecrets',
         actions: [...SECRET_READ_ACTIONS],
-        resources: [secret.secretArn],
-      });
-      this.addToRolePolicy(this.secretStatement);
-    } else {
-      this.secretStatement.addResources(secret.secretArn);
-    }
-    if (secret.encryptionKey) this.bindKey(secret.encryptionKey, 'secretsmanager', ['kms:Decrypt']);
-    return this;
-  }
-
-  /**
-   * The connections this function serves: sets `BROKER_CONFIG` to the validated configuration and
-   * binds the secret of each configured connection (and no other).
-   * @param secrets the secret of each connection, by connection id; extra entries are ignored
-   * @throws when a configured connection has no secret
-   */
-  bindConnections(config: BrokerConfig, secrets: Readonly<Record<string, ISecret>>): this {
-    const missing = Object.keys(config.connections).filter((connection) => !secrets[connection]);
-    if (missing.length > 0)
-      throw new InvalidPropsError(`${this.node.path}: no secret for connection(s) ${missing.join(', ')}`);
-    for (const connection of Object.keys(config.connections)) {
-      const secret = secrets[connection];
-      if (secret) this.bindSecret(secret);
-    }
-    this.addEnvironment(BROKER_ENV.config, JSON.stringify(config));
+        // Secrets Manager appends 6 random characters to a secret's name in its ARN.
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: `${secrets.namePrefix}*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    Validations.of(this.executionRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secrets.namePrefix}*]`,
+      reason:
+        'The deployment’s connection secrets, by their name prefix: every one is named <prefix>/<secretId> by the stateful stack, no other secret is under that prefix, and the suffix Secrets Manager appends to a secret’s ARN is random, so the names alone need a wildcard. One statement whatever the number of connections (IAM’s 10,240-character limit per role).',
+    });
+    this.bindKey(secrets.key, 'secretsmanager', ['kms:Decrypt']);
     return this;
   }
 
@@ -246,4 +299,54 @@ export class BrokerFunction extends NodejsFunction {
     this.keyStatements.set(service, { statement, keys: new Set([key]) });
     this.addToRolePolicy(statement);
   }
+
+  /** Lambda refuses a deployment whose environment passes 4 KB: refuse it at synthesis instead. */
+  private checkEnvironmentSize(): string[] {
+    const cfn = this.node.defaultChild as CfnFunction;
+    const resolved = Stack.of(this).resolve(cfn.environment) as
+      | { variables?: Record<string, unknown> }
+      | undefined;
+    const bytes = environmentBytes(resolved?.variables ?? {});
+    if (bytes <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) return [];
+    return [
+      `the environment of ${this.node.path} would be ${bytes} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} (names and values together); put large values in the function's code, as the configuration is`,
+    ];
+  }
+}
+
+/**
+ * The size Lambda counts for an environment: every name and value, in bytes. A value
+ * CloudFormation fills in at deploy time counts as the longest it can be.
+ */
+export function environmentBytes(variables: Readonly<Record<string, unknown>>): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(variables)) {
+    total += Buffer.byteLength(name, 'utf8');
+    total +=
+      typeof value === 'string' && !Token.isUnresolved(value)
+        ? Buffer.byteLength(value, 'utf8')
+        : DEPLOY_TIME_VALUE_BYTES;
+  }
+  return total;
+}
+
+/**
+ * Writes the configuration where the bundling step copies it from: the cloud assembly directory,
+ * named by its content, so both functions share one file and a change is a new file.
+ */
+function stageConfigFile(scope: Construct, config: BrokerConfig): string {
+  const text = `${JSON.stringify(config, null, 2)}\n`;
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const stage = Stage.of(scope);
+  if (!stage) throw new InvalidPropsError(`${scope.node.path}: a BrokerFunction must be inside an App`);
+  const dir = join(stage.outdir, 'broker-config');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${hash}.json`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** A POSIX shell word: single-quoted, with any single quote closed, escaped and reopened. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -118,6 +118,30 @@ export const API_ROUTES = [
 ] as const;
 
 type RoutePath = (typeof API_ROUTES)[number]['path'];
+
+/**
+ * The request's path as the API's routes see it. Reached through a custom domain's API mapping
+ * with a path (`https://api.example.com/broker/v1/tickets`), API Gateway matches the route on what
+ * follows the mapping key, but `rawPath` and `requestContext.http.path` still start with it
+ * (`/broker/v1/tickets`). The matched route key (`POST /v1/tickets`, `ANY /{proxy+}` with its
+ * `proxy` parameter) says how many trailing segments are the API's own; `$default` gives no route,
+ * so the path is taken whole.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-mappings.html
+ */
+export function routePathOf(event: ApiEvent): string {
+  const path = event.requestContext?.http?.path ?? event.rawPath ?? '/';
+  const template = /^[A-Z]+ (\/\S*)$/.exec(event.routeKey ?? '')?.[1];
+  if (!template) return path;
+  const own = template.split('/').filter(Boolean);
+  let count = own.length;
+  if (own.at(-1)?.endsWith('+}')) {
+    const greedy = own.at(-1)?.slice(1, -2) ?? '';
+    count += (event.pathParameters?.[greedy] ?? '').split('/').filter(Boolean).length - 1;
+  }
+  const segments = path.split('/').filter(Boolean);
+  const trailingSlash = path.length > 1 && path.endsWith('/') ? '/' : '';
+  return `/${segments.slice(Math.max(0, segments.length - count)).join('/')}${trailingSlash}`;
+}
 type RouteHandler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
 
 /**
@@ -194,7 +218,17 @@ export function createApiHandler(deps: ApiDeps) {
     .use(httpHeaderNormalizer())
     .use(requestLogging(deps))
     .use(problemDetails(deps))
-    .handler(router as (event: ApiEvent, context: Context) => Promise<ApiResult>);
+    .handler((event: ApiEvent, context: Context) => {
+      const path = routePathOf(event);
+      const routed =
+        path === event.requestContext?.http?.path
+          ? event
+          : {
+              ...event,
+              requestContext: { ...event.requestContext, http: { ...event.requestContext.http, path } },
+            };
+      return (router as (event: ApiEvent, context: Context) => Promise<ApiResult>)(routed, context);
+    });
 }
 
 /** Request id in every log line, and one access line per request (no bodies, no keys). */

@@ -1,8 +1,14 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Telemetry } from '../tokens/ports';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 
-import type { Telemetry } from '../tokens/ports';
+/**
+ * The CloudWatch namespace of the broker's metrics: the one source for the functions (when
+ * `POWERTOOLS_METRICS_NAMESPACE` is not set) and for the CDK app's dashboard and alarms, which
+ * derive each deployment's own namespace from it (infra/names.ts).
+ */
+export const METRICS_NAMESPACE = 'TicketBroker';
 
 /**
  * Telemetry over Powertools Metrics (CloudWatch EMF). Metrics without dimensions are buffered and

@@ -55,7 +55,7 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
   const clock = options.clock ?? systemClock;
   const sensitive = options.sensitive ?? new SensitiveValues();
   const logger = options.logger ?? createLogger({ serviceName: options.serviceName, sensitive });
-  const metrics = new Metrics({ namespace: 'TicketBroker', serviceName: options.serviceName });
+  const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName: options.serviceName });
   const telemetry = metricsTelemetry(metrics);
   // Fail fast when DynamoDB is unreachable: the token source degrades to a direct acquisition.
   const dynamoClient =

@@ -135,11 +135,15 @@ export function createRefresher(deps: RefresherDeps) {
           return result;
         }),
       );
+      const failed = results.filter((result) => !result.ok).length;
+      // One series for the whole run, every run (0 included): what the renewal alarm watches, since
+      // an alarm cannot add up the per-connection series above.
+      deps.telemetry.count('RefreshFailedConnections', failed);
       return {
         results,
         renewed: results.filter((result) => result.action === 'renewed').length,
         fresh: results.filter((result) => result.action === 'fresh').length,
-        failed: results.filter((result) => !result.ok).length,
+        failed,
         unusable: results.filter((result) => !result.usable).map((result) => result.connection),
       };
     },

@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { ConfigFileError, loadBrokerConfigFile } from '../../infra/config-file';
 import { InvalidPropsError } from '../../infra/errors';
 import { StatefulStack } from '../../infra/stateful-stack';
@@ -119,24 +118,10 @@ describe('props the stacks refuse, each with a message naming the problem', () =
         new StatelessStack(app, 'A', {
           config: exampleConfig,
           table: stateful.table,
-          secrets: stateful.secrets,
+          connectionSecrets: stateful.connectionSecrets,
           ...overrides,
         });
     }
-
-    it('a configured connection without its secret', () => {
-      const make = () => {
-        const app = newApp();
-        const stateful = new StatefulStack(app, 'S', { config: exampleConfig });
-        return new StatelessStack(app, 'A', {
-          config: exampleConfig,
-          table: stateful.table,
-          secrets: { astrato: stateful.secrets.astrato as Secret },
-        });
-      };
-      expect(make).toThrow(InvalidPropsError);
-      expect(make).toThrow('no secret for connection(s) oms');
-    });
 
     it('throttling that would block everything', () => {
       expect(stateless({ throttle: { rateLimit: 0, burstLimit: 10 } })).toThrow(

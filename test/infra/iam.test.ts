@@ -1,16 +1,16 @@
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { StatefulStack } from '../../infra/stateful-stack';
-import { StatelessStack } from '../../infra/stateless-stack';
-import type { BrokerConfig } from '../../shared/config/schema';
 import {
   actionsOf,
   exampleConfig,
   functionStatements,
+  iamPattern,
   newApp,
+  render,
   resourcesOf,
   type Statement,
-  secretNamesOf,
+  secretArn,
   statements,
   synthesize,
 } from './support';
@@ -25,6 +25,11 @@ const REFRESHER = /refresher/;
 const SECRET_WRITE =
   /^(\*|secretsmanager:(\*|Put|Update|Create|Delete|Restore|Rotate|Cancel|Tag|Untag|Replicate|Remove|Stop|Batch|Validate).*)$/;
 
+const secretReaders = (template: Template, fn: RegExp) =>
+  functionStatements(template, fn).filter((statement) =>
+    actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+  );
+
 describe('secrets', () => {
   it('nothing in either stack may write, create, delete, rotate or re-policy a secret', () => {
     expect(all.flatMap(actionsOf).filter((action) => SECRET_WRITE.test(action))).toEqual([]);
@@ -32,88 +37,164 @@ describe('secrets', () => {
     built.stateful.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
   });
 
-  it('the ticket function cannot call secretsmanager:PutSecretValue (nor any other write) on anything', () => {
-    const ticket = functionStatements(built.stateless, TICKET);
-    expect(ticket.length).toBeGreaterThan(0);
-    const secretActions = ticket.flatMap(actionsOf).filter((action) => action.startsWith('secretsmanager:'));
-    expect(secretActions.sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-    expect(ticket.flatMap(actionsOf)).not.toContain('secretsmanager:PutSecretValue');
-    expect(ticket.every((statement) => statement.Effect === 'Allow')).toBe(true);
-  });
-
-  it('each function reads exactly the configured connections’ secrets, and not a secret made outside the config', () => {
-    const app = newApp();
-    const stateful = new StatefulStack(app, 'Stateful', { config: exampleConfig });
-    // Another secret in the same account and stack, which the broker has no business reading.
-    const decoy = new Secret(stateful, 'UnrelatedSecret', { secretName: 'someone-else/secret' });
-    const stateless = new StatelessStack(app, 'Api', {
-      config: exampleConfig,
-      table: stateful.table,
-      secrets: { ...stateful.secrets, unrelated: decoy },
-    });
-    const statefulTemplate = Template.fromStack(stateful);
-    const statelessTemplate = Template.fromStack(stateless);
+  it('both functions may only GetSecretValue: no DescribeSecret (unused), no write', () => {
     for (const fn of [TICKET, REFRESHER]) {
-      const readers = functionStatements(statelessTemplate, fn).filter((statement) =>
-        actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+      const actions = functionStatements(built.stateless, fn)
+        .flatMap(actionsOf)
+        .filter((action) => action.startsWith('secretsmanager:'));
+      expect(actions).toEqual(['secretsmanager:GetSecretValue']);
+      expect(functionStatements(built.stateless, fn).every((statement) => statement.Effect === 'Allow')).toBe(
+        true,
       );
-      expect(readers).toHaveLength(1);
-      const [reader] = readers as [Statement];
-      expect(actionsOf(reader).sort()).toEqual([
-        'secretsmanager:DescribeSecret',
-        'secretsmanager:GetSecretValue',
-      ]);
-      expect(secretNamesOf(resourcesOf(reader), statefulTemplate).sort()).toEqual([
-        'ticket-broker/astrato',
-        'ticket-broker/oms',
-      ]);
     }
   });
 
-  it('a function serving one connection cannot read the secret of another connection', () => {
+  it('one statement covers the deployment’s secrets by their name prefix, and matches each of them', () => {
+    const names = Object.values(built.stateful.findResources('AWS::SecretsManager::Secret')).map(
+      (secret) => (secret as { Properties: { Name: string } }).Properties.Name,
+    );
+    expect(names.sort()).toEqual(['TicketBroker/ticket-broker/astrato', 'TicketBroker/ticket-broker/oms']);
+    for (const fn of [TICKET, REFRESHER]) {
+      const readers = secretReaders(built.stateless, fn);
+      expect(readers).toHaveLength(1);
+      const [reader] = readers as [Statement];
+      expect(resourcesOf(reader).map(render)).toEqual([
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:TicketBroker/*',
+      ]);
+      const pattern = iamPattern(render(resourcesOf(reader)[0]));
+      for (const name of names)
+        expect({ name, readable: pattern.test(secretArn(name)) }).toEqual({ name, readable: true });
+    }
+  });
+
+  it('each function’s configuration names exactly the deployed secrets, and its statement reads each of them', () => {
+    for (const prefix of [undefined, 'Staging']) {
+      const deployment = synthesize(exampleConfig, prefix ? { prefix } : {});
+      const names = Object.values(deployment.stateful.findResources('AWS::SecretsManager::Secret'))
+        .map((secret) => (secret as { Properties: { Name: string } }).Properties.Name)
+        .sort();
+      for (const fn of [deployment.stacks.stateless.issueTicket, deployment.stacks.stateless.refreshTokens]) {
+        const configured = Object.values(fn.config.connections)
+          .map((connection) => connection.secretId)
+          .sort();
+        expect(configured).toEqual(names);
+        const reader = secretReaders(
+          deployment.stateless,
+          new RegExp(fn.node.id === 'IssueTicket' ? 'HTTP API' : 'refresher'),
+        )[0] as Statement;
+        const pattern = iamPattern(render(resourcesOf(reader)[0]));
+        for (const name of configured)
+          expect({ name, readable: pattern.test(secretArn(name)) }).toEqual({ name, readable: true });
+      }
+    }
+  });
+
+  it('no other secret: one made outside the config, another deployment’s, or a look-alike prefix', () => {
+    const reader = secretReaders(built.stateless, TICKET)[0] as Statement;
+    const pattern = iamPattern(render(resourcesOf(reader)[0]));
+    const staging = synthesize(exampleConfig, { prefix: 'Staging' });
+    const stagingNames = Object.values(staging.stateful.findResources('AWS::SecretsManager::Secret')).map(
+      (secret) => (secret as { Properties: { Name: string } }).Properties.Name,
+    );
+    expect(stagingNames).toHaveLength(2);
+    for (const name of [
+      'someone-else/secret',
+      'ticket-broker/astrato', // the bare secretId: not this deployment's secret
+      'TicketBroker-2/ticket-broker/astrato',
+      'TicketBrokerStaging/x',
+      ...stagingNames,
+    ])
+      expect({ name, readable: pattern.test(secretArn(name)) }).toEqual({ name, readable: false });
+  });
+
+  it('a secret created by hand in the stateful stack under another name is not readable', () => {
     const app = newApp();
     const stateful = new StatefulStack(app, 'Stateful', { config: exampleConfig });
-    const astratoOnly: BrokerConfig = {
-      ...exampleConfig,
-      connections: { astrato: exampleConfig.connections.astrato as BrokerConfig['connections'][string] },
-    };
-    const stateless = new StatelessStack(app, 'Api', {
-      config: astratoOnly,
-      table: stateful.table,
-      secrets: stateful.secrets, // holds the oms secret too
-    });
-    const statefulTemplate = Template.fromStack(stateful);
-    const ticket = functionStatements(Template.fromStack(stateless), TICKET).filter(
-      (statement) => statement.Sid === 'ConnectionSecrets',
-    );
-    expect(ticket).toHaveLength(1);
-    expect(secretNamesOf(resourcesOf(ticket[0] as Statement), statefulTemplate)).toEqual([
-      'ticket-broker/astrato',
-    ]);
+    new Secret(stateful, 'UnrelatedSecret', { secretName: 'someone-else/secret' });
+    const name = (
+      Object.values(Template.fromStack(stateful).findResources('AWS::SecretsManager::Secret')) as {
+        Properties: { Name: string };
+      }[]
+    ).find((secret) => secret.Properties.Name.startsWith('someone'))?.Properties.Name as string;
+    const reader = secretReaders(built.stateless, REFRESHER)[0] as Statement;
+    expect(iamPattern(render(resourcesOf(reader)[0])).test(secretArn(name))).toBe(false);
   });
 });
 
-describe('table and key', () => {
-  it('both functions may only get, put, delete and update items of the one table', () => {
+describe('table items, by the prefix of their key (dynamodb:LeadingKeys)', () => {
+  // The local stand-ins cannot prove this: dynalite and the other stand-ins enforce no IAM, so a
+  // function that wrote a caller# item would succeed in every local test. Only these template
+  // checks, and IAM on AWS, hold the functions to the kinds of item below.
+  const readsOf = (kinds: string[]) =>
+    Match.objectLike({
+      Sid: 'TableReads',
+      Effect: 'Allow',
+      Action: 'dynamodb:GetItem',
+      Resource: { 'Fn::ImportValue': Match.stringLikeRegexp('GetAttTable.*Arn') },
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds } },
+    });
+  const writesOf = (kinds: string[]) =>
+    Match.objectLike({
+      Sid: 'TableWrites',
+      Effect: 'Allow',
+      Action: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
+      Resource: { 'Fn::ImportValue': Match.stringLikeRegexp('GetAttTable.*Arn') },
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds } },
+    });
+  const roleOf = (description: RegExp) => {
+    const fn = Object.values(built.stateless.findResources('AWS::Lambda::Function')).find((candidate) =>
+      description.test((candidate as { Properties: { Description: string } }).Properties.Description),
+    ) as { Properties: { Role: { 'Fn::GetAtt': [string, string] } } };
+    return fn.Properties.Role['Fn::GetAtt'][0];
+  };
+
+  it('the ticket function reads caller#, token#, lease# and status# items, and writes only token# and lease#', () => {
+    built.stateless.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleOf(TICKET) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          readsOf(['caller#*', 'token#*', 'lease#*', 'status#*']),
+          writesOf(['token#*', 'lease#*']),
+        ]),
+      },
+    });
+  });
+
+  it('the refresher reads token# and lease# items and writes token#, lease# and status#: never a caller', () => {
+    built.stateless.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleOf(REFRESHER) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          readsOf(['token#*', 'lease#*']),
+          writesOf(['token#*', 'lease#*', 'status#*']),
+        ]),
+      },
+    });
+  });
+
+  it('no statement of either function reaches the table without a LeadingKeys condition, and none writes caller#', () => {
     for (const fn of [TICKET, REFRESHER]) {
       const table = functionStatements(built.stateless, fn).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
       );
-      expect(table).toHaveLength(1);
-      const [statement] = table as [Statement];
-      expect(actionsOf(statement).sort()).toEqual([
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-      ]);
-      expect(statement.Resource).toEqual({ 'Fn::ImportValue': expect.stringMatching(/GetAttTable.*Arn/) });
+      expect(table).toHaveLength(2);
+      for (const statement of table) {
+        const keys = statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as string[];
+        expect(keys.length).toBeGreaterThan(0);
+        expect(keys.every((key) => /^[a-z]+#\*$/.test(key))).toBe(true);
+        if (actionsOf(statement).some((action) => action !== 'dynamodb:GetItem'))
+          expect(keys).not.toContain('caller#*');
+      }
     }
     expect(
-      all.flatMap(actionsOf).filter((action) => /^dynamodb:(Scan|Query|Batch|.*Table|\*)/.test(action)),
+      all
+        .flatMap(actionsOf)
+        .filter((action) => /^dynamodb:(Scan|Query|Batch|UpdateItem|.*Table|\*)/.test(action)),
     ).toEqual([]);
   });
+});
 
+describe('keys', () => {
   it('the key may be used only through DynamoDB (table) and Secrets Manager (decrypt only)', () => {
     for (const fn of [TICKET, REFRESHER]) {
       const kms = functionStatements(built.stateless, fn).filter((statement) =>
@@ -138,12 +219,16 @@ describe('table and key', () => {
 });
 
 describe('no wildcard where a resource can be named', () => {
-  it('the only "*" resource is X-Ray’s, which supports no other', () => {
+  it('the only wildcards are X-Ray’s "*" (it supports no other) and the deployment’s secret name prefix', () => {
     const starred = all.filter((statement) => resourcesOf(statement).some((resource) => resource === '*'));
     expect(starred.length).toBe(2); // one per function
     for (const statement of starred)
       expect(actionsOf(statement).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
-    for (const statement of all.filter((candidate) => !starred.includes(candidate)))
+    const secretReadersAll = all.filter((statement) => statement.Sid === 'ConnectionSecrets');
+    expect(secretReadersAll).toHaveLength(2);
+    for (const statement of all.filter(
+      (candidate) => !starred.includes(candidate) && !secretReadersAll.includes(candidate),
+    ))
       expect(JSON.stringify(statement.Resource)).not.toContain('*');
     expect(all.flatMap(actionsOf).filter((action) => action.includes('*'))).toEqual([]);
   });

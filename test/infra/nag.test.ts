@@ -43,6 +43,22 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings(app)).toEqual([]);
   });
 
+  it('finds nothing with every optional feature on: provisioned concurrency, a custom domain, another prefix', () => {
+    const { app } = synthesize(exampleConfig, {
+      prefix: 'Staging',
+      stateless: {
+        provisionedConcurrency: 2,
+        customDomain: {
+          domainName: 'broker.example.com',
+          certificateArn:
+            'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+          path: 'broker',
+        },
+      },
+    });
+    expect(findings(app)).toEqual([]);
+  });
+
   it('every acknowledgment gives a reason and answers a finding that occurs without it', () => {
     const { app } = synthesize();
     const acknowledged = acknowledgments(app);

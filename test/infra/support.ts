@@ -1,15 +1,24 @@
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { type BrokerStacks, type BrokerStacksOptions, buildBrokerStacks } from '../../infra/broker-app';
 import { loadBrokerConfigFile } from '../../infra/config-file';
-import type { BrokerConfig } from '../../shared/config/schema';
+import { type BrokerConfig, parseBrokerConfig } from '../../shared/config/schema';
 
 /** The example configuration shipped in config/connections.json (Astrato and the OMS realm). */
 export const exampleConfig: BrokerConfig = loadBrokerConfigFile('config/connections.json');
 
-/** An app that skips bundling: these tests look at templates, not at the function code. */
-export function newApp(): App {
-  return new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+/** The context of cdk.json (feature flags included): what the real app synthesizes with. */
+export const CDK_CONTEXT = (
+  JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }
+).context;
+
+/**
+ * An app with cdk.json's context that skips bundling: these tests look at templates, not at the
+ * function code.
+ */
+export function newApp(context: Record<string, unknown> = {}): App {
+  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], ...context } });
 }
 
 export interface Synthesized {
@@ -72,26 +81,77 @@ export function functionStatements(template: Template, description: RegExp): Sta
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 }
 
-/** `Fn::ImportValue` export name -> the stateful stack's resource logical id it exports. */
-export function exportedRefs(stateful: Template): Map<string, string> {
-  const exported = new Map<string, string>();
-  for (const output of Object.values(stateful.findOutputs('*'))) {
-    const { Value, Export } = output as { Value?: { Ref?: string }; Export?: { Name?: string } };
-    if (Value?.Ref && Export?.Name) exported.set(Export.Name, Value.Ref);
+/** Pseudo parameters as a deployment in one account and region would resolve them. */
+const PSEUDO: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': 'eu-west-1',
+  'AWS::AccountId': '123456789012',
+  'AWS::URLSuffix': 'amazonaws.com',
+};
+
+/**
+ * A template value as a string, with pseudo parameters resolved (PSEUDO) and any other reference
+ * shown as `{Ref:<id>}` / `{GetAtt:<id>.<attr>}` / `{Import:<name>}`.
+ */
+export function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const object = value as Record<string, unknown>;
+  if (object && 'Ref' in object) {
+    const ref = String(object.Ref);
+    return PSEUDO[ref] ?? `{Ref:${ref}}`;
   }
-  return exported;
+  if (object && 'Fn::Join' in object) {
+    const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  if (object && 'Fn::GetAtt' in object) {
+    const [id, attribute] = object['Fn::GetAtt'] as [string, string];
+    return `{GetAtt:${id}.${attribute}}`;
+  }
+  if (object && 'Fn::ImportValue' in object) return `{Import:${render(object['Fn::ImportValue'])}}`;
+  return JSON.stringify(value);
 }
 
-/** The secret names a list of IAM resources (imports of the stateful stack) resolves to. */
-export function secretNamesOf(resources: unknown[], stateful: Template): (string | undefined)[] {
-  const exported = exportedRefs(stateful);
-  const secrets = stateful.findResources('AWS::SecretsManager::Secret') as Record<
-    string,
-    { Properties: { Name: string } }
-  >;
-  return resources.map((resource) => {
-    const name = (resource as { 'Fn::ImportValue'?: string })['Fn::ImportValue'];
-    const logicalId = name ? exported.get(name) : undefined;
-    return logicalId ? secrets[logicalId]?.Properties.Name : undefined;
-  });
+/** An IAM resource pattern (`*` and `?` wildcards) as a regular expression. */
+export function iamPattern(pattern: string): RegExp {
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** The ARN Secrets Manager gives a secret of this name (it appends `-` and 6 random characters). */
+export function secretArn(name: string): string {
+  return `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+}
+
+/**
+ * A configuration of `count` connections, alternating Astrato and OAuth 2.0 ones, with realistic
+ * (long) URLs and scopes: what a large deployment's file looks like.
+ */
+export function generatedConfig(count: number): BrokerConfig {
+  const connections: Record<string, unknown> = {};
+  for (let i = 0; i < count; i += 1) {
+    const id = `partner-${String(i).padStart(3, '0')}`;
+    connections[id] =
+      i % 2 === 0
+        ? {
+            kind: 'astrato-oem',
+            baseUrl: `https://tenant-${i}.eu.astrato.io`,
+            secretId: `ticket-broker/${id}`,
+            embedUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
+          }
+        : {
+            kind: 'oauth2-client-credentials',
+            tokenUrl: `https://identity-${i}.partner.example.com/auth/realms/partner-${i}/protocol/openid-connect/token`,
+            clientAuth: 'client_secret_basic',
+            scope: 'orders:read orders:write inventory:read',
+            secretId: `ticket-broker/${id}`,
+            probeUrl: `https://api-${i}.partner.example.com/oms-api/`,
+            vendable: i % 4 === 1,
+          };
+  }
+  return parseBrokerConfig({ connections, refresh: { hardSkewSeconds: 30, minWindowSeconds: 120 } });
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseBrokerConfigJson } from '../../shared/config/schema';
 
 /**
  * The real app from cdk.json, as a platform team runs it: `node_modules/.bin/cdk synth` with no AWS
@@ -84,7 +85,16 @@ describe('cdk synth of the real app (cdk.json)', () => {
       expect(code.length).toBeGreaterThan(100_000);
       expect(code).toMatch(/sourceMappingURL=index\.js\.map\s*$/);
       expect(existsSync(join(out, bundle, 'index.js.map'))).toBe(true);
+      // The validated configuration travels in the code, each secretId the deployed secret's name.
+      const config = parseBrokerConfigJson(readFileSync(join(out, bundle, 'broker-config.json'), 'utf8'));
+      expect(
+        Object.values(config.connections)
+          .map((connection) => connection.secretId)
+          .sort(),
+      ).toEqual(['TicketBroker/ticket-broker/astrato', 'TicketBroker/ticket-broker/oms']);
     }
+    // ... and not in the template.
+    expect(JSON.stringify(api)).not.toContain('astoresuite.com');
 
     for (const file of filesUnder(out))
       expect({ file, leaked: readFileSync(file, 'utf8').includes(CANARY) }).toEqual({
@@ -110,5 +120,15 @@ describe('cdk synth of the real app (cdk.json)', () => {
       `ticket-broker: invalid configuration (${bad}): connections.astrato.baseUrl: must use https`,
     );
     expect(failure?.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  }, 150_000);
+
+  it('refuses an unusable context flag with one message naming it', async () => {
+    const failure = await cdk(['synth', '-q', '-o', join(work, 'flag.out'), '-c', 'throttleRate=fast']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).not.toBe(0);
+    expect(failure?.stderr).toContain('ticket-broker: -c throttleRate=fast: a positive number is expected');
+    expect(failure?.stderr).not.toMatch(/\n\s+at /);
   }, 150_000);
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -18,6 +21,7 @@ import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store
 import type { Clock } from '../../shared/clock';
 import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
 import { SensitiveValues } from '../../shared/logging/redaction';
+import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
 import type { Log, TokenProvider } from '../../shared/tokens/ports';
 import { silentLog } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
@@ -60,6 +64,8 @@ export class TestStack {
     readonly astrato: AstratoSimulator,
     readonly keycloak: KeycloakSimulator,
     readonly config: BrokerConfig,
+    /** The configuration as the functions read it: a file, as in the deployed code asset. */
+    readonly configFile: string,
   ) {}
 
   static async start(options: TestStackOptions = {}): Promise<TestStack> {
@@ -107,7 +113,10 @@ export class TestStack {
         },
       },
     };
-    return new TestStack(dynamo, secretsManager, astrato, keycloak, parseBrokerConfig(input));
+    const config = parseBrokerConfig(input);
+    const configFile = join(mkdtempSync(join(tmpdir(), 'tb-config-')), CONFIG_FILE_NAME);
+    writeFileSync(configFile, JSON.stringify(config));
+    return new TestStack(dynamo, secretsManager, astrato, keycloak, config, configFile);
   }
 
   dynamoClient(): DynamoDBClient {
@@ -127,8 +136,8 @@ export class TestStack {
   /** Environment the real handlers read (as CDK or `npm start` would set it). */
   environment(): NodeJS.ProcessEnv {
     return {
-      BROKER_CONFIG: JSON.stringify(this.config),
-      TABLE_NAME,
+      [ENV.configFile]: this.configFile,
+      [ENV.table]: TABLE_NAME,
       AWS_ENDPOINT_URL_DYNAMODB: this.dynamo.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secretsManager.endpoint,
       AWS_REGION: FAKE_AWS.region,
@@ -190,5 +199,6 @@ export class TestStack {
       this.astrato.stop(),
       this.keycloak.stop(),
     ]);
+    rmSync(dirname(this.configFile), { recursive: true, force: true });
   }
 }

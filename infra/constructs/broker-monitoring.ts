@@ -1,0 +1,250 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { PROBLEM_CODES } from '../../shared/http/problem';
+
+/**
+ * The Powertools service names of the two functions: the `service` dimension of their metrics.
+ */
+export const SERVICE_NAMES = { issueTicket: 'issue-ticket', refreshTokens: 'refresh-tokens' } as const;
+
+export interface BrokerMonitoringProps {
+  /** Alarm names are `<prefix>-<alarm>`, the dashboard `<prefix>-<region>`. */
+  readonly prefix: string;
+  /** The namespace the functions write their metrics to. */
+  readonly metricsNamespace: string;
+  readonly issueTicket: IFunction;
+  readonly refreshTokens: IFunction;
+  readonly api: HttpApi;
+  /** The refresh schedule's dead-letter queue (also the refresher's failed-run destination). */
+  readonly deadLetterQueue: IQueue;
+  /** p99 duration of the ticket function above this raises the latency alarm. */
+  readonly ticketLatencyThreshold: Duration;
+  /** An address subscribed (after confirming) to the alarm topic. @default - none */
+  readonly alarmEmail?: string;
+}
+
+/**
+ * What tells a platform team how the broker is doing: the alarms (each notifying one SNS topic on
+ * ALARM and OK, each described by what it watches), the topic (TLS only, and CloudWatch allowed to
+ * publish to it) and the dashboard.
+ */
+export class BrokerMonitoring extends Construct {
+  public readonly alarmTopic: Topic;
+  public readonly alarms: readonly Alarm[];
+  public readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: BrokerMonitoringProps) {
+    super(scope, id);
+    const { prefix } = props;
+    const custom = (metricName: string, service: string, statistic: string, label?: string) =>
+      new Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { service },
+        statistic,
+        period: Duration.minutes(1),
+        ...(label ? { label } : {}),
+      });
+    // Per-connection series (dimensions service and connection): one line per connection, however many.
+    const perConnection = (metricName: string, service: string, label: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${props.metricsNamespace},connection,service} MetricName="${metricName}" service="${service}"', 'Sum', 60)`,
+        label,
+        period: Duration.minutes(1),
+        usingMetrics: {},
+      });
+
+    // No KMS key on the topic: notifications carry alarm names and states only, and CloudWatch cannot
+    // publish to a topic under the AWS-managed SNS key. Publishing requires TLS.
+    this.alarmTopic = new Topic(this, 'AlarmTopic', {
+      displayName: `ticket-broker ${prefix} alarms`,
+      enforceSSL: true,
+    });
+    // A topic policy replaces SNS's default one, which is what let CloudWatch publish: allow this
+    // account's alarms of this deployment explicitly.
+    this.alarmTopic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: {
+            'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${prefix}-*`,
+          },
+        },
+      }),
+    );
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    const latencyMs = props.ticketLatencyThreshold.toMilliseconds();
+    const alarm = (alarmId: string, description: string, options: AlarmOptions) =>
+      new Alarm(this, alarmId, {
+        alarmName: `${prefix}-${alarmId}`,
+        alarmDescription: description,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        ...options,
+      });
+    this.alarms = [
+      alarm(
+        'RefresherFailing',
+        'Lambda Errors (Sum) of the refresher >= 1 in 2 of the last 3 minutes: its runs fail, which happens when a connection is left with no usable token (requests to it fail now) or a run crashes. Runbook: README "Operations".',
+        {
+          metric: props.refreshTokens.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      ),
+      alarm(
+        'RenewalFailing',
+        'RefreshFailedConnections (Maximum) >= 1 in each of the last 3 minutes: the refresher could not renew (or probe) a connection\'s token in 3 runs in a row. Early warning: requests still use the current token until it expires. Runbook: README "Operations".',
+        {
+          metric: custom('RefreshFailedConnections', SERVICE_NAMES.refreshTokens, 'Maximum'),
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 3,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      ),
+      alarm(
+        'RefreshDeadLetters',
+        'NumberOfMessagesSent (Sum) to the refresh dead-letter queue >= 1 in the last 5 minutes: new failed refresher runs or undeliverable schedule events. Clears 5 minutes after the last one; the messages stay in the queue for inspection. Runbook: README "Operations".',
+        {
+          metric: props.deadLetterQueue.metricNumberOfMessagesSent({
+            period: Duration.minutes(5),
+            statistic: 'Sum',
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      ),
+      alarm(
+        'Api5xx',
+        'API Gateway 5xx (Sum) >= 5 in 5 minutes: the API answered 5xx (partner down, a misconfigured connection, or a bug). Runbook: README "Operations".',
+        {
+          metric: props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+          threshold: 5,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      ),
+      alarm(
+        'TicketLatency',
+        `Lambda Duration (p99) of the ticket function > ${latencyMs} ms in 2 consecutive 5-minute periods (all its routes: tickets, tokens, status, health). Runbook: README "Operations".`,
+        {
+          metric: props.issueTicket.metricDuration({ period: Duration.minutes(5), statistic: 'p99' }),
+          threshold: latencyMs,
+          evaluationPeriods: 2,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        },
+      ),
+    ];
+    const notify = new SnsAction(this.alarmTopic);
+    for (const each of this.alarms) {
+      each.addAlarmAction(notify);
+      each.addOkAction(notify);
+    }
+
+    const ticket = SERVICE_NAMES.issueTicket;
+    const graph = (title: string, left: IMetric[], width = 12) =>
+      new GraphWidget({ title, left, width, height: 6 });
+    // Dashboards are global, not regional: the region keeps two regions' dashboards apart.
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: `${prefix}-${Aws.REGION}`,
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new TextWidget({
+            markdown: `# ticket-broker ${prefix}\nCreated by the CDK app; edits in the console are lost on the next deploy. Alarms and what to do: README "Operations".`,
+            width: 24,
+            height: 2,
+          }),
+        ],
+        [new AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 24, height: 3 })],
+        [
+          graph('Tickets and vended tokens per minute', [
+            custom('TicketsIssued', ticket, 'Sum', 'tickets'),
+            custom('TokensVended', ticket, 'Sum', 'vended tokens'),
+          ]),
+          graph(
+            'Errors by code per minute',
+            PROBLEM_CODES.map((code) => custom(`Errors_${code}`, ticket, 'Sum', code)),
+          ),
+        ],
+        [
+          graph('Ticket function duration, p50 and p99 (all routes)', [
+            props.issueTicket.metricDuration({ period: Duration.minutes(1), statistic: 'p50', label: 'p50' }),
+            props.issueTicket.metricDuration({ period: Duration.minutes(1), statistic: 'p99', label: 'p99' }),
+          ]),
+          graph('Astrato /oem/setup latency, p50 and p99', [
+            custom('SetupLatency', ticket, 'p50', 'p50'),
+            custom('SetupLatency', ticket, 'p99', 'p99'),
+          ]),
+        ],
+        [
+          graph('Where requests got their token, per minute', [
+            custom('TokenCacheHitL1', ticket, 'Sum', 'memory'),
+            custom('TokenCacheHitL2', ticket, 'Sum', 'table'),
+            new MathExpression({
+              expression: `SUM(SEARCH('{${props.metricsNamespace},connection,service} MetricName="TokenAcquired" service="${ticket}"', 'Sum', 60))`,
+              label: 'acquired',
+              period: Duration.minutes(1),
+              usingMetrics: {},
+            }),
+            custom('TokenLeaseWait', ticket, 'SampleCount', 'waited'),
+          ]),
+          graph('Refresh results per connection, per minute', [
+            perConnection('RefreshSucceeded', SERVICE_NAMES.refreshTokens, 'succeeded'),
+            perConnection('RefreshFailed', SERVICE_NAMES.refreshTokens, 'failed'),
+          ]),
+        ],
+        [
+          graph('Refresh dead-letter queue', [
+            props.deadLetterQueue.metricNumberOfMessagesSent({
+              period: Duration.minutes(5),
+              statistic: 'Sum',
+              label: 'messages sent (5 min)',
+            }),
+            props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: Duration.minutes(5),
+              statistic: 'Maximum',
+              label: 'messages waiting',
+            }),
+          ]),
+          graph('API 4xx and 5xx per minute', [
+            props.api.metricClientError({ period: Duration.minutes(1), statistic: 'Sum', label: '4xx' }),
+            props.api.metricServerError({ period: Duration.minutes(1), statistic: 'Sum', label: '5xx' }),
+          ]),
+        ],
+      ],
+    });
+  }
+}
+
+type AlarmOptions = Pick<
+  ConstructorParameters<typeof Alarm>[2],
+  'metric' | 'threshold' | 'evaluationPeriods' | 'datapointsToAlarm' | 'comparisonOperator'
+>;
