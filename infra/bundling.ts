@@ -25,7 +25,24 @@ export const BUNDLE_SETTINGS = {
   sourcemap: true,
   target: NODE_TARGET,
   externalModules: [] as string[],
+  /**
+   * SDK code paths a function never runs, swapped for what it does run (each module says why):
+   * the default credential chain becomes its environment-variable source alone, and event-stream
+   * support, loaded lazily and only by streaming operations, a module that refuses. Paths are
+   * relative to the repository root, the working directory of every bundling.
+   */
+  alias: {
+    '@aws-sdk/credential-provider-node': './shared/runtime/lambda-credentials.ts',
+    '@smithy/core/event-streams': './shared/runtime/no-event-streams.ts',
+  },
 } as const;
+
+/**
+ * The most each function bundle may weigh, in bytes (a test holds every bundle to it). A Lambda
+ * cold start parses and compiles the whole file before the first request: the diet from 912 KB
+ * (the full zod build and every SDK credential source) is kept from creeping back.
+ */
+export const BUNDLE_BUDGET_BYTES = 350 * 1024;
 
 /** The same settings in esbuild's own option names (for the artifact test and the benchmarks). */
 export function esbuildOptions(entry: string, outfile: string, overrides: { external?: string[] } = {}) {
@@ -40,6 +57,7 @@ export function esbuildOptions(entry: string, outfile: string, overrides: { exte
     sourcemap: BUNDLE_SETTINGS.sourcemap,
     target: BUNDLE_SETTINGS.target,
     external: overrides.external ?? [...BUNDLE_SETTINGS.externalModules],
+    alias: { ...BUNDLE_SETTINGS.alias },
     logLevel: 'warning' as const,
   };
 }

@@ -178,6 +178,9 @@ export class BrokerFunction extends NodejsFunction {
         sourceMap: BUNDLE_SETTINGS.sourcemap,
         target: BUNDLE_SETTINGS.target,
         externalModules: [...BUNDLE_SETTINGS.externalModules],
+        esbuildArgs: {
+          '--alias': Object.entries(BUNDLE_SETTINGS.alias).map(([from, to]) => `${from}=${to}`),
+        },
         // Local esbuild only: synth needs no Docker.
         forceDockerBundling: false,
         // The configuration goes into the asset beside index.js. The asset's hash is taken from the

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { BUNDLE_BUDGET_BYTES } from '../../infra/bundling';
 import { parseBrokerConfigJson } from '../../shared/config/schema';
 
 /**
@@ -83,6 +84,9 @@ describe('cdk synth of the real app (cdk.json)', () => {
     for (const bundle of bundles) {
       const code = readFileSync(join(out, bundle, 'index.js'), 'utf8');
       expect(code.length).toBeGreaterThan(100_000);
+      // CDK's own esbuild run applies the same settings as the bundle test (the aliases included).
+      expect(Buffer.byteLength(code)).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
+      expect(code).not.toContain('fromSSO');
       expect(code).toMatch(/sourceMappingURL=index\.js\.map\s*$/);
       expect(existsSync(join(out, bundle, 'index.js.map'))).toBe(true);
       // The validated configuration travels in the code, each secretId the deployed secret's name.

@@ -1,10 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { esbuildOptions, FUNCTION_ENTRIES, type FunctionName } from '../../infra/bundling';
+import {
+  BUNDLE_BUDGET_BYTES,
+  esbuildOptions,
+  FUNCTION_ENTRIES,
+  type FunctionName,
+} from '../../infra/bundling';
 import { addCaller } from '../support/api-harness';
 import { apiEvent } from '../support/events';
 import { TestStack } from '../support/stack';
@@ -51,6 +56,33 @@ async function invokeBundle(
 }
 
 describe('deployable bundles under Node 22', () => {
+  it('each stays within its size budget, without the full zod build or the SDK credential chain', () => {
+    for (const [name, bundle] of Object.entries(bundles)) {
+      const text = readFileSync(bundle, 'utf8');
+      expect({ name, overBudget: statSync(bundle).size > BUNDLE_BUDGET_BYTES }).toEqual({
+        name,
+        overBudget: false,
+      });
+      // What the budget was won from, each by a string only it carries, so that a regression says
+      // which came back: zod's full build (its classes are named "ZodString", zod/mini's
+      // "ZodMiniString"), the SDK's default credential chain, SDK event streams.
+      expect({
+        name,
+        zodFull: text.includes('"ZodString"'),
+        zodMini: text.includes('"ZodMiniString"'),
+      }).toEqual({
+        name,
+        zodFull: false,
+        zodMini: true,
+      });
+      expect({ name, sso: text.includes('fromSSO'), eventStreams: text.includes(':message-type') }).toEqual({
+        name,
+        sso: false,
+        eventStreams: false,
+      });
+    }
+  });
+
   it('are single minified files with source maps', () => {
     for (const bundle of Object.values(bundles)) {
       expect(statSync(bundle).size).toBeGreaterThan(50_000);
