@@ -81,6 +81,20 @@ export const refreshSettingsSchema = z
   })
   .strict();
 
+/** Longest a cached caller record may serve while the table is unreachable (the revocation bound in an outage). */
+export const DEFAULT_CALLER_MAX_STALE_SECONDS = 300;
+
+/**
+ * How the API treats caller records. A record is re-read every 15 s; while DynamoDB cannot be
+ * reached, the last one read keeps authenticating for at most `maxStaleSeconds` after that read
+ * (so a key disabled just before an outage works at most that long), then the caller gets 503.
+ */
+export const callerSettingsSchema = z
+  .object({
+    maxStaleSeconds: z.number().int().min(0).max(900).default(DEFAULT_CALLER_MAX_STALE_SECONDS),
+  })
+  .strict();
+
 /** Connection ids appear in table keys, URLs and metrics dimensions. */
 export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -95,6 +109,7 @@ export const brokerConfigSchema = z
         message: 'at least one connection is required',
       }),
     refresh: refreshSettingsSchema.default({ hardSkewSeconds: 30, minWindowSeconds: 120 }),
+    callers: callerSettingsSchema.default({ maxStaleSeconds: DEFAULT_CALLER_MAX_STALE_SECONDS }),
   })
   .strict();
 
@@ -103,6 +118,7 @@ export type OAuth2Connection = z.infer<typeof oauth2ConnectionSchema>;
 export type Connection = z.infer<typeof connectionSchema>;
 export type ConnectionKind = Connection['kind'];
 export type RefreshSettings = z.infer<typeof refreshSettingsSchema>;
+export type CallerSettings = z.infer<typeof callerSettingsSchema>;
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 /** The document as written by people (defaults not yet applied). */
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
