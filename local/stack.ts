@@ -1,5 +1,6 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
@@ -74,8 +75,9 @@ export interface LocalStack {
   readonly config: BrokerConfig;
   readonly urls: {
     readonly api: string;
+    /** Empty when the demo is off (the configuration has no astrato-oem connection). */
     readonly demo: string;
-    /** The demo on another site (localhost vs 127.0.0.1): the third-party-cookie case. */
+    /** The demo on another site (localhost vs 127.0.0.1): the third-party-cookie case. Empty when off. */
     readonly demoCrossSite: string;
     readonly astrato: string;
     readonly keycloakToken: string;
@@ -84,6 +86,14 @@ export interface LocalStack {
     readonly secretsManager: string;
   };
   readonly devCallerKey: string;
+  /** The demo page runs only when the configuration has an astrato-oem connection to issue tickets for. */
+  readonly demoEnabled: boolean;
+  /**
+   * The environment under which `npm run callers` manages this stack's callers, with no AWS
+   * account: the local DynamoDB endpoint, a region, placeholder credentials, the table and the
+   * configuration file the stack runs with (the built-in one is written to a file for this).
+   */
+  readonly callersEnvironment: Readonly<Record<string, string>>;
   readonly astrato: AstratoSimulator;
   readonly keycloak: KeycloakSimulator;
   /** Runs the refresher now (as the timer does). */
@@ -264,6 +274,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const devCallerKey = await developmentKey(store, config, options.dataDir);
 
+    // The configuration `npm run callers` checks connection ids against: the file given, or the
+    // built-in one written where the operator can point at it (the data directory, else a
+    // temporary directory removed at stop).
+    let configFile = options.configPath ? resolve(options.configPath) : undefined;
+    if (!configFile) {
+      const dir = options.dataDir
+        ? resolve(options.dataDir)
+        : mkdtempSync(join(tmpdir(), 'ticket-broker-local-'));
+      configFile = join(dir, 'local-connections.json');
+      writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+      if (!options.dataDir) started.push({ stop: async () => rmSync(dir, { recursive: true, force: true }) });
+    }
+    const callersEnvironment = {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      TABLE_NAME: LOCAL_TABLE,
+      TICKET_BROKER_CONFIG: configFile,
+    };
+
     let refreshing: Promise<unknown> | undefined;
     const refreshNow = () => {
       refreshing ??= refresher(scheduledEvent(), lambdaContext('refresh-tokens', 30_000))
@@ -285,23 +316,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const gateway: LocalServer = await startLocalApiGateway({ handler: api, port: port('api') });
     started.push(gateway);
 
+    // The demo page asks for tickets: without an astrato-oem connection it has nothing to show.
     const astratoConnection = Object.entries(config.connections).find(([, c]) => c.kind === 'astrato-oem');
-    const demo: DemoApp = await startDemoApp({
-      port: port('demo'),
-      brokerUrl: gateway.url,
-      callerKey: devCallerKey,
-      astratoUrl: astratoConnection?.[1].kind === 'astrato-oem' ? astratoConnection[1].baseUrl : astrato.url,
-      ...(astratoConnection ? { connection: astratoConnection[0] } : {}),
-      groups: [...DEV_GROUPS, 'admins'],
-    });
-    started.push(demo);
+    let demo: DemoApp | undefined;
+    if (astratoConnection?.[1].kind === 'astrato-oem') {
+      demo = await startDemoApp({
+        port: port('demo'),
+        brokerUrl: gateway.url,
+        callerKey: devCallerKey,
+        astratoUrl: astratoConnection[1].baseUrl,
+        connection: astratoConnection[0],
+        groups: [...DEV_GROUPS, 'admins'],
+      });
+      started.push(demo);
+    }
 
     return {
       config,
       urls: {
         api: gateway.url,
-        demo: demo.url,
-        demoCrossSite: demo.crossSiteUrl,
+        demo: demo?.url ?? '',
+        demoCrossSite: demo?.crossSiteUrl ?? '',
         astrato: astrato.url,
         keycloakToken: keycloak.tokenUrl,
         omsApi: keycloak.omsApiUrl,
@@ -309,6 +344,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         secretsManager: secretsManager.endpoint,
       },
       devCallerKey,
+      demoEnabled: demo !== undefined,
+      callersEnvironment,
       astrato,
       keycloak,
       refreshNow,
