@@ -31,7 +31,32 @@ export interface LocalApiGatewayOptions {
 
 /** API Gateway refuses request bodies over 10 MB before the function sees them. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
-const TEXT_TYPES = /^(text\/|application\/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))/i;
+/**
+ * Content types whose bodies API Gateway HTTP APIs pass as a string (`isBase64Encoded: false`).
+ * AWS documents only that a binary body is base64-encoded, not which types count as text; this
+ * list is what was observed on real HTTP APIs (ministack, apigateway v2, verified against AWS):
+ * `text/*`, `application/json`, `application/xml`, `application/javascript`; everything else,
+ * a missing content type and `application/x-www-form-urlencoded` included, arrives base64-encoded.
+ */
+const TEXT_TYPES = /^(text\/[^;\s]*|application\/(json|xml|javascript))\s*(;|$)/i;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The body as API Gateway hands it to the function: a string for a text type whose bytes are
+ * UTF-8, base64 otherwise. Bytes that are not UTF-8 cannot travel in the event's JSON string
+ * without being changed (AWS does not document this case), so they go base64-encoded, as they
+ * came: the function sees exactly the bytes that were sent, never a decoded-and-replaced text.
+ */
+function eventBody(body: Buffer, contentType: string): { body: string; isBase64Encoded: boolean } {
+  if (TEXT_TYPES.test(contentType)) {
+    try {
+      return { body: utf8.decode(body), isBase64Encoded: false };
+    } catch {
+      // Not UTF-8: passed on unchanged, base64-encoded.
+    }
+  }
+  return { body: body.toString('base64'), isBase64Encoded: true };
+}
 
 function apiGatewayTime(date: Date): string {
   // 22/Nov/2026:10:14:38 +0000, as requestContext.time carries it.
@@ -61,8 +86,7 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
   headers['x-forwarded-for'] = request.socket.remoteAddress ?? '127.0.0.1';
   headers['x-forwarded-proto'] = 'http';
   headers['x-forwarded-port'] = String(request.socket.localPort ?? '');
-  const contentType = headers['content-type'] ?? '';
-  const isText = body.length === 0 || TEXT_TYPES.test(contentType);
+  const encoded = body.length > 0 ? eventBody(body, headers['content-type'] ?? '') : undefined;
   let path = url.pathname;
   try {
     path = decodeURIComponent(url.pathname);
@@ -93,7 +117,7 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
       time: apiGatewayTime(now),
       timeEpoch: now.getTime(),
     },
-    isBase64Encoded: !isText,
+    isBase64Encoded: encoded?.isBase64Encoded ?? false,
   };
   if (cookies.length > 0) event.cookies = cookies;
   if (url.search) {
@@ -102,7 +126,7 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
       query[name] = name in query ? `${query[name]},${value}` : value;
     event.queryStringParameters = query;
   }
-  if (body.length > 0) event.body = isText ? body.toString('utf8') : body.toString('base64');
+  if (encoded) event.body = encoded.body;
   return event;
 }
 

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
@@ -76,8 +76,9 @@ export interface LocalStack {
   readonly config: BrokerConfig;
   readonly urls: {
     readonly api: string;
+    /** Empty when the demo is off (the configuration has no astrato-oem connection). */
     readonly demo: string;
-    /** The demo on another site (localhost vs 127.0.0.1): the third-party-cookie case. */
+    /** The demo on another site (localhost vs 127.0.0.1): the third-party-cookie case. Empty when off. */
     readonly demoCrossSite: string;
     readonly astrato: string;
     readonly keycloakToken: string;
@@ -86,6 +87,14 @@ export interface LocalStack {
     readonly secretsManager: string;
   };
   readonly devCallerKey: string;
+  /** The demo page runs only when the configuration has an astrato-oem connection to issue tickets for. */
+  readonly demoEnabled: boolean;
+  /**
+   * The environment under which `npm run callers` manages this stack's callers, with no AWS
+   * account: the local DynamoDB endpoint, a region, placeholder credentials, the table and the
+   * configuration file the stack runs with (the built-in one is written to a file for this).
+   */
+  readonly callersEnvironment: Readonly<Record<string, string>>;
   readonly astrato: AstratoSimulator;
   readonly keycloak: KeycloakSimulator;
   /** Runs the refresher now (as the timer does). */
@@ -272,6 +281,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const devCallerKey = await developmentKey(store, config, options.dataDir);
 
+    // The configuration `npm run callers` checks connection ids against: the file given, else the
+    // validated one the functions read (it lives as long as the stack).
+    const callersConfigFile = options.configPath ? resolve(options.configPath) : configFile;
+    const callersEnvironment = {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      TABLE_NAME: LOCAL_TABLE,
+      TICKET_BROKER_CONFIG: callersConfigFile,
+    };
+
     let refreshing: Promise<unknown> | undefined;
     const refreshNow = () => {
       refreshing ??= refresher(scheduledEvent(), lambdaContext('refresh-tokens', 30_000))
@@ -293,26 +314,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const gateway: LocalServer = await startLocalApiGateway({ handler: api, port: port('api') });
     started.push(gateway);
 
+    // The demo page asks for tickets: without an astrato-oem connection it has nothing to show.
     const astratoConnection = Object.entries(config.connections).find(([, c]) => c.kind === 'astrato-oem');
-    const demo: DemoApp = await startDemoApp({
-      port: port('demo'),
-      brokerUrl: gateway.url,
-      callerKey: devCallerKey,
-      // The simulator's app UI stands for the tenant's embed link (simulator-only path).
-      dashboardUrl: `${astratoConnection?.[1].kind === 'astrato-oem' ? astratoConnection[1].baseUrl : astrato.url}/dashboard`,
-      ...(astratoConnection ? { connection: astratoConnection[0] } : {}),
-      groups: [...DEV_GROUPS, 'admins'],
-    });
-    started.push(demo);
-    // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
-    astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
+    let demo: DemoApp | undefined;
+    if (astratoConnection?.[1].kind === 'astrato-oem') {
+      demo = await startDemoApp({
+        port: port('demo'),
+        brokerUrl: gateway.url,
+        callerKey: devCallerKey,
+        // The simulator's app UI stands for the tenant's embed link (simulator-only path).
+        dashboardUrl: `${astratoConnection[1].baseUrl}/dashboard`,
+        connection: astratoConnection[0],
+        groups: [...DEV_GROUPS, 'admins'],
+      });
+      started.push(demo);
+      // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
+      astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
+    }
 
     return {
       config,
       urls: {
         api: gateway.url,
-        demo: demo.url,
-        demoCrossSite: demo.crossSiteUrl,
+        demo: demo?.url ?? '',
+        demoCrossSite: demo?.crossSiteUrl ?? '',
         astrato: astrato.url,
         keycloakToken: keycloak.tokenUrl,
         omsApi: keycloak.omsApiUrl,
@@ -320,6 +345,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         secretsManager: secretsManager.endpoint,
       },
       devCallerKey,
+      demoEnabled: demo !== undefined,
+      callersEnvironment,
       astrato,
       keycloak,
       refreshNow,

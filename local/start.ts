@@ -26,21 +26,58 @@ function parsePort(value: string | undefined, name: string): number | undefined 
   return port;
 }
 
+/** A value as a POSIX shell reads it back unchanged. */
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The request to show: a ticket when an astrato-oem connection exists, else a token or a status. */
+function example(stack: LocalStack): { title: string; command: string } {
+  const { urls, devCallerKey, config } = stack;
+  const auth = `-H 'Authorization: Bearer ${devCallerKey}'`;
+  const connections = Object.entries(config.connections);
+  if (connections.some(([, c]) => c.kind === 'astrato-oem')) {
+    return {
+      title: 'Issue a ticket:',
+      command: `curl -s -X POST ${urls.api}/v1/tickets ${auth} -H 'Content-Type: application/json' -d '{"email":"ada@example.com","groupIds":["sales"]}'`,
+    };
+  }
+  const vendable = connections.find(([, c]) => c.kind === 'oauth2-client-credentials' && c.vendable);
+  if (vendable) {
+    return {
+      title: `Get a ${vendable[0]} token:`,
+      command: `curl -s -X POST ${urls.api}/v1/connections/${vendable[0]}/token ${auth}`,
+    };
+  }
+  const first = connections[0]?.[0] ?? '';
+  return {
+    title: `Read the ${first} connection's status:`,
+    command: `curl -s ${urls.api}/v1/connections/${first}/status ${auth}`,
+  };
+}
+
 function banner(stack: LocalStack, dataDir: string | undefined): string {
   const { urls, devCallerKey, config } = stack;
-  const curl = `curl -s -X POST ${urls.api}/v1/tickets -H 'Authorization: Bearer ${devCallerKey}' -H 'Content-Type: application/json' -d '{"email":"ada@example.com","groupIds":["sales"]}'`;
   const scopes = Object.entries(config.connections)
     .map(([id, c]) =>
       c.kind === 'astrato-oem' ? `${id}: tickets (groups ${DEV_GROUPS.join(',')})` : `${id}: tokens`,
     )
     .join('; ');
+  const { title, command } = example(stack);
+  const environment = Object.entries(stack.callersEnvironment)
+    .map(([name, value]) => `${name}=${shellQuote(value)}`)
+    .join(' ');
   return [
     '',
     'ticket-broker local stack is up',
     '',
     `  Broker API        ${urls.api}/v1   (GET /v1/health needs no key)`,
-    `  Demo SaaS page    ${urls.demo}/   (same site as the Astrato simulator: the embed works)`,
-    `  Demo, cross-site  ${urls.demoCrossSite}/   (third-party cookies: see the fallback)`,
+    ...(stack.demoEnabled
+      ? [
+          `  Demo SaaS page    ${urls.demo}/   (same site as the Astrato simulator: the embed works)`,
+          `  Demo, cross-site  ${urls.demoCrossSite}/   (third-party cookies: see the fallback)`,
+        ]
+      : ['  Demo SaaS page    off (the configuration has no astrato-oem connection to issue tickets for)']),
     `  Astrato sim       ${urls.astrato}`,
     `  Keycloak token    ${urls.keycloakToken}`,
     `  OMS API           ${urls.omsApi}`,
@@ -50,8 +87,12 @@ function banner(stack: LocalStack, dataDir: string | undefined): string {
     `  Development caller key (${scopes}):`,
     `    ${devCallerKey}`,
     '',
-    '  Issue a ticket:',
-    `    ${curl}`,
+    `  ${title}`,
+    `    ${command}`,
+    '',
+    '  Manage callers of this stack (no AWS account needed), in another shell:',
+    `    export ${environment}`,
+    '    npm run callers -- list',
     '',
     'Press Ctrl-C to stop.',
     '',

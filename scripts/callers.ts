@@ -8,7 +8,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CallerAdminError, createCaller, describeCaller, disableCaller } from '../shared/callers/admin';
 import { DynamoCallerStore } from '../shared/callers/dynamo-caller-store';
-import { type BrokerConfig, ConfigValidationError, parseBrokerConfigJson } from '../shared/config/schema';
+import {
+  type BrokerConfig,
+  ConfigValidationError,
+  isLoopbackUrl,
+  parseBrokerConfigJson,
+} from '../shared/config/schema';
 
 const USAGE = `usage:
   npm run callers -- create --name <name> --connection <id> [--connection <id> ...]
@@ -26,7 +31,8 @@ options (all commands):
                     (default: $TICKET_BROKER_CONFIG, or config/connections.json if present)
 
 The table is reached through the AWS SDK's usual settings (AWS_REGION, credentials, and
-AWS_ENDPOINT_URL_DYNAMODB for a local DynamoDB).`;
+AWS_ENDPOINT_URL_DYNAMODB for a local DynamoDB). With AWS_ENDPOINT_URL_DYNAMODB on 127.0.0.1
+(the local stack: \`npm start\` prints the whole environment) no AWS account is needed.`;
 
 function list(value: string | undefined): string[] {
   return (value ?? '')
@@ -45,6 +51,23 @@ function loadConfig(path: string | undefined): BrokerConfig | undefined {
     return undefined;
   }
   return parseBrokerConfigJson(text, candidate);
+}
+
+/**
+ * The SDK's usual settings; against a DynamoDB on this machine (the local stack's
+ * AWS_ENDPOINT_URL_DYNAMODB on 127.0.0.1) no AWS account is needed, so a missing region or
+ * missing credentials are filled in with placeholders instead of failing.
+ */
+function dynamoClient(): DynamoDBClient {
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL;
+  if (endpoint === undefined || !URL.canParse(endpoint) || !isLoopbackUrl(new URL(endpoint))) {
+    return new DynamoDBClient({});
+  }
+  const hasCredentials = Boolean(process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY);
+  return new DynamoDBClient({
+    region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
+    ...(hasCredentials ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -73,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
   const tableName = values.table ?? process.env.TABLE_NAME;
   if (!tableName) throw new CallerAdminError('the table is required: --table <name> or TABLE_NAME');
   const store = new DynamoCallerStore({
-    client: DynamoDBDocumentClient.from(new DynamoDBClient({})),
+    client: DynamoDBDocumentClient.from(dynamoClient()),
     tableName,
   });
 

@@ -14,7 +14,12 @@ const { config, tableName, clock, logger, metrics, telemetry, documentClient, to
 const store = { client: documentClient, tableName };
 
 export const handler = createApiHandler({
-  authenticator: new CallerAuthenticator({ store: new DynamoCallerStore(store), clock, log: logger }),
+  authenticator: new CallerAuthenticator({
+    store: new DynamoCallerStore(store),
+    clock,
+    log: logger,
+    maxStaleMs: config.callers.maxStaleSeconds * 1000,
+  }),
   tickets: createTicketIssuer({
     connections: config.connections,
     tokens,

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { DEFAULT_CALLER_MAX_STALE_SECONDS } from '../config/schema';
 import { describeError, UnauthorizedError, UpstreamUnavailableError } from '../errors';
 import type { Log } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
@@ -12,7 +13,11 @@ export interface AuthenticatorOptions {
   readonly cacheMs?: number;
   /** Bound on cached records (unknown key ids are cached too, so guessing costs no table reads). @default 1000 */
   readonly maxEntries?: number;
-  /** While the table is unreachable, a cached record this recent still authenticates. @default 900000 (15 min) */
+  /**
+   * While the table is unreachable, a record read at most this long ago still authenticates; past
+   * it the caller gets 503. This bounds how long a key disabled just before an outage keeps
+   * working. Configured as `callers.maxStaleSeconds` (docs/security.md). @default 300000 (5 min)
+   */
   readonly maxStaleMs?: number;
   readonly log?: Log;
 }
@@ -32,7 +37,7 @@ export class CallerAuthenticator {
   constructor(private readonly options: AuthenticatorOptions) {
     this.cacheMs = options.cacheMs ?? 15_000;
     this.maxEntries = options.maxEntries ?? 1000;
-    this.maxStaleMs = options.maxStaleMs ?? 900_000;
+    this.maxStaleMs = options.maxStaleMs ?? DEFAULT_CALLER_MAX_STALE_SECONDS * 1000;
   }
 
   async authenticate(authorization: string | undefined): Promise<Caller> {
@@ -68,6 +73,8 @@ export class CallerAuthenticator {
       if (cached && now - cached.at < this.maxStaleMs) {
         this.options.log?.warn('caller store unavailable; using the cached caller record', {
           error: describeError(error),
+          recordAgeSeconds: Math.floor((now - cached.at) / 1000),
+          maxStaleSeconds: this.maxStaleMs / 1000,
         });
         return cached.record;
       }

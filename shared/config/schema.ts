@@ -136,6 +136,21 @@ export const refreshSettingsSchema = z.strictObject({
   minWindowSeconds: z._default(z.number().check(z.int(), z.minimum(0), z.maximum(3600)), 120),
 });
 
+/** Longest a cached caller record may serve while the table is unreachable (the revocation bound in an outage). */
+export const DEFAULT_CALLER_MAX_STALE_SECONDS = 300;
+
+/**
+ * How the API treats caller records. A record is re-read every 15 s; while DynamoDB cannot be
+ * reached, the last one read keeps authenticating for at most `maxStaleSeconds` after that read
+ * (so a key disabled just before an outage works at most that long), then the caller gets 503.
+ */
+export const callerSettingsSchema = z.strictObject({
+  maxStaleSeconds: z._default(
+    z.number().check(z.int(), z.minimum(0), z.maximum(900)),
+    DEFAULT_CALLER_MAX_STALE_SECONDS,
+  ),
+});
+
 /** Connection ids appear in table keys, URLs and metrics dimensions. */
 export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -151,6 +166,7 @@ export const brokerConfigSchema = z.strictObject({
       }),
     ),
   refresh: z._default(refreshSettingsSchema, { hardSkewSeconds: 30, minWindowSeconds: 120 }),
+  callers: z._default(callerSettingsSchema, { maxStaleSeconds: DEFAULT_CALLER_MAX_STALE_SECONDS }),
 });
 
 export type AstratoConnection = z.infer<typeof astratoConnectionSchema>;
@@ -158,6 +174,7 @@ export type OAuth2Connection = z.infer<typeof oauth2ConnectionSchema>;
 export type Connection = z.infer<typeof connectionSchema>;
 export type ConnectionKind = Connection['kind'];
 export type RefreshSettings = z.infer<typeof refreshSettingsSchema>;
+export type CallerSettings = z.infer<typeof callerSettingsSchema>;
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 /** The document as written by people (defaults not yet applied). */
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;

@@ -68,7 +68,17 @@ function header(event: ApiEvent, name: string): string | undefined {
   return event.headers?.[name];
 }
 
-/** Body as JSON: size, content type and syntax (including duplicate keys) checked, in that order. */
+/** Decodes UTF-8 strictly: any invalid sequence (overlong, surrogate, truncated, stray byte) throws. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** A UTF-16 surrogate without its pair: not a character, so not UTF-8 once encoded. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Body as JSON: size, content type, UTF-8 and syntax (including duplicate keys) checked, in that
+ * order. A base64 body (API Gateway's binary form, also used for bytes that are not UTF-8) is
+ * decoded strictly; a plain one must be a well-formed string (no lone surrogate, which would
+ * otherwise become U+FFFD on the way to bytes).
+ */
 export function readJsonBody(event: ApiEvent): unknown {
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
@@ -89,9 +99,13 @@ export function readJsonBody(event: ApiEvent): unknown {
     throw new UnsupportedMediaTypeError('request body must be UTF-8');
   }
   if (bytes.length === 0) throw new InvalidRequestError('request body is required');
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  if (text.includes('\uFFFD') && !bytes.includes(0xef))
+  let text: string;
+  try {
+    if (!event.isBase64Encoded && LONE_SURROGATE.test(raw)) throw new TypeError('lone surrogate');
+    text = strictUtf8.decode(bytes);
+  } catch {
     throw new InvalidRequestError('request body is not valid UTF-8');
+  }
   try {
     return parseStrictJson(text);
   } catch (error) {

@@ -3,7 +3,10 @@ import { InvalidClientError, UpstreamRejectedError, UpstreamTokenRejectedError }
 import { normalizeExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
-import { type FetchFn, readJsonObject, upstreamFetch } from './http';
+import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
+
+const CHECK_BASE_URL =
+  'the connection baseUrl: it must be the tenant root (e.g. https://app.astrato.io), the broker adds /auth/proxy/m2m/token and /oem/setup; a 404 or an HTML page usually means a wrong baseUrl';
 
 /**
  * Astrato's OEM API: the m2m token call and `/oem/setup` (docs/design.md, connection kind `astrato-oem`).
@@ -36,8 +39,9 @@ export class AstratoClient implements TokenProvider {
 
   async requestToken(request: TokenRequest): Promise<CachedToken> {
     const { clock } = this.options;
+    const url = `${this.options.baseUrl}/auth/proxy/m2m/token`;
     const response = await upstreamFetch(
-      `${this.options.baseUrl}/auth/proxy/m2m/token`,
+      url,
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
@@ -56,6 +60,10 @@ export class AstratoClient implements TokenProvider {
     }
     if (response.status !== 200 && response.status !== 201) {
       await response.body?.cancel();
+      this.options.log.error('astrato m2m token: unexpected answer', {
+        connection: request.connection,
+        ...unexpectedAnswer(response, url, CHECK_BASE_URL),
+      });
       throw new UpstreamRejectedError(`astrato m2m token: unexpected status ${response.status}`, {
         upstreamStatus: response.status,
       });
@@ -63,6 +71,10 @@ export class AstratoClient implements TokenProvider {
     const body = await readJsonObject(response);
     const accessToken = body?.access_token;
     if (typeof accessToken !== 'string' || accessToken.length === 0) {
+      this.options.log.error('astrato m2m token: the answer has no access_token', {
+        connection: request.connection,
+        ...unexpectedAnswer(response, url, CHECK_BASE_URL),
+      });
       throw new UpstreamRejectedError('astrato m2m token: response has no access_token', {
         upstreamStatus: response.status,
       });
@@ -97,8 +109,9 @@ export class AstratoClient implements TokenProvider {
     if (user.name !== undefined) payload.name = user.name;
     if (user.groupIds !== undefined) payload.groupIds = user.groupIds;
     if (user.groupNames !== undefined) payload.groupNames = user.groupNames;
+    const url = `${this.options.baseUrl}/oem/setup`;
     const response = await upstreamFetch(
-      `${this.options.baseUrl}/oem/setup`,
+      url,
       {
         method: 'POST',
         headers: {
@@ -118,6 +131,10 @@ export class AstratoClient implements TokenProvider {
     }
     if (response.status < 200 || response.status > 299) {
       await response.body?.cancel();
+      this.options.log.error(
+        'astrato oem setup: unexpected answer',
+        unexpectedAnswer(response, url, CHECK_BASE_URL),
+      );
       throw new UpstreamRejectedError(`astrato oem setup: refused with status ${response.status}`, {
         upstreamStatus: response.status,
       });
@@ -126,6 +143,10 @@ export class AstratoClient implements TokenProvider {
     const ticket = body?.ticket;
     // Unreserved characters only, and never a dot-segment: the id goes into the ticket URL's path.
     if (typeof ticket !== 'string' || !/^[A-Za-z0-9._~-]{1,512}$/.test(ticket) || /^\.{1,2}$/.test(ticket)) {
+      this.options.log.error(
+        'astrato oem setup: the answer has no usable ticket',
+        unexpectedAnswer(response, url, CHECK_BASE_URL),
+      );
       throw new UpstreamRejectedError('astrato oem setup: response has no usable ticket', {
         upstreamStatus: response.status,
       });
@@ -139,6 +160,7 @@ export class AstratoClient implements TokenProvider {
       timeoutMs: this.options.timeoutMs,
       deadline,
       clock: this.options.clock,
+      log: this.options.log,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     };
   }

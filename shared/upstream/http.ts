@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
-import { UpstreamUnavailableError } from '../errors';
-import { nodeFetch } from './node-fetch';
+import { UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
+import type { Log } from '../tokens/ports';
+import { MAX_UPSTREAM_BODY_BYTES, nodeFetch, UpstreamBodyTooLargeError } from './node-fetch';
 
 /** The fetch the upstream clients use; injectable so a test can count or break requests. */
 export type FetchFn = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -13,6 +14,10 @@ export interface UpstreamCallOptions {
   readonly deadline?: number;
   readonly clock: Clock;
   readonly fetch?: FetchFn;
+  /** Where a refused answer is reported (endpoint, host, sizes). */
+  readonly log?: Log;
+  /** Largest answer body read. @default MAX_UPSTREAM_BODY_BYTES (64 KiB) */
+  readonly maxBodyBytes?: number;
 }
 
 /**
@@ -29,9 +34,10 @@ export function parseRetryAfter(value: string | null, now: number): number | und
 }
 
 /**
- * One HTTP call to an upstream with a timeout. Turns what is worth retrying (network errors,
- * timeouts, 5xx, 429) into a retryable {@link UpstreamUnavailableError}; returns every other
- * response for the caller to interpret.
+ * One HTTP call to an upstream with a timeout and a cap on the answer body. Turns what is worth
+ * retrying (network errors, timeouts, 5xx, 429) into a retryable {@link UpstreamUnavailableError};
+ * an answer body over the cap into {@link UpstreamRejectedError} (502), logged with the endpoint
+ * and the size seen; returns every other response, its body in memory, for the caller to interpret.
  */
 export async function upstreamFetch(
   url: string,
@@ -51,10 +57,14 @@ export async function upstreamFetch(
   }
   const timeout = AbortSignal.timeout(Math.ceil(budget));
   const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_UPSTREAM_BODY_BYTES;
   let response: Response;
   try {
-    response = await (options.fetch ?? nodeFetch)(url, { ...init, signal });
+    response = options.fetch
+      ? await capBody(await options.fetch(url, { ...init, signal }), maxBodyBytes)
+      : await nodeFetch(url, { ...init, signal }, maxBodyBytes);
   } catch (error) {
+    if (error instanceof UpstreamBodyTooLargeError) throw bodyTooLarge(url, error, options);
     if (timeout.aborted) {
       throw new UpstreamUnavailableError(`${options.what}: no answer within ${Math.ceil(budget)} ms`, {
         timeout: true,
@@ -74,6 +84,82 @@ export async function upstreamFetch(
     });
   }
   return response;
+}
+
+function bodyTooLarge(url: string, error: UpstreamBodyTooLargeError, options: UpstreamCallOptions): Error {
+  options.log?.error('upstream answer too large: refused', {
+    endpoint: options.what,
+    host: hostOf(url),
+    upstreamStatus: error.status,
+    bytesRead: error.bytesRead,
+    ...(error.declaredBytes !== undefined ? { declaredBytes: error.declaredBytes } : {}),
+    limitBytes: error.limitBytes,
+  });
+  const message = `${options.what}: ${error.message}`;
+  // A 5xx or 429 stays what it was (worth another attempt); any other answer is unusable.
+  if (error.status >= 500 || error.status === 429) {
+    return new UpstreamUnavailableError(message, { upstreamStatus: error.status, cause: error });
+  }
+  return new UpstreamRejectedError(message, { upstreamStatus: error.status, cause: error });
+}
+
+/**
+ * What an operator needs to see when an upstream answers something unusable: the status, the
+ * content type and the configured URL's host (never its path, query or a token), and what to
+ * check. Returned as log attributes.
+ */
+export function unexpectedAnswer(
+  response: Pick<Response, 'status' | 'headers'>,
+  configuredUrl: string,
+  check: string,
+): Record<string, unknown> {
+  return {
+    upstreamStatus: response.status,
+    contentType: response.headers.get('content-type') ?? '(none)',
+    host: hostOf(configuredUrl),
+    check,
+  };
+}
+
+/** The host of a configured URL, for log lines (never its path or query). */
+export function hostOf(url: string | URL): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'unparsable URL';
+  }
+}
+
+/**
+ * The same cap for an injected `fetch` (whatever a test or oauth4webapi's caller passes): reads
+ * the body stream up to the cap, cancels it past that.
+ */
+async function capBody(response: Response, maxBodyBytes: number): Promise<Response> {
+  const announced = response.headers.get('content-length');
+  const declared = announced === null ? undefined : Number(announced);
+  if (declared !== undefined && Number.isFinite(declared) && declared > maxBodyBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new UpstreamBodyTooLargeError(response.status, 0, declared, maxBodyBytes);
+  }
+  if (!response.body) return response;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBodyBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new UpstreamBodyTooLargeError(response.status, size, declared, maxBodyBytes);
+    }
+    chunks.push(value);
+  }
+  return new Response(Buffer.concat(chunks), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 function networkErrorCode(error: unknown): string {

@@ -10,6 +10,32 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
  * what our upstream calls use: string, URLSearchParams or Uint8Array bodies, headers, and an
  * AbortSignal; it returns a real `Response`, so oauth4webapi's processing works unchanged.
  */
+/**
+ * Largest upstream answer body read, in bytes. Token, setup and probe answers are a few hundred
+ * bytes; 64 KiB is far above any real one, and keeps one hostile or broken upstream (a 50 MB or
+ * an endless answer) from growing the function's memory.
+ */
+export const MAX_UPSTREAM_BODY_BYTES = 64 * 1024;
+
+/** An upstream answer body over the cap: reading stopped there and the socket was destroyed. */
+export class UpstreamBodyTooLargeError extends Error {
+  override readonly name = 'UpstreamBodyTooLargeError';
+  constructor(
+    readonly status: number,
+    /** What was read before stopping (at most the cap plus one chunk). */
+    readonly bytesRead: number,
+    /** The `Content-Length` the upstream announced, when it did. */
+    readonly declaredBytes: number | undefined,
+    readonly limitBytes: number,
+  ) {
+    super(
+      `answer body over ${limitBytes} bytes (${
+        declaredBytes !== undefined ? `${declaredBytes} announced, ` : ''
+      }${bytesRead} read); stopped reading`,
+    );
+  }
+}
+
 const agents = {
   http: new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: 60_000 }),
   https: new HttpsAgent({ keepAlive: true, maxSockets: 64, timeout: 60_000 }),
@@ -30,7 +56,16 @@ function headersOf(init: RequestInit['headers']): Record<string, string> {
   return headers;
 }
 
-export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+/**
+ * `fetch` over node:http/https. The answer body is read into memory up to `maxBodyBytes`; past
+ * that (or when `Content-Length` announces more) it rejects with {@link UpstreamBodyTooLargeError}
+ * and destroys the socket, so the rest is never read.
+ */
+export function nodeFetch(
+  input: string | URL,
+  init: RequestInit = {},
+  maxBodyBytes: number = MAX_UPSTREAM_BODY_BYTES,
+): Promise<Response> {
   const url = typeof input === 'string' ? new URL(input) : input;
   const body = bodyOf(init.body);
   const headers = headersOf(init.headers);
@@ -55,8 +90,33 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
       reject(Object.assign(new TypeError('fetch failed'), { cause: error }));
     });
     req.on('response', (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      let refused = false;
+      const tooLarge = (bytesRead: number, declared: number | undefined) => {
+        if (refused) return;
+        refused = true;
+        signal?.removeEventListener('abort', abort);
+        reject(new UpstreamBodyTooLargeError(status, bytesRead, declared, maxBodyBytes));
+        // Never read the rest: the socket goes, not back to the keep-alive pool.
+        res.destroy();
+        req.destroy();
+      };
+      const announced = res.headers['content-length'];
+      const declared = announced === undefined ? undefined : Number(announced);
+      if (declared !== undefined && Number.isFinite(declared) && declared > maxBodyBytes) {
+        tooLarge(0, declared);
+        return;
+      }
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBodyBytes) {
+          tooLarge(size, declared);
+          return;
+        }
+        chunks.push(chunk);
+      });
       res.on('error', (error) => reject(Object.assign(new TypeError('fetch failed'), { cause: error })));
       res.on('end', () => {
         signal?.removeEventListener('abort', abort);
@@ -64,7 +124,6 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
         for (let i = 0; i < res.rawHeaders.length; i += 2) {
           responseHeaders.append(res.rawHeaders[i] ?? '', res.rawHeaders[i + 1] ?? '');
         }
-        const status = res.statusCode ?? 0;
         const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
         resolve(
           new Response(payload, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }),

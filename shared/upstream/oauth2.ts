@@ -10,7 +10,10 @@ import {
 import { normalizeExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken, ClientCredentials } from '../tokens/token';
-import { type FetchFn, parseRetryAfter, readJsonObject, upstreamFetch } from './http';
+import { type FetchFn, parseRetryAfter, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
+
+const CHECK_TOKEN_URL =
+  'the connection tokenUrl: it must be the token endpoint itself (Keycloak: https://<host>[/auth]/realms/<realm>/protocol/openid-connect/token); a 404 or an HTML page usually means a wrong host, path or realm';
 
 /**
  * OAuth 2.0 client-credentials grant (RFC 6749 4.4) through oauth4webapi, with the refresh-token
@@ -85,6 +88,7 @@ export class OAuth2ClientCredentialsProvider implements TokenProvider {
           timeoutMs: this.options.timeoutMs,
           deadline: request.deadline,
           clock: this.options.clock,
+          log: this.options.log,
           ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
         }),
       [oauth.allowInsecureRequests]: this.insecure,
@@ -109,6 +113,13 @@ export class OAuth2ClientCredentialsProvider implements TokenProvider {
         result = await oauth.processClientCredentialsResponse(this.server, client, response);
       }
     } catch (error) {
+      // Not an OAuth 2.0 answer at all (a 404 page, a login form): say where and what to check.
+      if (error instanceof oauth.OperationProcessingError && error.cause instanceof Response) {
+        this.options.log.error(`token endpoint (${grantType}): not an OAuth 2.0 token response`, {
+          connection: request.connection,
+          ...unexpectedAnswer(error.cause, this.options.tokenUrl, CHECK_TOKEN_URL),
+        });
+      }
       throw await classifyTokenError(error, grantType, this.options.clock.now());
     }
     return this.toToken(request, result);

@@ -1,13 +1,16 @@
 import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
-import { describeError, isBrokerError } from '../errors';
+import { describeError, UpstreamUnavailableError } from '../errors';
 import { problemCodeOf } from '../http/problem';
 import type { RefreshStatus, StatusStore } from '../status/status-store';
 import type { Log, Telemetry } from '../tokens/ports';
 import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
 import type { CachedToken } from '../tokens/token';
 import type { RefreshOutcome, TokenSource } from '../tokens/token-source';
-import { upstreamFetch } from '../upstream/http';
+import { unexpectedAnswer, upstreamFetch } from '../upstream/http';
+
+const CHECK_PROBE_URL =
+  'the connection probeUrl: a GET there with the fresh token must answer 2xx; a 404 or an HTML page usually means a wrong URL, a 401 or 403 that the API does not accept this client';
 
 export interface ConnectionRefreshResult {
   readonly connection: string;
@@ -46,7 +49,7 @@ export function createRefresher(deps: RefresherDeps) {
     url: string,
     token: CachedToken,
     deadline: number,
-  ): Promise<number> {
+  ): Promise<{ status: number; diagnosis?: Record<string, unknown> }> {
     const response = await upstreamFetch(
       url,
       { method: 'GET', headers: { authorization: `Bearer ${token.accessToken}` } },
@@ -55,22 +58,28 @@ export function createRefresher(deps: RefresherDeps) {
         timeoutMs: 5000,
         deadline,
         clock: deps.clock,
+        log: deps.log,
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
       },
     ).catch((error: unknown) => {
-      if (isBrokerError(error) && 'upstreamStatus' in error && typeof error.upstreamStatus === 'number') {
+      // A 5xx or 429 is the probe's answer; an answer too large to read is a failure of its own.
+      if (error instanceof UpstreamUnavailableError && error.upstreamStatus !== undefined) {
         return new Response(null, { status: error.upstreamStatus });
       }
       throw error;
     });
     await response.body?.cancel();
-    return response.status;
+    const ok = response.status >= 200 && response.status <= 299;
+    return ok
+      ? { status: response.status }
+      : { status: response.status, diagnosis: unexpectedAnswer(response, url, CHECK_PROBE_URL) };
   }
 
   async function refreshOne(connection: string, deadline: number): Promise<ConnectionRefreshResult> {
     const config = deps.connections[connection];
     let outcome = await deps.tokens.refreshDue(connection, { deadline });
     let probeStatus: number | undefined;
+    let diagnosis: Record<string, unknown> | undefined;
     let error: string | undefined;
     if (outcome.action === 'failed') {
       error = problemCodeOf(outcome.error);
@@ -81,20 +90,30 @@ export function createRefresher(deps: RefresherDeps) {
       });
     } else if (config?.kind === 'oauth2-client-credentials' && config.probeUrl) {
       try {
-        probeStatus = await probe(connection, config.probeUrl, outcome.token, deadline);
+        ({ status: probeStatus, diagnosis } = await probe(
+          connection,
+          config.probeUrl,
+          outcome.token,
+          deadline,
+        ));
         if (probeStatus === 401) {
           // The upstream no longer accepts the token: drop it, renew once, probe again.
           await deps.tokens.invalidate(connection, outcome.token);
           outcome = await deps.tokens.refreshDue(connection, { deadline });
           if (outcome.action !== 'failed')
-            probeStatus = await probe(connection, config.probeUrl, outcome.token, deadline);
+            ({ status: probeStatus, diagnosis } = await probe(
+              connection,
+              config.probeUrl,
+              outcome.token,
+              deadline,
+            ));
         }
         if (probeStatus < 200 || probeStatus > 299) error = 'probe_failed';
       } catch (probeError) {
         error = 'probe_failed';
         deps.log.warn('probe failed', { connection, error: describeError(probeError) });
       }
-      if (error) deps.log.error('token probe failed', { connection, code: error, probeStatus });
+      if (error) deps.log.error('token probe failed', { connection, code: error, probeStatus, ...diagnosis });
     }
     const token = 'token' in outcome ? outcome.token : undefined;
     const usable = token !== undefined && isUsable(token, deps.clock.now(), deps.policy);

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type RunningChild, startChild } from '../support/child-process';
 
 /**
@@ -42,6 +44,40 @@ function isListening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/**
+ * Runs the banner's "Manage callers" lines exactly as printed, in a shell whose environment has
+ * nothing else of AWS (no region, no credentials, no profile, no config files): what an operator
+ * with no AWS account has. Extra arguments replace `list`.
+ */
+async function callersAsPrinted(banner: string, args?: string): Promise<{ code: number; output: string }> {
+  const exportLine = /^\s+(export AWS_ENDPOINT_URL_DYNAMODB=.*)$/m.exec(banner)?.[1];
+  const command = /^\s+(npm run callers -- list)$/m.exec(banner)?.[1];
+  if (!exportLine || !command) throw new Error(`no callers environment in the banner:\n${banner}`);
+  const home = mkdtempSync(join(tmpdir(), 'tb-home-'));
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      '/bin/sh',
+      ['-c', `${exportLine}\n${args ? command.replace(/list$/, args) : command}`],
+      {
+        cwd: process.cwd(),
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: home,
+          AWS_CONFIG_FILE: join(home, 'none'),
+          AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+        },
+        timeout: 60_000,
+      },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, output: failed.stdout + failed.stderr };
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 async function interrupt(child: RunningChild): Promise<number | null> {
@@ -97,6 +133,11 @@ describe('npm start', () => {
     expect(body.token.state).toBe('fresh');
     expect(body.lastRefresh.ok).toBe(true); // the refresher ran at start
 
+    // The banner's callers lines, as printed, list this stack's development caller.
+    const listed = await callersAsPrinted(banner);
+    expect(listed).toMatchObject({ code: 0 });
+    expect(listed.output).toMatch(new RegExp(`${key.split('_')[1]}\\s+active\\s+\\S+\\s+local development`));
+
     const refused = await fetch(`${api}/v1/tickets`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
@@ -139,6 +180,51 @@ describe('npm start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('with no astrato connection: a token example instead of a ticket one, the demo off, callers as printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tb-tokens-only-'));
+    const config = join(dir, 'tokens-only.json');
+    const secrets = join(dir, 'secrets.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        connections: {
+          orders: {
+            kind: 'oauth2-client-credentials',
+            // Nothing listens there: the refresher fails at start, which the banner does not hide.
+            tokenUrl: 'http://127.0.0.1:9/realms/x/protocol/openid-connect/token',
+            clientAuth: 'client_secret_post',
+            secretId: 'orders/client',
+            vendable: true,
+          },
+        },
+      }),
+    );
+    writeFileSync(secrets, JSON.stringify({ 'orders/client': { clientId: 'c', clientSecret: 's' } }));
+    try {
+      const stack = await start({ TICKET_BROKER_CONFIG: config, TICKET_BROKER_SECRETS: secrets });
+      try {
+        const banner = stack.output();
+        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+        const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+        expect(banner).toMatch(/^\s+Demo SaaS page\s+off \(the configuration has no astrato-oem connection/m);
+        expect(banner).not.toContain('Demo, cross-site');
+        expect(banner).not.toContain('/v1/tickets');
+        expect(banner).toContain(
+          `curl -s -X POST ${api}/v1/connections/orders/token -H 'Authorization: Bearer ${key}'`,
+        );
+        expect(banner).toContain(`TICKET_BROKER_CONFIG=${config}`);
+        // The printed environment carries the configuration: `create` knows the connection "orders".
+        const created = await callersAsPrinted(banner, 'create --name reader --connection orders --tokens');
+        expect(created).toMatchObject({ code: 0 });
+        expect(created.output).toContain('"orders":{"tickets":false,"tokens":true');
+      } finally {
+        await interrupt(stack);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('keeps state across a restart with --data-dir: the same development key still works', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-data-'));

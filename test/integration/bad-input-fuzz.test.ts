@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { startLocalApiGateway } from '../../local/api-gateway';
 import type { LocalServer } from '../../local/http-kit';
 import { PROBLEM_CODES } from '../../shared/http/problem';
-import { addCaller, loadApiHandler } from '../support/api-harness';
+import { type ApiHandler, addCaller, bearer, invoke, loadApiHandler } from '../support/api-harness';
 import { OutputCapture } from '../support/log-capture';
 import { TestStack } from '../support/stack';
 
@@ -19,6 +19,7 @@ const output = new OutputCapture();
 
 let stack: TestStack;
 let gateway: LocalServer;
+let handler: ApiHandler;
 let key: string;
 let keyId: string;
 const counts: Record<string, number> = {};
@@ -26,7 +27,7 @@ const counts: Record<string, number> = {};
 beforeAll(async () => {
   output.start();
   stack = await TestStack.start();
-  const handler = await loadApiHandler(stack);
+  handler = await loadApiHandler(stack);
   gateway = await startLocalApiGateway({ handler: handler as never });
   ({ key, keyId } = await addCaller(stack, {
     name: 'fuzz',
@@ -312,6 +313,104 @@ describe('generated bad input', () => {
       'malformed',
       malformed.map((b) => ticketRequest(b)),
     );
+  });
+
+  describe('bytes that are not UTF-8, next to characters from U+F000 to U+FFFF', () => {
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    const isUtf8 = (bytes: Uint8Array) => {
+      try {
+        utf8.decode(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    /** Invalid sequences: stray continuation, overlong, surrogate, beyond U+10FFFF, truncated, never-valid bytes. */
+    const invalid = fc.constantFrom(
+      [0x80],
+      [0xbf],
+      [0xc0, 0x80],
+      [0xc1, 0xbf],
+      [0xe0, 0x80, 0x80],
+      [0xed, 0xa0, 0x80],
+      [0xed, 0xbf, 0xbf],
+      [0xef, 0xbf],
+      [0xef],
+      [0xe1, 0x80],
+      [0xf0, 0x80, 0x80, 0x80],
+      [0xf4, 0x90, 0x80, 0x80],
+      [0xf5, 0x80, 0x80, 0x80],
+      [0xfe],
+      [0xff],
+    );
+    /** Characters whose UTF-8 form starts with 0xEF (U+F000..U+FFFF, U+FFFD among them), and ASCII. */
+    const highBmp = fc.integer({ min: 0xf000, max: 0xffff }).map((code) => String.fromCharCode(code));
+    const valid = fc.oneof(highBmp, fc.constantFrom('\uFFFD', 'a', ' ', 'Ada'));
+    /** A ticket request whose `name` mixes both; the whole body is not UTF-8. */
+    const body = fc
+      .array(
+        fc.oneof(
+          invalid.map((bytes) => Buffer.from(bytes)),
+          valid.map((text) => Buffer.from(text)),
+        ),
+        {
+          minLength: 1,
+          maxLength: 12,
+        },
+      )
+      .chain((parts) =>
+        invalid.map((bytes) =>
+          Buffer.concat([
+            Buffer.from('{"email":"ada@example.com","name":"'),
+            ...parts,
+            Buffer.from(bytes),
+            Buffer.from('"}'),
+          ]),
+        ),
+      )
+      .filter((bytes) => !isUtf8(bytes));
+
+    const expectNotUtf8 = (response: { status: number; body: Record<string, unknown> }) => {
+      if (response.status !== 400 || response.body.detail !== 'request body is not valid UTF-8') {
+        throw new Error(
+          `expected 400 "not valid UTF-8", got ${response.status}: ${JSON.stringify(response.body)}`,
+        );
+      }
+    };
+
+    it('over HTTP (the API Gateway emulation passes the bytes through): 400, never a ticket', async () => {
+      await fc.assert(
+        fc.asyncProperty(body, async (bytes) => {
+          counts['not UTF-8 (HTTP)'] = (counts['not UTF-8 (HTTP)'] ?? 0) + 1;
+          const result = await send(ticketRequest(bytes));
+          expectRefusal(result, [400]);
+          expectNotUtf8(result);
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('as API Gateway sends them to the function: base64 bodies decoded strictly, plain ones without lone surrogates', async () => {
+      const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code));
+      const plain = fc
+        .array(fc.oneof(highBmp, loneSurrogate, fc.constant('a')), { minLength: 1, maxLength: 12 })
+        .chain((parts) => loneSurrogate.map((lone) => [...parts, lone].join('')))
+        .filter((text) => /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text))
+        .map((name) => ({ body: `{"email":"ada@example.com","name":"${name}"}`, isBase64Encoded: false }));
+      const base64 = body.map((bytes) => ({ body: bytes.toString('base64'), isBase64Encoded: true }));
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(base64, plain), async (sent) => {
+          counts['not UTF-8 (event)'] = (counts['not UTF-8 (event)'] ?? 0) + 1;
+          const response = await invoke(handler, {
+            headers: { ...bearer(key), 'content-type': 'application/json' },
+            ...sent,
+          });
+          expect(response.headers['content-type']).toBe('application/problem+json');
+          expectNotUtf8(response);
+        }),
+        { numRuns: RUNS },
+      );
+    });
   });
 
   it('odd content types', async () => {

@@ -135,6 +135,26 @@ describe('callers command', () => {
     expect(result.stderr).toContain('unknown connection "nope" (configured: astrato, oms)');
   });
 
+  it('against a DynamoDB on 127.0.0.1 needs no AWS account: no region, no credentials, no profile', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'tb-home-'));
+    try {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/callers.ts', 'list'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: home,
+          AWS_CONFIG_FILE: join(home, 'none'),
+          AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+          AWS_ENDPOINT_URL_DYNAMODB: stack.dynamo.endpoint,
+          TABLE_NAME,
+        },
+        timeout: 30_000,
+      });
+      expect(stdout).toContain('Acme analytics');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a missing table, a missing name and an unknown key id', async () => {
     const noTable = await (async () => {
       try {

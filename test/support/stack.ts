@@ -146,6 +146,16 @@ export class TestStack {
     };
   }
 
+  /**
+   * The same environment with another configuration: written as a file beside the stack's own,
+   * as the functions find it in their code asset.
+   */
+  environmentWith(config: BrokerConfig, name = 'custom'): NodeJS.ProcessEnv {
+    const file = join(dirname(this.configFile), `${name}-${CONFIG_FILE_NAME}`);
+    writeFileSync(file, JSON.stringify(config));
+    return { ...this.environment(), [ENV.configFile]: file };
+  }
+
   /** A token source over the real adapters: one per simulated process (separate memory). */
   tokenSource(options: { clock: Clock; log?: Log } & Partial<TokenSourceDeps>): {
     tokens: TokenSource;

@@ -75,8 +75,57 @@ describe('CallerAuthenticator', () => {
     store.failing = true;
     clock.advance(60_000);
     await expect(auth.authenticate(`Bearer ${key.key}`)).resolves.toMatchObject({ keyId: key.keyId });
-    clock.advance(15 * 60_000);
+    clock.advance(5 * 60_000);
     await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+  });
+
+  describe('a key disabled just before a DynamoDB outage', () => {
+    /** The key is read (cached as enabled), disabled in the table, then the table goes away. */
+    async function disabledThenOutage(
+      auth: CallerAuthenticator,
+      store: MemoryCallerStore,
+      keyId: string,
+      key: string,
+    ) {
+      await auth.authenticate(`Bearer ${key}`);
+      await store.disable(keyId);
+      store.failing = true;
+    }
+
+    it('works at most 5 minutes after its last read by default, then is refused', async () => {
+      const { clock, store, key, auth } = setup();
+      await disabledThenOutage(auth, store, key.keyId, key.key);
+      clock.advance(5 * 60_000 - 1);
+      // Inside the bound the stale record still serves: that is the stated bound, not a bug.
+      await expect(auth.authenticate(`Bearer ${key.key}`)).resolves.toMatchObject({ keyId: key.keyId });
+      clock.advance(1);
+      const refused = await auth.authenticate(`Bearer ${key.key}`).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(UpstreamUnavailableError);
+      expect((refused as UpstreamUnavailableError).retryAfterMs).toBe(1000);
+      // And stays refused while the outage lasts.
+      clock.advance(60 * 60_000);
+      await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    });
+
+    it('honours a configured bound (callers.maxStaleSeconds)', async () => {
+      const { clock, store, key } = setup();
+      const auth = new CallerAuthenticator({ store, clock, maxStaleMs: 30_000 });
+      await disabledThenOutage(auth, store, key.keyId, key.key);
+      clock.advance(29_999);
+      await expect(auth.authenticate(`Bearer ${key.key}`)).resolves.toMatchObject({ keyId: key.keyId });
+      clock.advance(1);
+      await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    });
+
+    it('is refused as disabled as soon as the table answers again', async () => {
+      const { clock, store, key, auth } = setup();
+      await disabledThenOutage(auth, store, key.keyId, key.key);
+      clock.advance(60_000);
+      store.failing = false;
+      await expect(auth.authenticate(`Bearer ${key.key}`)).rejects.toThrow(
+        new UnauthorizedError('caller key disabled'),
+      );
+    });
   });
 
   it('while the table is down, an unseen caller gets upstream_unavailable (503), not an internal error', async () => {

@@ -43,6 +43,22 @@ describe('configuration schema', () => {
     ).toBe(true);
   });
 
+  it('bounds how long a cached caller serves in a DynamoDB outage: 300 s by default, configurable up to 900 s', () => {
+    expect(parseBrokerConfig(valid).callers).toEqual({ maxStaleSeconds: 300 });
+    expect(parseBrokerConfig({ ...valid, callers: { maxStaleSeconds: 60 } }).callers).toEqual({
+      maxStaleSeconds: 60,
+    });
+    expect(issuesOf({ ...valid, callers: { maxStaleSeconds: 3600 } })).toEqual([
+      expect.stringMatching(/^callers\.maxStaleSeconds: /),
+    ]);
+    expect(issuesOf({ ...valid, callers: { maxStaleSeconds: -1 } })).toEqual([
+      expect.stringMatching(/^callers\.maxStaleSeconds: /),
+    ]);
+    expect(issuesOf({ ...valid, callers: { cacheSeconds: 1 } })).toEqual([
+      expect.stringMatching(/^callers: .*cacheSeconds/),
+    ]);
+  });
+
   it('allows plain http on loopback only', () => {
     const local = { connections: { a: { ...valid.connections.astrato, baseUrl: 'http://127.0.0.1:4010' } } };
     expect(() => parseBrokerConfig(local)).not.toThrow();

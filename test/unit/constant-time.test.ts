@@ -1,44 +1,88 @@
-import { constantTimeEqual } from '../../shared/callers/keys';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { type BufferComparison, constantTimeEqual } from '../../shared/callers/keys';
 
 /**
- * The comparison of caller secrets must not take longer the more leading characters match
- * (a timing side channel lets an attacker find a secret character by character). Both inputs are
- * hashed to fixed-length digests and compared with timingSafeEqual; this measures it.
+ * The comparison of caller secrets must not do more work the more leading characters match (a
+ * timing side channel lets an attacker find a secret character by character). Counted, not timed:
+ * every comparison is observed, and it must always be one comparison of two 32-byte SHA-256
+ * digests, whatever the inputs. `timingSafeEqual` itself visits every byte (Node's guarantee);
+ * the time ratio is measured by `npm run bench:constant-time`, not here.
  */
-function timePerCall(a: string, b: string, iterations: number): number {
-  const started = process.hrtime.bigint();
-  let sink = 0;
-  for (let i = 0; i < iterations; i++) if (constantTimeEqual(a, b)) sink++;
-  const elapsed = Number(process.hrtime.bigint() - started);
-  if (sink < 0) throw new Error('unreachable');
-  return elapsed / iterations;
+const secret = 'a'.repeat(64);
+const pairs: Record<string, string> = {
+  'no character matches': `b${'a'.repeat(63)}`,
+  '63 of 64 leading characters match': `${'a'.repeat(63)}b`,
+  'all match': secret,
+  'a prefix (shorter)': 'a'.repeat(10),
+  empty: '',
+  'longer, same prefix': `${secret}a`,
+};
+
+type Equal = (a: string, b: string, compare?: BufferComparison) => boolean;
+
+/** What `equal` compares for each pair: how many comparisons, of what, and how many bytes visited. */
+function observe(equal: Equal) {
+  return Object.fromEntries(
+    Object.entries(pairs).map(([name, presented]) => {
+      const calls: { left: Buffer; right: Buffer }[] = [];
+      let bytesVisited = 0;
+      const counting: BufferComparison = (left, right) => {
+        calls.push({ left: Buffer.from(left), right: Buffer.from(right) });
+        // A model of a constant-time comparison: every byte, no early exit.
+        let difference = left.length ^ right.length;
+        for (let i = 0; i < Math.max(left.length, right.length); i++) {
+          bytesVisited++;
+          difference |= (left[i] ?? 0) ^ (right[i] ?? 0);
+        }
+        return difference === 0;
+      };
+      const result = equal(presented, secret, counting);
+      return [name, { result, calls, bytesVisited }];
+    }),
+  );
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+
+/** The property: one comparison per call, of the two inputs' digests, 32 bytes visited, whatever matches. */
+function expectConstantWork(equal: Equal): void {
+  for (const [name, { calls, bytesVisited }] of Object.entries(observe(equal))) {
+    const presented = pairs[name] ?? '';
+    if (calls.length !== 1) throw new Error(`${name}: ${calls.length} comparisons, expected 1`);
+    expect(calls[0]?.left.equals(sha256(presented))).toBe(true);
+    expect(calls[0]?.right.equals(sha256(secret))).toBe(true);
+    if (bytesVisited !== 32) throw new Error(`${name}: ${bytesVisited} bytes visited, expected 32`);
+  }
 }
 
 describe('constant-time comparison', () => {
-  it('takes the same time whether 0 or 63 of 64 leading characters match', () => {
-    const secret = 'a'.repeat(64);
-    const noneMatch = `b${'a'.repeat(63)}`;
-    const allButLast = `${'a'.repeat(63)}b`;
-    // Interleaved batches, medians: robust to the machine doing other things.
-    const early: number[] = [];
-    const late: number[] = [];
-    timePerCall(secret, noneMatch, 20_000); // warm up
-    for (let batch = 0; batch < 25; batch++) {
-      early.push(timePerCall(secret, noneMatch, 2_000));
-      late.push(timePerCall(secret, allButLast, 2_000));
-    }
-    const ratio = median(late) / median(early);
-    expect(ratio).toBeGreaterThan(0.8);
-    expect(ratio).toBeLessThan(1.25);
+  it('always compares two 32-byte digests once: the same work whether 0 or 63 of 64 characters match', () => {
+    expectConstantWork(constantTimeEqual);
   });
 
-  it('is still a correct comparison', () => {
+  it('the check fails for an early-exit comparison (negative control)', () => {
+    // Compares the raw strings character by character and stops at the first difference.
+    const earlyExit: Equal = (a, b, compare = timingSafeEqual) => {
+      for (let i = 0; i < Math.min(a.length, b.length); i++) {
+        if (!compare(Buffer.from(a[i] ?? ''), Buffer.from(b[i] ?? ''))) return false;
+      }
+      return a.length === b.length;
+    };
+    const seen = observe(earlyExit);
+    // The counts see the leak: 1 comparison when the first character differs, 64 when 63 match.
+    expect(seen['no character matches']?.calls).toHaveLength(1);
+    expect(seen['63 of 64 leading characters match']?.calls).toHaveLength(64);
+    expect(() => expectConstantWork(earlyExit)).toThrow();
+    // And one that compares the raw bytes (length and content leak through the work done).
+    const raw: Equal = (a, b, compare = timingSafeEqual) => compare(Buffer.from(a), Buffer.from(b));
+    expect(() => expectConstantWork(raw)).toThrow();
+  });
+
+  it('is still a correct comparison, with the real timingSafeEqual', () => {
     expect(constantTimeEqual('x'.repeat(64), 'x'.repeat(64))).toBe(true);
     expect(constantTimeEqual('x'.repeat(64), `${'x'.repeat(63)}y`)).toBe(false);
+    expect(constantTimeEqual('x'.repeat(64), 'x'.repeat(10))).toBe(false);
+    for (const [name, { result }] of Object.entries(observe(constantTimeEqual)))
+      expect([name, result]).toEqual([name, pairs[name] === secret]);
   });
 });
