@@ -465,8 +465,9 @@ async function coldStart(): Promise<void> {
     };
     const env = {
       ...(await import('./lib/processes')).brokerEnvironment(infra),
-      // The baseline predates the configuration file: it reads the document from its environment.
-      BROKER_CONFIG: JSON.stringify(infra.endpoints.config),
+      // The baseline predates the configuration file (it reads the document from its environment)
+      // and the `callers` settings (its schema refuses unknown fields).
+      BROKER_CONFIG: JSON.stringify({ ...(infra.endpoints.config as object), callers: undefined }),
     };
     const baseline = await baselineSources(String(args.baseline));
     const runs = QUICK ? 5 : 20;

@@ -35,6 +35,14 @@ export const BUNDLE_SETTINGS = {
     '@aws-sdk/credential-provider-node': './shared/runtime/lambda-credentials.ts',
     '@smithy/core/event-streams': './shared/runtime/no-event-streams.ts',
   },
+  /**
+   * `import()` of a Node built-in becomes `require()`. An ESM import of `node:http` builds its ESM
+   * facade, which reads every export, including the lazily loaded fetch and WebSocket stack
+   * (undici): 10-20 ms on the first request that reaches it. The SDK imports `node:http` that way
+   * for plain-http endpoints (every local stand-in), so without this the local figures would pay
+   * a cost the deployed function (https) does not.
+   */
+  supported: { 'dynamic-import': false },
 } as const;
 
 /**
@@ -58,6 +66,7 @@ export function esbuildOptions(entry: string, outfile: string, overrides: { exte
     target: BUNDLE_SETTINGS.target,
     external: overrides.external ?? [...BUNDLE_SETTINGS.externalModules],
     alias: { ...BUNDLE_SETTINGS.alias },
+    supported: { ...BUNDLE_SETTINGS.supported },
     logLevel: 'warning' as const,
   };
 }

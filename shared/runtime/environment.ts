@@ -22,8 +22,6 @@ export const ENV = {
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   /** Powertools log level: DEBUG, INFO, WARN or ERROR. */
   logLevel: 'POWERTOOLS_LOG_LEVEL',
-  /** Node.js options (source maps in stack traces). */
-  nodeOptions: 'NODE_OPTIONS',
 } as const;
 
 /** Name of the configuration file inside a deployed function's code (beside `index.js`). */

@@ -53,13 +53,11 @@ export class AstratoClient implements TokenProvider {
       this.callOptions('astrato m2m token', request.deadline),
     );
     if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
       throw new InvalidClientError(`astrato m2m token: client credentials refused (${response.status})`, {
         upstreamStatus: response.status,
       });
     }
     if (response.status !== 200 && response.status !== 201) {
-      await response.body?.cancel();
       this.options.log.error('astrato m2m token: unexpected answer', {
         connection: request.connection,
         ...unexpectedAnswer(response, url, CHECK_BASE_URL),
@@ -124,13 +122,11 @@ export class AstratoClient implements TokenProvider {
       this.callOptions('astrato oem setup', deadline),
     );
     if (response.status === 401) {
-      await response.body?.cancel();
       throw new UpstreamTokenRejectedError('astrato oem setup: access token refused (401)', {
         upstreamStatus: 401,
       });
     }
     if (response.status < 200 || response.status > 299) {
-      await response.body?.cancel();
       this.options.log.error(
         'astrato oem setup: unexpected answer',
         unexpectedAnswer(response, url, CHECK_BASE_URL),

@@ -1,7 +1,14 @@
 import type { Clock } from '../clock';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
 import type { Log } from '../tokens/ports';
-import { MAX_UPSTREAM_BODY_BYTES, nodeFetch, UpstreamBodyTooLargeError } from './node-fetch';
+import {
+  MAX_UPSTREAM_BODY_BYTES,
+  nodeFetch,
+  UpstreamBodyTooLargeError,
+  UpstreamResponse,
+} from './node-fetch';
+
+export type { UpstreamResponse } from './node-fetch';
 
 /** The fetch the upstream clients use; injectable so a test can count or break requests. */
 export type FetchFn = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -43,7 +50,7 @@ export async function upstreamFetch(
   url: string,
   init: RequestInit,
   options: UpstreamCallOptions,
-): Promise<Response> {
+): Promise<UpstreamResponse> {
   const now = options.clock.now();
   const budget = Math.min(
     options.timeoutMs,
@@ -58,7 +65,7 @@ export async function upstreamFetch(
   const timeout = AbortSignal.timeout(Math.ceil(budget));
   const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_UPSTREAM_BODY_BYTES;
-  let response: Response;
+  let response: UpstreamResponse;
   try {
     response = options.fetch
       ? await capBody(await options.fetch(url, { ...init, signal }), maxBodyBytes)
@@ -76,7 +83,6 @@ export async function upstreamFetch(
     });
   }
   if (response.status >= 500 || response.status === 429) {
-    await response.body?.cancel().catch(() => undefined);
     throw new UpstreamUnavailableError(`${options.what}: upstream answered ${response.status}`, {
       upstreamStatus: response.status,
       retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), options.clock.now()),
@@ -109,7 +115,7 @@ function bodyTooLarge(url: string, error: UpstreamBodyTooLargeError, options: Up
  * check. Returned as log attributes.
  */
 export function unexpectedAnswer(
-  response: Pick<Response, 'status' | 'headers'>,
+  response: Pick<UpstreamResponse, 'status' | 'headers'>,
   configuredUrl: string,
   check: string,
 ): Record<string, unknown> {
@@ -134,14 +140,18 @@ export function hostOf(url: string | URL): string {
  * The same cap for an injected `fetch` (whatever a test or oauth4webapi's caller passes): reads
  * the body stream up to the cap, cancels it past that.
  */
-async function capBody(response: Response, maxBodyBytes: number): Promise<Response> {
+async function capBody(response: Response, maxBodyBytes: number): Promise<UpstreamResponse> {
   const announced = response.headers.get('content-length');
   const declared = announced === null ? undefined : Number(announced);
   if (declared !== undefined && Number.isFinite(declared) && declared > maxBodyBytes) {
     await response.body?.cancel().catch(() => undefined);
     throw new UpstreamBodyTooLargeError(response.status, 0, declared, maxBodyBytes);
   }
-  if (!response.body) return response;
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  if (!response.body) return new UpstreamResponse(response.status, response.statusText, headers, null);
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -155,11 +165,7 @@ async function capBody(response: Response, maxBodyBytes: number): Promise<Respon
     }
     chunks.push(value);
   }
-  return new Response(Buffer.concat(chunks), {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
+  return new UpstreamResponse(response.status, response.statusText, headers, Buffer.concat(chunks));
 }
 
 function networkErrorCode(error: unknown): string {
@@ -169,7 +175,9 @@ function networkErrorCode(error: unknown): string {
 }
 
 /** Reads a JSON object body; `undefined` when it is not JSON or not an object. */
-export async function readJsonObject(response: Response): Promise<Record<string, unknown> | undefined> {
+export async function readJsonObject(response: {
+  text(): Promise<string>;
+}): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
     text = await response.text();

@@ -2,15 +2,6 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /**
- * A fetch-shaped client over node:http/https with keep-alive agents, for upstream calls.
- *
- * Why not the global fetch: on a warm ticket the setup call is the only I/O, and undici's fetch
- * (WHATWG streams, Request/Response objects) measured about 11% of the broker's CPU per ticket
- * under load (`npm run bench`, CPU profile); this does the same job for a fraction. It supports
- * what our upstream calls use: string, URLSearchParams or Uint8Array bodies, headers, and an
- * AbortSignal; it returns a real `Response`, so oauth4webapi's processing works unchanged.
- */
-/**
  * Largest upstream answer body read, in bytes. Token, setup and probe answers are a few hundred
  * bytes; 64 KiB is far above any real one, and keeps one hostile or broken upstream (a 50 MB or
  * an endless answer) from growing the function's memory.
@@ -48,24 +39,77 @@ function bodyOf(body: RequestInit['body']): string | Uint8Array | undefined {
   throw new TypeError('unsupported request body type for an upstream call');
 }
 
+/** Request headers as node:http takes them, names lower-cased (repeated names joined, as fetch does). */
 function headersOf(init: RequestInit['headers']): Record<string, string> {
   const headers: Record<string, string> = {};
-  new Headers(init).forEach((value, name) => {
-    headers[name] = value;
-  });
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
+  };
+  if (init === undefined || init === null) return headers;
+  if (Array.isArray(init)) for (const [name, value] of init) add(String(name), String(value));
+  else if (typeof (init as Headers).forEach === 'function')
+    (init as Headers).forEach((value, name) => {
+      add(name, value);
+    });
+  else for (const [name, value] of Object.entries(init as Record<string, string>)) add(name, value);
   return headers;
 }
 
 /**
- * `fetch` over node:http/https. The answer body is read into memory up to `maxBodyBytes`; past
- * that (or when `Content-Length` announces more) it rejects with {@link UpstreamBodyTooLargeError}
- * and destroys the socket, so the rest is never read.
+ * An upstream's answer, its body already in memory (at most the cap): what the upstream clients
+ * read of it. Not a WHATWG `Response`: building one (and its `Headers`) loads undici, which costs
+ * a cold start tens of milliseconds on its first request and a warm ticket CPU every time; only
+ * oauth4webapi needs one, and gets it from {@link UpstreamResponse.toResponse}.
+ */
+export class UpstreamResponse {
+  readonly headers: { get(name: string): string | null };
+
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    private readonly headerValues: Readonly<Record<string, string>>,
+    private readonly payload: Buffer | null,
+  ) {
+    this.headers = { get: (name) => headerValues[name.toLowerCase()] ?? null };
+  }
+
+  /** The body as UTF-8 text (empty when there was none). */
+  async text(): Promise<string> {
+    return this.payload?.toString('utf8') ?? '';
+  }
+
+  /** The body parsed as JSON. @throws SyntaxError when it is not JSON */
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  /** The same answer as a WHATWG `Response`, for code that takes only that (oauth4webapi). */
+  toResponse(): Response {
+    const nullBody = this.status === 204 || this.status === 304;
+    return new Response(nullBody || this.payload === null ? null : new Uint8Array(this.payload), {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.headerValues,
+    });
+  }
+}
+
+/**
+ * A fetch-shaped call over node:http/https with keep-alive agents, for upstream calls.
+ *
+ * Why not the global fetch: on a warm ticket the setup call is the only I/O, and undici's fetch
+ * (WHATWG streams, Request/Response objects) measured about 11% of the broker's CPU per ticket
+ * under load (`npm run bench`, CPU profile). It supports what our upstream calls use: string,
+ * URLSearchParams or Uint8Array bodies, headers, and an AbortSignal. The answer body is read into
+ * memory up to `maxBodyBytes`; past that (or when `Content-Length` announces more) it rejects with
+ * {@link UpstreamBodyTooLargeError} and destroys the socket, so the rest is never read.
  */
 export function nodeFetch(
   input: string | URL,
   init: RequestInit = {},
   maxBodyBytes: number = MAX_UPSTREAM_BODY_BYTES,
-): Promise<Response> {
+): Promise<UpstreamResponse> {
   const url = typeof input === 'string' ? new URL(input) : input;
   const body = bodyOf(init.body);
   const headers = headersOf(init.headers);
@@ -120,14 +164,12 @@ export function nodeFetch(
       res.on('error', (error) => reject(Object.assign(new TypeError('fetch failed'), { cause: error })));
       res.on('end', () => {
         signal?.removeEventListener('abort', abort);
-        const responseHeaders = new Headers();
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          responseHeaders.append(res.rawHeaders[i] ?? '', res.rawHeaders[i + 1] ?? '');
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
         }
         const payload = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-        resolve(
-          new Response(payload, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }),
-        );
+        resolve(new UpstreamResponse(status, res.statusMessage ?? '', headers, payload));
       });
     });
     req.end(body);

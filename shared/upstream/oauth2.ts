@@ -82,15 +82,17 @@ export class OAuth2ClientCredentialsProvider implements TokenProvider {
     const client: oauth.Client = { client_id: request.credentials.clientId };
     const auth = this.clientAuth(request.credentials);
     const requestOptions = {
-      [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) =>
-        upstreamFetch(url, init as RequestInit, {
-          what: `token endpoint (${grantType})`,
-          timeoutMs: this.options.timeoutMs,
-          deadline: request.deadline,
-          clock: this.options.clock,
-          log: this.options.log,
-          ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-        }),
+      [oauth.customFetch]: async (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) =>
+        (
+          await upstreamFetch(url, init as RequestInit, {
+            what: `token endpoint (${grantType})`,
+            timeoutMs: this.options.timeoutMs,
+            deadline: request.deadline,
+            clock: this.options.clock,
+            log: this.options.log,
+            ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+          })
+        ).toResponse(),
       [oauth.allowInsecureRequests]: this.insecure,
     };
     let result: oauth.TokenEndpointResponse;

@@ -64,11 +64,10 @@ export function createRefresher(deps: RefresherDeps) {
     ).catch((error: unknown) => {
       // A 5xx or 429 is the probe's answer; an answer too large to read is a failure of its own.
       if (error instanceof UpstreamUnavailableError && error.upstreamStatus !== undefined) {
-        return new Response(null, { status: error.upstreamStatus });
+        return { status: error.upstreamStatus, headers: { get: () => null } };
       }
       throw error;
     });
-    await response.body?.cancel();
     const ok = response.status >= 200 && response.status <= 299;
     return ok
       ? { status: response.status }
