@@ -21,8 +21,9 @@ import { cdfChart } from './lib/chart';
 import { runLoad, type Sample } from './lib/load';
 import {
   type Broker,
+  type BrokerCpu,
   BUILD_DIR,
-  brokerCpuMicros,
+  brokerCpu,
   type Infra,
   NODE_22,
   startBroker,
@@ -142,19 +143,22 @@ async function lambdaShaped(): Promise<void> {
       );
       await infra.resetCounts('astrato');
       log(`lambda: ${ENVIRONMENTS} brokers, one request at a time each, ${perEnvironment} tickets each...`);
-      const cpuBefore = await Promise.all(brokers.map(brokerCpuMicros));
+      const cpuBefore = await Promise.all(brokers.map(brokerCpu));
       const runs = await Promise.all(
         brokers.map((broker) =>
           runLoad({ ...ticketLoad(broker.url, callerKey), concurrency: 1, total: perEnvironment }),
         ),
       );
-      const cpuAfter = await Promise.all(brokers.map(brokerCpuMicros));
+      const cpuAfter = await Promise.all(brokers.map(brokerCpu));
       const samples = runs.flatMap((r) => r.samples);
       const latency = summarize(ok(samples).map((s) => s.ms));
-      const cpuMsPerTicket =
-        cpuAfter.reduce((sum, after, i) => sum + (after - (cpuBefore[i] ?? 0)), 0) /
-        1000 /
-        ok(samples).length;
+      const spent = (pick: (cpu: BrokerCpu) => number) =>
+        cpuAfter.reduce((sum, after, i) => sum + pick(after) - pick(cpuBefore[i] ?? after), 0) / 1000;
+      const tickets = ok(samples).length;
+      // The function's own work: CPU inside handler invocations. The whole process's figure adds
+      // the API Gateway emulation (HTTP parsing and writing), which Lambda does not run.
+      const cpuMsPerTicket = spent((cpu) => cpu.handlerMicros) / tickets;
+      const processCpuMsPerTicket = spent((cpu) => cpu.processMicros) / tickets;
       const overhead = {
         p50: round(latency.p50 - limit.p50),
         p90: round(latency.p90 - limit.p90),
@@ -169,6 +173,7 @@ async function lambdaShaped(): Promise<void> {
         setupCallAloneMs: limit,
         overheadOverLimitMs: overhead,
         brokerCpuMsPerTicket: round(cpuMsPerTicket),
+        processCpuMsPerTicketWithEmulation: round(processCpuMsPerTicket),
         tokenEndpointCalls: counts.token,
         origins: countBy(samples.map((s) => s.origin ?? 'none')),
       };
@@ -185,7 +190,7 @@ async function lambdaShaped(): Promise<void> {
         overhead.p99 <= 3,
       );
       goal(
-        'Lambda-shaped: broker CPU per warm ticket <= 0.5 ms',
+        'Lambda-shaped: broker CPU per warm ticket (inside the handler) <= 0.5 ms',
         cpuMsPerTicket,
         ' ms',
         cpuMsPerTicket <= 0.5,

@@ -5,8 +5,11 @@
  *
  * Environment: what the handlers read (BROKER_CONFIG_FILE, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
  * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
- * A line `cpu` on stdin prints `CPU <n> <microseconds>`: the process's CPU time so far (user +
- * system, from `process.cpuUsage`), the figure Lambda bills besides the wait on upstreams.
+ * A line `cpu` on stdin prints `CPU <n> <process µs> <handler µs> <invocations>`: the process's
+ * CPU time so far (user + system, from `process.cpuUsage`), and the part spent inside handler
+ * invocations (the function's own work; the API Gateway emulation's HTTP parsing and writing,
+ * which Lambda does not run in the function, falls outside). With one request at a time, as in
+ * the Lambda-shaped scenario, nothing else runs during an invocation.
  */
 import { handler as api } from '../../functions/issue-ticket/handler';
 import { handler as refresh } from '../../functions/refresh-tokens/handler';
@@ -14,7 +17,19 @@ import { startLocalApiGateway } from '../../local/api-gateway';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-context';
 
 async function main(): Promise<void> {
-  const gateway = await startLocalApiGateway({ handler: api as never });
+  let handlerMicros = 0;
+  let invocations = 0;
+  const measured = async (...args: Parameters<typeof api>) => {
+    const before = process.cpuUsage();
+    try {
+      return await api(...args);
+    } finally {
+      const used = process.cpuUsage(before);
+      handlerMicros += used.user + used.system;
+      invocations++;
+    }
+  };
+  const gateway = await startLocalApiGateway({ handler: measured as never });
   const timers: NodeJS.Timeout[] = [];
   const refreshMs = Number(process.env.BENCH_REFRESH_MS ?? 0);
   if (refreshMs > 0) {
@@ -51,7 +66,7 @@ async function main(): Promise<void> {
       if (line.trim() !== 'cpu') continue;
       const { user, system } = process.cpuUsage();
       asked++;
-      process.stdout.write(`CPU ${asked} ${user + system}\n`);
+      process.stdout.write(`CPU ${asked} ${user + system} ${handlerMicros} ${invocations}\n`);
     }
   });
   process.stdin.resume();

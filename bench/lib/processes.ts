@@ -118,15 +118,28 @@ export async function startBroker(
 
 const cpuQuestions = new WeakMap<Broker, number>();
 
-/** The broker process's CPU time so far (user + system), in microseconds. */
-export async function brokerCpuMicros(broker: Broker): Promise<number> {
+/** A broker process's CPU time so far, in microseconds: all of it, and the part inside handler invocations. */
+export interface BrokerCpu {
+  readonly processMicros: number;
+  readonly handlerMicros: number;
+  readonly invocations: number;
+}
+
+/** Asks a broker process for its CPU time (see bench/lib/broker-entry.ts). */
+export async function brokerCpu(broker: Broker): Promise<BrokerCpu> {
   const n = (cpuQuestions.get(broker) ?? 0) + 1;
   cpuQuestions.set(broker, n);
   broker.child.process.stdin?.write('cpu\n');
-  const pattern = new RegExp(`^CPU ${n} (\\d+)$`, 'm');
+  const pattern = new RegExp(`^CPU ${n} (\\d+) (\\d+) (\\d+)$`, 'm');
   for (let waited = 0; waited < 5000; waited += 10) {
     const match = pattern.exec(broker.child.output());
-    if (match?.[1]) return Number(match[1]);
+    if (match) {
+      return {
+        processMicros: Number(match[1]),
+        handlerMicros: Number(match[2]),
+        invocations: Number(match[3]),
+      };
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error('the broker did not report its CPU time');

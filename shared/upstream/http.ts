@@ -62,8 +62,17 @@ export async function upstreamFetch(
       retryable: false,
     });
   }
-  const timeout = AbortSignal.timeout(Math.ceil(budget));
-  const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+  // A timer cleared when the call ends, not AbortSignal.timeout: that one outlives every call that
+  // answered in time and then builds a DOMException when it fires, CPU each ticket paid for nothing.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, Math.ceil(budget));
+  const follow = () => controller.abort(init.signal?.reason);
+  init.signal?.addEventListener('abort', follow, { once: true });
+  const signal = controller.signal;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_UPSTREAM_BODY_BYTES;
   let response: UpstreamResponse;
   try {
@@ -72,7 +81,7 @@ export async function upstreamFetch(
       : await nodeFetch(url, { ...init, signal }, maxBodyBytes);
   } catch (error) {
     if (error instanceof UpstreamBodyTooLargeError) throw bodyTooLarge(url, error, options);
-    if (timeout.aborted) {
+    if (timedOut) {
       throw new UpstreamUnavailableError(`${options.what}: no answer within ${Math.ceil(budget)} ms`, {
         timeout: true,
         cause: error,
@@ -81,6 +90,9 @@ export async function upstreamFetch(
     throw new UpstreamUnavailableError(`${options.what}: network error (${networkErrorCode(error)})`, {
       cause: error,
     });
+  } finally {
+    clearTimeout(timer);
+    init.signal?.removeEventListener('abort', follow);
   }
   if (response.status >= 500 || response.status === 429) {
     throw new UpstreamUnavailableError(`${options.what}: upstream answered ${response.status}`, {
