@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'token_rejected'
   | 'invalid_client'
   | 'invalid_grant'
-  | 'upstream_timeout';
+  | 'upstream_timeout'
+  | 'store_unavailable';
 
 export interface BrokerErrorOptions {
   cause?: unknown;
@@ -113,8 +114,8 @@ export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
 
 /** The upstream could not serve us now; a later attempt may work. */
 export class UpstreamUnavailableError extends BrokerError {
-  override readonly name = 'UpstreamUnavailableError';
-  readonly code: 'upstream_unavailable' | 'upstream_timeout';
+  override readonly name: string = 'UpstreamUnavailableError';
+  readonly code: 'upstream_unavailable' | 'upstream_timeout' | 'store_unavailable';
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly timeout: boolean;
@@ -127,6 +128,16 @@ export class UpstreamUnavailableError extends BrokerError {
     this.code = this.timeout ? 'upstream_timeout' : 'upstream_unavailable';
     this.upstreamStatus = options.upstreamStatus;
   }
+}
+
+/**
+ * The broker's own table (DynamoDB) cannot be reached, and what it holds is needed now (a caller
+ * record past its outage bound, a connection's status). Public code `upstream_unavailable`, with a
+ * detail that names the broker's storage, not the partner.
+ */
+export class StoreUnavailableError extends UpstreamUnavailableError {
+  override readonly name = 'StoreUnavailableError';
+  override readonly code = 'store_unavailable';
 }
 
 export interface UpstreamRejectedOptions extends BrokerErrorOptions {

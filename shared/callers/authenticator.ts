@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import { DEFAULT_CALLER_MAX_STALE_SECONDS } from '../config/schema';
-import { describeError, UnauthorizedError, UpstreamUnavailableError } from '../errors';
+import { describeError, StoreUnavailableError, UnauthorizedError } from '../errors';
 import type { Log } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
 import type { Caller, CallerRecord, CallerStore } from './caller';
@@ -78,7 +78,7 @@ export class CallerAuthenticator {
         });
         return cached.record;
       }
-      throw new UpstreamUnavailableError('caller keys cannot be verified right now', {
+      throw new StoreUnavailableError('caller keys cannot be verified right now', {
         cause: error,
         retryable: false,
         retryAfterMs: 1000,

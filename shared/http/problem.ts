@@ -28,6 +28,7 @@ const PROBLEMS: Record<ErrorCode, { readonly code: ProblemCode; readonly status:
   invalid_grant: { code: 'upstream_rejected', status: 502 },
   upstream_unavailable: { code: 'upstream_unavailable', status: 503 },
   upstream_timeout: { code: 'upstream_unavailable', status: 504 },
+  store_unavailable: { code: 'upstream_unavailable', status: 503 },
   misconfigured: { code: 'misconfigured', status: 500 },
   internal: { code: 'internal', status: 500 },
 };
@@ -44,7 +45,8 @@ export const PROBLEM_CODES: readonly ProblemCode[] = [
 export const PROBLEM_TYPE = 'about:blank';
 
 /** Above 499 the caller gets one of these fixed sentences, never the error's own message. */
-const GENERIC_DETAIL: Partial<Record<ProblemCode, string>> = {
+const GENERIC_DETAIL: Partial<Record<ErrorCode, string>> = {
+  store_unavailable: "The broker's storage is unavailable right now; retry later.",
   upstream_rejected: 'The partner service refused the request or answered something unusable.',
   upstream_unavailable: 'The partner service is unavailable right now; retry later.',
   misconfigured: 'The connection is misconfigured; the operators have been alerted.',
@@ -88,7 +90,10 @@ export function problemFor(error: unknown): ProblemSummary {
   if (!(error instanceof BrokerError))
     return { status: 500, code: 'internal', detail: GENERIC_DETAIL.internal ?? '' };
   const { code, status } = PROBLEMS[error.code];
-  const detail = status >= 500 ? (GENERIC_DETAIL[code] ?? GENERIC_DETAIL.internal ?? '') : error.message;
+  const detail =
+    status >= 500
+      ? (GENERIC_DETAIL[error.code] ?? GENERIC_DETAIL[code] ?? GENERIC_DETAIL.internal ?? '')
+      : error.message;
   const retryAfterMs = error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined;
   return {
     status,

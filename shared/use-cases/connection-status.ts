@@ -1,7 +1,7 @@
 import { authorizeStatus, type Connections } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { ConnectionKind } from '../config/schema';
-import { isBrokerError, UpstreamUnavailableError } from '../errors';
+import { isBrokerError, StoreUnavailableError } from '../errors';
 import type { StatusStore } from '../status/status-store';
 import type { TokenSource } from '../tokens/token-source';
 
@@ -35,7 +35,7 @@ export function createStatusReader(deps: {
       } catch (error) {
         // The table is unreachable: the state cannot be known now, and a retry soon may work.
         if (isBrokerError(error)) throw error;
-        throw new UpstreamUnavailableError('connection status cannot be read right now', {
+        throw new StoreUnavailableError('connection status cannot be read right now', {
           cause: error,
           retryable: false,
           retryAfterMs: STATUS_RETRY_AFTER_MS,

@@ -10,6 +10,7 @@ import {
   MethodNotAllowedError,
   PayloadTooLargeError,
   RouteNotFoundError,
+  StoreUnavailableError,
   UnauthorizedError,
   UnknownConnectionError,
   UnsupportedMediaTypeError,
@@ -35,6 +36,7 @@ const CASES = [
   [new InvalidGrantError('invalid_grant'), 'upstream_rejected', 502],
   [new UpstreamUnavailableError('down'), 'upstream_unavailable', 503],
   [new UpstreamUnavailableError('slow', { timeout: true }), 'upstream_unavailable', 504],
+  [new StoreUnavailableError('table down'), 'upstream_unavailable', 503],
   [new ConfigurationError('secret'), 'misconfigured', 500],
   [new InternalError('bug'), 'internal', 500],
   [new Error('raw'), 'internal', 500],
@@ -69,6 +71,9 @@ describe('the one error map', () => {
     );
     expect(problemFor(new InternalError('stack: at secret-place')).detail).not.toContain('secret-place');
     expect(problemFor(new UpstreamRejectedError('upstream said tb_x')).detail).not.toContain('tb_x');
+    // A table outage names the broker's storage, not the partner.
+    expect(problemFor(new StoreUnavailableError('table down')).detail).toMatch(/broker's storage/);
+    expect(problemFor(new UpstreamUnavailableError('partner down')).detail).toMatch(/partner service/);
   });
 
   it('a wrong method carries Allow; an upstream wait carries Retry-After', () => {
