@@ -9,13 +9,7 @@ import type {
 import { type LocalServer, startHttpServer } from './http-kit';
 import { lambdaContext } from './lambda-context';
 
-/**
- * A local stand-in for API Gateway HTTP API with a Lambda proxy integration (payload format 2.0):
- * each request becomes the event API Gateway would send, runs through the same handler module the
- * CDK app bundles, and the result becomes the response API Gateway would return.
- *
- * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
- */
+/** A function handler as the Lambda runtime calls it. */
 export type LambdaHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
@@ -67,52 +61,75 @@ function apiGatewayTime(date: Date): string {
   )}:${pad(date.getUTCSeconds())} +0000`;
 }
 
-/** Builds the payload-v2 event of a request (headers lower-cased, repeated ones comma-joined, cookies apart). */
-export function toEvent(request: IncomingMessage, body: Buffer, host: string): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const headers: Record<string, string> = {};
-  for (let i = 0; i < request.rawHeaders.length; i += 2) {
-    const name = (request.rawHeaders[i] ?? '').toLowerCase();
-    const value = request.rawHeaders[i + 1] ?? '';
-    if (name === 'cookie') continue;
-    headers[name] = name in headers ? `${headers[name]},${value}` : value;
-  }
-  const cookies = (request.headers.cookie ?? '')
+/** What one HTTP request is made of, as API Gateway sees it. */
+export interface GatewayRequest {
+  readonly method: string;
+  /** The request target as sent: the path and any query, e.g. `/v1/tickets?x=1`. */
+  readonly target: string;
+  /** Header names lower-case, repeated ones already comma-joined; a `cookie` header goes to `cookies`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body's bytes; API Gateway decides how the event carries them (see `eventBody`). */
+  readonly body?: Buffer;
+  /** The body exactly as the event should carry it, for tests of the body decoding itself. */
+  readonly encodedBody?: { readonly body: string; readonly isBase64Encoded: boolean };
+  readonly host: string;
+  readonly sourceIp: string;
+  readonly protocol?: string;
+  /** The matched route: `$default` here, `ANY /v1/{proxy+}` and its path parameters on a stage with routes. */
+  readonly routeKey?: string;
+  readonly pathParameters?: Record<string, string>;
+  readonly accountId?: string;
+  readonly requestId?: string;
+  readonly now?: Date;
+}
+
+/**
+ * The payload-v2 event API Gateway HTTP API sends for a request: one builder, used by the local
+ * emulation for real HTTP requests and by the tests for made-up ones, so both carry the same fields.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+ */
+export function apiGatewayEvent(request: GatewayRequest): APIGatewayProxyEventV2 {
+  const url = new URL(request.target, 'http://localhost');
+  const { cookie, ...headers } = request.headers;
+  const cookies = (cookie ?? '')
     .split(';')
-    .map((cookie) => cookie.trim())
-    .filter((cookie) => cookie.length > 0);
-  const now = new Date();
-  const requestId = randomBytes(10).toString('base64').replace(/=+$/, '=');
-  headers['x-forwarded-for'] = request.socket.remoteAddress ?? '127.0.0.1';
-  headers['x-forwarded-proto'] = 'http';
-  headers['x-forwarded-port'] = String(request.socket.localPort ?? '');
-  const encoded = body.length > 0 ? eventBody(body, headers['content-type'] ?? '') : undefined;
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  const now = request.now ?? new Date();
+  const requestId = request.requestId ?? randomBytes(10).toString('base64').replace(/=+$/, '=');
+  const routeKey = request.routeKey ?? '$default';
+  const encoded =
+    request.encodedBody ??
+    (request.body && request.body.length > 0
+      ? eventBody(request.body, headers['content-type'] ?? '')
+      : undefined);
   let path = url.pathname;
   try {
     path = decodeURIComponent(url.pathname);
   } catch {
     // A malformed escape (%E0%A4%A) stays as sent, as API Gateway passes it on.
   }
+  const apiId = request.host.split('.')[0] ?? request.host;
   const event: APIGatewayProxyEventV2 = {
     version: '2.0',
-    routeKey: '$default',
+    routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.replace(/^\?/, ''),
     headers,
     requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: host,
-      domainPrefix: host.split('.')[0] ?? host,
+      accountId: request.accountId ?? '000000000000',
+      apiId,
+      domainName: request.host,
+      domainPrefix: apiId,
       http: {
-        method: request.method ?? 'GET',
+        method: request.method,
         path,
-        protocol: `HTTP/${request.httpVersion}`,
-        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        protocol: request.protocol ?? 'HTTP/1.1',
+        sourceIp: request.sourceIp,
         userAgent: headers['user-agent'] ?? '',
       },
       requestId,
-      routeKey: '$default',
+      routeKey,
       stage: '$default',
       time: apiGatewayTime(now),
       timeEpoch: now.getTime(),
@@ -120,6 +137,7 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
     isBase64Encoded: encoded?.isBase64Encoded ?? false,
   };
   if (cookies.length > 0) event.cookies = cookies;
+  if (request.pathParameters) event.pathParameters = request.pathParameters;
   if (url.search) {
     const query: Record<string, string> = {};
     for (const [name, value] of url.searchParams)
@@ -128,6 +146,29 @@ export function toEvent(request: IncomingMessage, body: Buffer, host: string): A
   }
   if (encoded) event.body = encoded.body;
   return event;
+}
+
+/** The event of a real HTTP request reaching the emulation. */
+function toEvent(request: IncomingMessage, body: Buffer, host: string): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    const name = (request.rawHeaders[i] ?? '').toLowerCase();
+    const value = request.rawHeaders[i + 1] ?? '';
+    headers[name] = name in headers ? `${headers[name]}${name === 'cookie' ? '; ' : ','}${value}` : value;
+  }
+  const sourceIp = request.socket.remoteAddress ?? '127.0.0.1';
+  headers['x-forwarded-for'] = sourceIp;
+  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-port'] = String(request.socket.localPort ?? '');
+  return apiGatewayEvent({
+    method: request.method ?? 'GET',
+    target: request.url ?? '/',
+    headers,
+    body,
+    host,
+    sourceIp,
+    protocol: `HTTP/${request.httpVersion}`,
+  });
 }
 
 /** Writes a handler result the way API Gateway does (a bare value becomes a 200 JSON body). */
@@ -149,6 +190,14 @@ function writeResult(response: ServerResponse, result: APIGatewayProxyResultV2, 
   response.end(body);
 }
 
+/**
+ * A local stand-in for API Gateway HTTP API with a Lambda proxy integration (payload format 2.0):
+ * each request becomes the event API Gateway would send ({@link apiGatewayEvent}), runs through the
+ * same handler module the CDK app bundles, and the result becomes the response API Gateway would
+ * return. Bodies over 10 MB are refused, as API Gateway refuses them.
+ *
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+ */
 export async function startLocalApiGateway(options: LocalApiGatewayOptions): Promise<LocalServer> {
   const functionName = options.functionName ?? 'issue-ticket';
   const timeoutMs = options.timeoutMs ?? 15_000;

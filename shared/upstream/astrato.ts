@@ -8,10 +8,7 @@ import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from '.
 const CHECK_BASE_URL =
   'the connection baseUrl: it must be the tenant root (e.g. https://app.astrato.io), the broker adds /auth/proxy/m2m/token and /oem/setup; a 404 or an HTML page usually means a wrong baseUrl';
 
-/**
- * Astrato's OEM API: the m2m token call and `/oem/setup` (docs/design.md, connection kind `astrato-oem`).
- * @see https://astrato.io/docs (OEM, web-ticket authentication)
- */
+/** What an {@link AstratoClient} needs to reach one tenant. */
 export interface AstratoClientOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
@@ -34,6 +31,12 @@ export interface EmbedUser {
   readonly groupNames?: readonly string[];
 }
 
+/**
+ * Astrato's OEM API for one tenant (docs/design.md "Upstreams", `astrato-oem`): the m2m token call,
+ * as the token provider of the connection, and `/oem/setup`, which turns a user into a one-time
+ * ticket.
+ * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
+ */
 export class AstratoClient implements TokenProvider {
   constructor(private readonly options: AstratoClientOptions) {}
 

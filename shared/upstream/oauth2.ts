@@ -15,14 +15,7 @@ import { type FetchFn, parseRetryAfter, readJsonObject, unexpectedAnswer, upstre
 const CHECK_TOKEN_URL =
   'the connection tokenUrl: it must be the token endpoint itself (Keycloak: https://<host>[/auth]/realms/<realm>/protocol/openid-connect/token); a 404 or an HTML page usually means a wrong host, path or realm';
 
-/**
- * OAuth 2.0 client-credentials grant (RFC 6749 4.4) through oauth4webapi, with the refresh-token
- * grant (RFC 6749 6) where the server issued one, as Keycloak does with "use refresh tokens for
- * client credentials grant" on.
- *
- * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
- * @see https://github.com/panva/oauth4webapi
- */
+/** How the client authenticates at the token endpoint (RFC 6749 2.3.1). */
 export type ClientAuthMethod = 'client_secret_post' | 'client_secret_basic';
 
 export interface OAuth2ProviderOptions {
@@ -41,6 +34,16 @@ export interface OAuth2ProviderOptions {
 /** OAuth errors that only an operator can fix (client set-up, scopes, grant support). */
 const CONFIGURATION_ERRORS = new Set(['unauthorized_client', 'invalid_scope', 'unsupported_grant_type']);
 
+/**
+ * One token-endpoint attempt of an `oauth2-client-credentials` connection: the client-credentials
+ * grant (RFC 6749 4.4) through oauth4webapi, or the refresh-token grant (RFC 6749 6) while the
+ * server's refresh token lasts (Keycloak's "use refresh tokens for client credentials grant"),
+ * falling back to client credentials on `invalid_grant`. Errors are classified by RFC 6749 5.2's
+ * `error`, not by status.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ * @see https://github.com/panva/oauth4webapi
+ */
 export class OAuth2ClientCredentialsProvider implements TokenProvider {
   private readonly server: oauth.AuthorizationServer;
   private readonly insecure: boolean;

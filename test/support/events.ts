@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { apiGatewayEvent } from '../../local/api-gateway';
 import { lambdaContext as localLambdaContext } from '../../local/lambda-context';
 import sample from '../fixtures/apigw-http-v2-event.json';
 
 /**
- * API Gateway HTTP API (payload v2) events derived from one captured-shape sample, so every test
- * event has exactly the fields API Gateway sends.
+ * API Gateway HTTP API (payload v2) events for tests: built by the local emulation's own builder,
+ * with the host, source address, headers and route of one captured-shape sample.
  */
 export interface EventOptions {
   readonly method?: string;
@@ -17,10 +17,9 @@ export interface EventOptions {
 }
 
 export function apiEvent(options: EventOptions = {}): APIGatewayProxyEventV2 {
-  const base = structuredClone(sample) as APIGatewayProxyEventV2;
   const method = options.method ?? 'POST';
   const path = options.path ?? '/v1/tickets';
-  const headers: Record<string, string> = { ...base.headers } as Record<string, string>;
+  const headers: Record<string, string> = { ...sample.headers };
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     if (value === undefined) delete headers[name.toLowerCase()];
     else headers[name.toLowerCase()] = value;
@@ -31,24 +30,21 @@ export function apiEvent(options: EventOptions = {}): APIGatewayProxyEventV2 {
       : typeof options.body === 'string'
         ? options.body
         : JSON.stringify(options.body);
+  const isBase64Encoded = options.isBase64Encoded ?? false;
   if (body === undefined) delete headers['content-length'];
-  else
-    headers['content-length'] = String(Buffer.byteLength(body, options.isBase64Encoded ? 'base64' : 'utf8'));
-  const event: APIGatewayProxyEventV2 = {
-    ...base,
-    rawPath: path,
+  else headers['content-length'] = String(Buffer.byteLength(body, isBase64Encoded ? 'base64' : 'utf8'));
+  return apiGatewayEvent({
+    method,
+    target: path,
     headers,
-    requestContext: {
-      ...base.requestContext,
-      requestId: randomBytes(10).toString('base64'),
-      http: { ...base.requestContext.http, method, path },
-    },
+    ...(body === undefined ? {} : { encodedBody: { body, isBase64Encoded } }),
+    host: sample.requestContext.domainName,
+    sourceIp: sample.requestContext.http.sourceIp,
+    accountId: sample.requestContext.accountId,
+    // The deployed stage routes /v1/{proxy+}: the event names the route and its path parameter.
+    routeKey: sample.routeKey,
     pathParameters: { proxy: path.replace(/^\/v1\//, '') },
-    isBase64Encoded: options.isBase64Encoded ?? false,
-  };
-  if (body === undefined) delete event.body;
-  else event.body = body;
-  return event;
+  });
 }
 
 /** A Lambda context as the runtime passes it (what our middlewares read). */
