@@ -1,12 +1,6 @@
-/**
- * Reads an upstream `expires_in` defensively (docs/design.md "Token lifecycle", "Expiry").
- *
- * Astrato has been seen answering an absolute epoch-milliseconds value (`1699891513107`)
- * where OAuth 2.0 (RFC 6749 5.1) means a duration in seconds. The magnitude tells them apart:
- * no real token lives 31 years, and no epoch-seconds value of this century is below 10^9.
- *
- * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
- */
+import type { Log } from './ports';
+
+/** How an upstream wrote its `expires_in`, as {@link normalizeExpiry} read it. */
 export type ExpiryForm = 'duration-seconds' | 'epoch-seconds' | 'epoch-milliseconds' | 'default';
 
 export interface NormalizedExpiry {
@@ -28,8 +22,16 @@ const EPOCH_MILLISECONDS_FLOOR = 1e12; // 2001-09-09 in epoch milliseconds
 const EPOCH_MILLISECONDS_CEILING = 1e14; // year 5138: anything above is not a timestamp
 
 /**
+ * Reads an upstream `expires_in` defensively (docs/design.md "Token lifecycle", "Expiry").
+ *
+ * Astrato has been seen answering an absolute epoch-milliseconds value (`1699891513107`)
+ * where OAuth 2.0 (RFC 6749 5.1) means a duration in seconds. The magnitude tells them apart:
+ * no real token lives 31 years, and no epoch-seconds value of this century is below 10^9.
+ * A missing or absurd value never means "forever": the default lifetime is used.
+ *
  * @param raw the `expires_in` value as received (number, numeric string, or anything else)
  * @param now epoch milliseconds when the response arrived
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  */
 export function normalizeExpiry(raw: unknown, now: number, options: ExpiryOptions = {}): NormalizedExpiry {
   const defaultLifetimeMs = (options.defaultLifetimeSeconds ?? 300) * 1000;
@@ -61,4 +63,24 @@ export function normalizeExpiry(raw: unknown, now: number, options: ExpiryOption
   if (lifetimeMs > maxLifetimeMs)
     return fallback(`expires_in (${candidate.form}) is beyond the longest lifetime believed`);
   return { expiresAt: Math.floor(candidate.expiresAt), form: candidate.form };
+}
+
+/**
+ * The absolute expiry of a token just received; when the default lifetime had to be used, one
+ * warning line says which endpoint, for which connection, and why.
+ */
+export function tokenExpiry(
+  raw: unknown,
+  obtainedAt: number,
+  context: { readonly what: string; readonly connection: string; readonly log: Log } & ExpiryOptions,
+): number {
+  const expiry = normalizeExpiry(raw, obtainedAt, context);
+  if (expiry.form === 'default') {
+    context.log.warn(`${context.what}: using the default lifetime`, {
+      connection: context.connection,
+      reason: expiry.reason,
+      lifetimeSeconds: Math.round((expiry.expiresAt - obtainedAt) / 1000),
+    });
+  }
+  return expiry.expiresAt;
 }

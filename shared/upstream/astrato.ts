@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import { InvalidClientError, UpstreamRejectedError, UpstreamTokenRejectedError } from '../errors';
-import { normalizeExpiry } from '../tokens/expiry';
+import { tokenExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
 import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
@@ -81,21 +81,17 @@ export class AstratoClient implements TokenProvider {
       });
     }
     const obtainedAt = clock.now();
-    const expiry = normalizeExpiry(body?.expires_in, obtainedAt, {
+    const expiresAt = tokenExpiry(body?.expires_in, obtainedAt, {
+      what: 'astrato m2m token',
+      connection: request.connection,
+      log: this.options.log,
       defaultLifetimeSeconds: this.options.defaultLifetimeSeconds ?? 300,
     });
-    if (expiry.form === 'default') {
-      this.options.log.warn('astrato m2m token: using the default lifetime', {
-        connection: request.connection,
-        reason: expiry.reason,
-        lifetimeSeconds: Math.round((expiry.expiresAt - obtainedAt) / 1000),
-      });
-    }
     return {
       connection: request.connection,
       accessToken,
       tokenType: 'Bearer',
-      expiresAt: expiry.expiresAt,
+      expiresAt,
       obtainedAt,
       secretVersion: request.credentials.versionId,
     };

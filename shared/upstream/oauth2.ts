@@ -7,7 +7,7 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../errors';
-import { normalizeExpiry } from '../tokens/expiry';
+import { tokenExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken, ClientCredentials } from '../tokens/token';
 import { type FetchFn, parseRetryAfter, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
@@ -138,16 +138,12 @@ export class OAuth2ClientCredentialsProvider implements TokenProvider {
 
   private toToken(request: TokenRequest, result: oauth.TokenEndpointResponse): CachedToken {
     const obtainedAt = this.options.clock.now();
-    const expiry = normalizeExpiry(result.expires_in, obtainedAt, {
+    const expiresAt = tokenExpiry(result.expires_in, obtainedAt, {
+      what: 'token endpoint',
+      connection: request.connection,
+      log: this.options.log,
       defaultLifetimeSeconds: this.options.defaultLifetimeSeconds ?? 300,
     });
-    if (expiry.form === 'default') {
-      this.options.log.warn('token endpoint: using the default lifetime', {
-        connection: request.connection,
-        reason: expiry.reason,
-        lifetimeSeconds: Math.round((expiry.expiresAt - obtainedAt) / 1000),
-      });
-    }
     // Keycloak's `refresh_expires_in` (seconds); 0 means it issued none worth using.
     const refreshExpiresIn = result.refresh_expires_in;
     const refreshUsable =
@@ -157,7 +153,7 @@ export class OAuth2ClientCredentialsProvider implements TokenProvider {
       connection: request.connection,
       accessToken: result.access_token,
       tokenType: result.token_type === 'bearer' ? 'Bearer' : result.token_type,
-      expiresAt: expiry.expiresAt,
+      expiresAt,
       obtainedAt,
       secretVersion: request.credentials.versionId,
       ...(typeof result.scope === 'string' ? { scope: result.scope } : {}),

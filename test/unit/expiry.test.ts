@@ -1,4 +1,4 @@
-import { normalizeExpiry } from '../../shared/tokens/expiry';
+import { normalizeExpiry, tokenExpiry } from '../../shared/tokens/expiry';
 
 const now = Date.parse('2026-11-22T10:00:00Z');
 
@@ -55,5 +55,32 @@ describe('normalizeExpiry', () => {
 
   it('an epoch far in the future falls back to the default', () => {
     expect(normalizeExpiry(now + 30 * 86_400_000, now).form).toBe('default');
+  });
+});
+
+describe('tokenExpiry', () => {
+  const now = Date.parse('2026-11-22T10:00:00Z');
+  const capture = () => {
+    const lines: unknown[][] = [];
+    const log = { debug() {}, info() {}, error() {}, warn: (...line: unknown[]) => lines.push(line) };
+    return { lines, log };
+  };
+
+  it('says in one warning which endpoint fell back to the default lifetime, and why', () => {
+    const { lines, log } = capture();
+    const expiresAt = tokenExpiry(undefined, now, { what: 'astrato m2m token', connection: 'astrato', log });
+    expect(expiresAt).toBe(now + 300_000);
+    expect(lines).toEqual([
+      [
+        'astrato m2m token: using the default lifetime',
+        { connection: 'astrato', reason: 'expires_in missing', lifetimeSeconds: 300 },
+      ],
+    ]);
+  });
+
+  it('stays silent when the value is usable', () => {
+    const { lines, log } = capture();
+    expect(tokenExpiry(600, now, { what: 'token endpoint', connection: 'oms', log })).toBe(now + 600_000);
+    expect(lines).toEqual([]);
   });
 });
