@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../../local/http-kit';
 
 /**
  * A tiny upstream on 127.0.0.1 that misbehaves on purpose, chosen by the first path segment:
@@ -84,15 +84,6 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
       res.end('<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>Not Found</body></html>');
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    written,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { url, stop } = await listenOnLoopback(server);
+  return { url, written, stop };
 }
