@@ -10,7 +10,7 @@
 export const REDACTED = '[redacted]';
 
 const SENSITIVE_KEY =
-  /^(client_?secret|secret|secret_?string|access_?token|refresh_?token|id_?token|token|authorization|proxy-authorization|cookie|set-cookie|password|api_?key|caller_?key|ticket|ticket_?id|embed_?url|x-api-key)$/i;
+  /^(client_?secret|secret|secret_?string|access_?token|refresh_?token|id_?token|token|authorization|proxy-authorization|cookie|set-cookie|password|api_?key|caller_?key|ticket|ticket_?id|embed_?url|redeem_?url|x-api-key)$/i;
 
 /** Registered values shorter than this are not masked (they would mask ordinary words). */
 const MIN_SECRET_LENGTH = 8;

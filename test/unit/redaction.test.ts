@@ -9,16 +9,21 @@ describe('log redaction', () => {
     const text = JSON.stringify(
       {
         clientSecret: 's3cr3t-value',
-        nested: { access_token: 'abc.def.ghi', Authorization: 'Bearer xyz', ticketId: 't-1' },
+        nested: {
+          access_token: 'abc.def.ghi',
+          Authorization: 'Bearer xyz',
+          ticketId: 't-1',
+          redeemUrl: 'https://x/ticket/t-2?embed',
+        },
         tokenType: 'Bearer',
         connection: 'oms',
       },
       sensitive.replacer,
     );
-    expect(text).not.toMatch(/s3cr3t-value|abc\.def\.ghi|xyz|t-1/);
+    expect(text).not.toMatch(/s3cr3t-value|abc\.def\.ghi|xyz|t-1|t-2/);
     expect(JSON.parse(text)).toEqual({
       clientSecret: REDACTED,
-      nested: { access_token: REDACTED, Authorization: REDACTED, ticketId: REDACTED },
+      nested: { access_token: REDACTED, Authorization: REDACTED, ticketId: REDACTED, redeemUrl: REDACTED },
       tokenType: 'Bearer',
       connection: 'oms',
     });
