@@ -188,9 +188,28 @@ export function isBrokerError(error: unknown): error is BrokerError {
   return error instanceof BrokerError;
 }
 
+/** Longest upstream-supplied text (an OAuth `error_description`, a content type) a log line carries. */
+export const LOGGED_UPSTREAM_TEXT_MAX = 200;
+
+/** Longest error message a log line carries: ours are short; a longer one quotes someone else's text. */
+export const LOGGED_MESSAGE_MAX = 500;
+
+/**
+ * Text that came from outside (an upstream's answer) made fit for a log line: control characters
+ * replaced, and cut at `max` characters with a note of how much was left out, so that a hostile or
+ * broken upstream cannot fill the logs (and the bill) with one answer.
+ */
+export function loggableText(text: string, max: number = LOGGED_UPSTREAM_TEXT_MAX): string {
+  const printable = text.replace(/\p{Cc}/gu, '?');
+  if (printable.length <= max) return printable;
+  return `${printable.slice(0, max)}... (${printable.length - max} more characters)`;
+}
+
 /** A short, secret-free description of any thrown value, for log lines. */
 export function describeError(error: unknown): { name: string; code?: string; message: string } {
-  if (error instanceof BrokerError) return { name: error.name, code: error.code, message: error.message };
-  if (error instanceof Error) return { name: error.name, message: error.message };
+  if (error instanceof BrokerError)
+    return { name: error.name, code: error.code, message: loggableText(error.message, LOGGED_MESSAGE_MAX) };
+  if (error instanceof Error)
+    return { name: loggableText(error.name, 100), message: loggableText(error.message, LOGGED_MESSAGE_MAX) };
   return { name: typeof error, message: 'non-error value thrown' };
 }

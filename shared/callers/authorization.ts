@@ -102,13 +102,20 @@ export function authorizeTokenVending(
   return { connection };
 }
 
-/** Status: any caller scoped to the connection. */
+/**
+ * Status: a caller that may use the connection, with `tickets` or `tokens` on it. A scope entry
+ * with neither grants nothing, so it does not open the connection's state either.
+ */
 export function authorizeStatus(
   caller: Caller,
   connections: Connections,
   id: string,
 ): { connection: Connection } {
   const connection = lookup(connections, id);
-  if (!scopeOf(caller, id)) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  const scope = scopeOf(caller, id);
+  if (!scope) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  if (!scope.tickets && !scope.tokens) {
+    throw new ForbiddenError(`this caller has neither tickets nor tokens on connection "${id}"`);
+  }
   return { connection };
 }

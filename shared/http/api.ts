@@ -106,12 +106,42 @@ export function readJsonBody(event: ApiEvent): unknown {
   } catch {
     throw new InvalidRequestError('request body is not valid UTF-8');
   }
+  let value: unknown;
   try {
-    return parseStrictJson(text);
+    value = parseStrictJson(text);
   } catch (error) {
     if (error instanceof JsonBodyError) throw new InvalidRequestError(error.message.slice(0, 200));
     throw error;
   }
+  // JSON can also spell a lone surrogate as an escape (`"\ud800"`): well-formed bytes, no character.
+  if (hasLoneSurrogate(value)) {
+    throw new InvalidRequestError(
+      'request body has an escaped lone surrogate (\\uD800-\\uDFFF): not a character',
+    );
+  }
+  return value;
+}
+
+/**
+ * Whether any string or key of a parsed JSON value holds a UTF-16 surrogate without its pair.
+ * Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function hasLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (LONE_SURROGATE.test(next)) return true;
+    } else if (Array.isArray(next)) {
+      pending.push(...next);
+    } else if (next !== null && typeof next === 'object') {
+      for (const [key, member] of Object.entries(next)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        pending.push(member);
+      }
+    }
+  }
+  return false;
 }
 
 function connectionParam(event: ApiEvent): string {

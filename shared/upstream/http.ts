@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
+import { loggableText, UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
 import type { Log } from '../tokens/ports';
 import {
   MAX_UPSTREAM_BODY_BYTES,
@@ -133,7 +133,7 @@ export function unexpectedAnswer(
 ): Record<string, unknown> {
   return {
     upstreamStatus: response.status,
-    contentType: response.headers.get('content-type') ?? '(none)',
+    contentType: loggableText(response.headers.get('content-type') ?? '(none)', 100),
     host: hostOf(configuredUrl),
     check,
   };

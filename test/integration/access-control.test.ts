@@ -111,7 +111,7 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket on oms': 403,
     'vend oms': 403,
     'vend astrato': 403,
-    'status oms': 200,
+    'status oms': 403,
     'status astrato': 403,
   },
   astratoTokens: {
@@ -138,7 +138,7 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'vend oms': 403,
     'vend astrato': 403,
     'status oms': 403,
-    'status astrato': 200,
+    'status astrato': 403,
   },
   ticketsGroupNames: {
     'ticket, no groups': 201,

@@ -178,6 +178,14 @@ describe('POST /v1/tickets', () => {
     );
   });
 
+  it('an escaped surrogate pair is one character: accepted (a lone half is refused, below)', async () => {
+    const response = await ticket('{"email":"pair@example.com","name":"Ada \\ud83d\\ude00"}');
+    expect(response.status).toBe(201);
+    expect(stack.astrato.users()).toContainEqual(
+      expect.objectContaining({ email: 'pair@example.com', name: 'Ada \u{1F600}' }),
+    );
+  });
+
   it('reuses the warm token: a second ticket makes no token call', async () => {
     await ticket({ email: 'warm@example.com' });
     stack.astrato.resetCounts();
@@ -251,7 +259,7 @@ describe('other routes', () => {
     const response = await invoke(handler, {
       method: 'GET',
       path: '/v1/connections/oms/status',
-      headers: bearer(key('omsNoTokens')),
+      headers: bearer(key('tokens')),
     });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
@@ -452,6 +460,15 @@ describe('scopes (403/404), never reaching upstream', () => {
     });
     expectProblem(response, 403, 'forbidden');
   });
+
+  it('status of a connection the caller is scoped to with neither tickets nor tokens', async () => {
+    const response = await invoke(handler, {
+      method: 'GET',
+      path: '/v1/connections/oms/status',
+      headers: bearer(key('omsNoTokens')),
+    });
+    expectProblem(response, 403, 'forbidden', /neither tickets nor tokens on connection "oms"/);
+  });
 });
 
 describe('validation (4xx naming the problem, no upstream call)', () => {
@@ -508,6 +525,15 @@ describe('validation (4xx naming the problem, no upstream call)', () => {
     ['a JSON string body', '"a@example.com"', /body must be a JSON object/],
   ])('%s', async (_label, body, detail) => {
     expectProblem(await ticket(body), 400, 'invalid_request', detail);
+  });
+
+  it.each([
+    ['in a value', '{"email":"a@example.com","name":"\\ud800"}'],
+    ['a low half alone', '{"email":"a@example.com","name":"Ada \\udc00"}'],
+    ['in a key', '{"email":"a@example.com","\\udbff":1}'],
+    ['in a list', '{"email":"a@example.com","groupNames":["ok","x\\ud83d"]}'],
+  ])('an escaped lone surrogate %s (well-formed bytes, no character): 400', async (_label, body) => {
+    expectProblem(await ticket(body), 400, 'invalid_request', /lone surrogate/);
   });
 
   it('a body that is not JSON', async () => {
