@@ -4,6 +4,8 @@
  * Messages of these errors never contain a secret, a token or a ticket: they may be logged as they are.
  */
 
+import { boundedRetryAfterMs } from './retry-after';
+
 /** The codes callers see in problem bodies. */
 export type ProblemCode =
   | 'invalid_request'
@@ -105,7 +107,7 @@ export class ConfigurationError extends BrokerError {
 export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
   /** Worth another attempt (network error, timeout, 5xx, 429, `temporarily_unavailable`). */
   retryable?: boolean;
-  /** What the upstream asked for in `Retry-After`, in milliseconds. */
+  /** What the upstream asked for in `Retry-After`, in milliseconds (bounded: see `retry-after.ts`). */
   retryAfterMs?: number;
   /** The upstream did not answer in time (code `upstream_timeout`). */
   timeout?: boolean;
@@ -123,7 +125,8 @@ export class UpstreamUnavailableError extends BrokerError {
   constructor(message: string, options: UpstreamUnavailableOptions = {}) {
     super(message, options);
     this.retryable = options.retryable ?? true;
-    this.retryAfterMs = options.retryAfterMs;
+    // Whole seconds, 0 to 120, or none: whatever a producer passes, nothing downstream sees 1e+24.
+    this.retryAfterMs = boundedRetryAfterMs(options.retryAfterMs);
     this.timeout = options.timeout ?? false;
     this.code = this.timeout ? 'upstream_timeout' : 'upstream_unavailable';
     this.upstreamStatus = options.upstreamStatus;

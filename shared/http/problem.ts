@@ -7,6 +7,7 @@ import {
   type ProblemCode,
   UpstreamUnavailableError,
 } from '../errors';
+import { retryAfterHeaderSeconds } from '../retry-after';
 
 /**
  * The one map from an error's code to what the caller sees: the public problem code and the HTTP
@@ -71,7 +72,7 @@ export interface ProblemSummary {
   readonly status: number;
   readonly code: ProblemCode;
   readonly detail: string;
-  /** `Retry-After`, when the upstream said how long to wait. */
+  /** `Retry-After`: whole seconds from 1 to 120, when there is a wait to name. */
   readonly retryAfterSeconds?: number;
   /** `Allow`, for a method that is not allowed. */
   readonly allow?: string;
@@ -94,12 +95,14 @@ export function problemFor(error: unknown): ProblemSummary {
     status >= 500
       ? (GENERIC_DETAIL[error.code] ?? GENERIC_DETAIL[code] ?? GENERIC_DETAIL.internal ?? '')
       : error.message;
-  const retryAfterMs = error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined;
+  const retryAfterSeconds = retryAfterHeaderSeconds(
+    error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined,
+  );
   return {
     status,
     code,
     detail,
-    ...(retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } : {}),
+    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     ...(error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {}),
   };
 }

@@ -8,10 +8,11 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../errors';
+import { parseRetryAfter } from '../retry-after';
 import { tokenExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken, ClientCredentials } from '../tokens/token';
-import { type FetchFn, parseRetryAfter, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
+import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
 
 const CHECK_TOKEN_URL =
   'the connection tokenUrl: it must be the token endpoint itself (Keycloak: https://<host>[/auth]/realms/<realm>/protocol/openid-connect/token); a 404 or an HTML page usually means a wrong host, path or realm';

@@ -593,6 +593,24 @@ describe('upstream failures', () => {
     expect(response.raw).not.toMatch(/127\.0\.0\.1|astrato oem setup|stack/i);
   });
 
+  it.each([
+    ['24 nines', '999999999999999999999999', '120'],
+    ['400 nines', '9'.repeat(400), '120'],
+    ['a date in the year 9999', 'Fri, 31 Dec 9999 23:59:59 GMT', '120'],
+    ['a negative number', '-5', undefined],
+    ['an exponent', '1e3', undefined],
+    ['words', 'in a while', undefined],
+  ])(
+    'an upstream 429 with Retry-After of %s: the caller gets a bounded whole number, or none',
+    async (_label, sent, expected) => {
+      await ticket({ email: 'warm@example.com' });
+      stack.astrato.faults.set('setup', { status: 429, retryAfter: sent, count: 3 });
+      const response = await ticket({ email: 'x@example.com' });
+      expectProblem(response, 503, 'upstream_unavailable');
+      expect(response.headers['retry-after']).toBe(expected);
+    },
+  );
+
   it('setup recovering after one 502: the ticket is issued', async () => {
     stack.astrato.faults.set('setup', { status: 502, count: 1 });
     expect((await ticket({ email: 'x@example.com' })).status).toBe(201);
