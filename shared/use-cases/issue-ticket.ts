@@ -1,4 +1,9 @@
-import { authorizeTicket, authorizeTicketSubject, type Connections } from '../callers/authorization';
+import {
+  authorizeTicket,
+  authorizeTicketSubject,
+  type Connections,
+  refuseDeniedEmail,
+} from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
@@ -95,6 +100,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         );
       }
       authorizeTicketSubject(scope, request.email, { groupIds, groupNames });
+      refuseDeniedEmail(connection, id, request.email);
       const client = deps.astrato[id];
       if (!client) throw new InternalError(`no Astrato client wired for connection ${id}`);
       const user = {

@@ -13,20 +13,37 @@ let handler: ApiHandler;
 const keys: Record<string, string> = {};
 
 const CALLERS = {
-  ticketsGroups: { name: 'tickets, groups sales', connections: ['astrato'], groupIds: ['sales'] },
+  ticketsGroups: {
+    name: 'tickets, groups sales',
+    connections: ['astrato'],
+    anyEmail: true,
+    groupIds: ['sales'],
+  },
   ticketsDomain: { name: 'tickets, domain acme.com', connections: ['astrato'], emailDomains: ['acme.com'] },
   omsTokens: { name: 'oms tokens', connections: ['oms'], tokens: true },
   omsNoTokens: { name: 'oms, no tokens', connections: ['oms'] },
-  astratoTokens: { name: 'astrato with tokens flag', connections: ['astrato'], tokens: true },
+  astratoTokens: { name: 'astrato with tokens flag', connections: ['astrato'], anyEmail: true, tokens: true },
   noTickets: { name: 'astrato without tickets', connections: ['astrato'], tickets: false },
-  ticketsGroupNames: { name: 'tickets, group names', connections: ['astrato'], groupNames: ['Sales EMEA'] },
+  ticketsGroupNames: {
+    name: 'tickets, group names',
+    connections: ['astrato'],
+    anyEmail: true,
+    groupNames: ['Sales EMEA'],
+  },
   requireGroup: {
     name: 'tickets on a requireGroup connection',
     connections: ['strict'],
+    anyEmail: true,
     groupIds: ['sales'],
     groupNames: ['Sales EMEA'],
   },
-  disabled: { name: 'disabled', connections: ['astrato', 'oms'], tokens: true, groupIds: ['sales'] },
+  disabled: {
+    name: 'disabled',
+    connections: ['astrato', 'oms'],
+    anyEmail: true,
+    tokens: true,
+    groupIds: ['sales'],
+  },
 } as const;
 
 type Operation = { method: string; path: string; body?: unknown };

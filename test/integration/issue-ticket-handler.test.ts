@@ -19,6 +19,7 @@ beforeAll(async () => {
   stack = await TestStack.start({
     extraAstratoConnections: {
       strict: { requireGroup: true },
+      guarded: { denyEmails: ['Admin@Example.com', '@admins.example'] },
       custom: {
         redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed&tenant=acme',
         signOutUrl: '{baseUrl}/auth/proxy/0/sign_out?from=custom',
@@ -31,16 +32,24 @@ beforeAll(async () => {
     tickets: {
       name: 'Acme analytics',
       connections: ['astrato'],
+      anyEmail: true,
       groupIds: ['sales', 'support'],
       groupNames: ['Sales EMEA'],
     },
-    strict: { name: 'Strict', connections: ['strict'], groupIds: ['sales'], groupNames: ['Sales EMEA'] },
-    custom: { name: 'Custom URLs', connections: ['custom'] },
+    strict: {
+      name: 'Strict',
+      connections: ['strict'],
+      anyEmail: true,
+      groupIds: ['sales'],
+      groupNames: ['Sales EMEA'],
+    },
+    custom: { name: 'Custom URLs', connections: ['custom'], anyEmail: true },
+    guarded: { name: 'Any email, but not the admins', connections: ['guarded'], anyEmail: true },
     domain: { name: 'Domain-bound', connections: ['astrato'], emailDomains: ['example.com'] },
     tokens: { name: 'OMS reader', connections: ['oms'], tokens: true },
     omsNoTokens: { name: 'OMS status only', connections: ['oms'] },
-    astratoTokens: { name: 'Greedy', connections: ['astrato'], tokens: true },
-    disabled: { name: 'Former customer', connections: ['astrato'] },
+    astratoTokens: { name: 'Greedy', connections: ['astrato'], anyEmail: true, tokens: true },
+    disabled: { name: 'Former customer', connections: ['astrato'], anyEmail: true },
   };
   for (const [label, input] of Object.entries(callers)) {
     const { key } = await addCaller(stack, input);
@@ -414,6 +423,22 @@ describe('scopes (403/404), never reaching upstream', () => {
       );
     }
   });
+
+  it.each([
+    ['an exact address (matched lower-case)', 'ADMIN@example.com'],
+    ['an @domain entry', 'root@admins.example'],
+  ])(
+    'denyEmails: %s is refused with 403 before any upstream call, even for an any-email caller',
+    async (_label, email) => {
+      stack.astrato.resetCounts();
+      const response = await ticket({ email }, key('guarded'));
+      expectProblem(response, 403, 'forbidden', /denyEmails/);
+      expect(stack.astrato.counts()).toMatchObject({ token: 0, setup: 0 });
+      // The same caller gets other emails, so the refusal is the deny list's.
+      expect((await ticket({ email: 'ada@example.com' }, key('guarded'))).status).toBe(201);
+      stack.astrato.resetCounts();
+    },
+  );
 
   it('groups requested by a caller allowed none', async () => {
     expectProblem(

@@ -33,7 +33,11 @@ beforeAll(async () => {
   delete process.env.POWERTOOLS_METRICS_NAMESPACE;
   api = await loadApiHandler(stack);
   refresh = (await import('../../functions/refresh-tokens/handler')).handler as unknown as typeof refresh;
-  ({ key: ticketKey } = await addCaller(stack, { name: 'metrics', connections: ['astrato'] }));
+  ({ key: ticketKey } = await addCaller(stack, {
+    name: 'metrics',
+    connections: ['astrato'],
+    anyEmail: true,
+  }));
   ({ key: tokenKey } = await addCaller(stack, {
     name: 'metrics tokens',
     connections: ['oms'],

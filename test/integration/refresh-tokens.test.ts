@@ -207,7 +207,7 @@ describe('refresh-tokens handler (the real module)', () => {
   it('the status route shows the last refresh', async () => {
     const { loadApiHandler, addCaller, invoke, bearer } = await import('../support/api-harness');
     const api = await loadApiHandler(stack);
-    const { key } = await addCaller(stack, { name: 'ops', connections: ['oms'] });
+    const { key } = await addCaller(stack, { name: 'ops', connections: ['oms'], tokens: true });
     const response = await invoke(api, {
       method: 'GET',
       path: '/v1/connections/oms/status',

@@ -25,6 +25,7 @@ const connections: Record<string, Connection> = {
     redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed',
     signOutUrl: '{baseUrl}/auth/proxy/0/sign_out',
     requireGroup: false,
+    denyEmails: [],
     timeoutMs: 1000,
   },
 };
