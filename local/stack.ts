@@ -161,7 +161,7 @@ async function developmentKey(
   if (keyFile && existsSync(keyFile)) {
     const saved = readFileSync(keyFile, 'utf8').trim();
     const valid = await new CallerAuthenticator({ store, clock: systemClock })
-      .authenticate(`Bearer ${saved}`)
+      .authenticate(`Bearer ${saved}`, AbortSignal.timeout(10_000))
       .then(() => true)
       .catch(() => false);
     if (valid) return saved;

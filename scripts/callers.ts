@@ -6,7 +6,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CallerAdminError, createCaller, describeCaller, disableCaller } from '../shared/callers/admin';
+import {
+  CallerAdminError,
+  createCaller,
+  describeCaller,
+  disableCaller,
+  listCallers,
+} from '../shared/callers/admin';
 import { DynamoCallerStore } from '../shared/callers/dynamo-caller-store';
 import {
   type BrokerConfig,
@@ -150,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const callers = (await store.list()).map(describeCaller);
+      const callers = (await listCallers(store)).map(describeCaller);
       if (values.json) {
         console.log(JSON.stringify(callers, null, 2));
       } else if (callers.length === 0) {

@@ -31,7 +31,9 @@ export type ErrorCode =
   | 'invalid_client'
   | 'invalid_grant'
   | 'upstream_timeout'
-  | 'store_unavailable';
+  | 'store_unavailable'
+  | 'secrets_unavailable'
+  | 'lookup_throttled';
 
 export interface BrokerErrorOptions {
   cause?: unknown;
@@ -117,7 +119,12 @@ export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
 /** The upstream could not serve us now; a later attempt may work. */
 export class UpstreamUnavailableError extends BrokerError {
   override readonly name: string = 'UpstreamUnavailableError';
-  readonly code: 'upstream_unavailable' | 'upstream_timeout' | 'store_unavailable';
+  readonly code:
+    | 'upstream_unavailable'
+    | 'upstream_timeout'
+    | 'store_unavailable'
+    | 'secrets_unavailable'
+    | 'lookup_throttled';
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly timeout: boolean;
@@ -141,6 +148,26 @@ export class UpstreamUnavailableError extends BrokerError {
 export class StoreUnavailableError extends UpstreamUnavailableError {
   override readonly name = 'StoreUnavailableError';
   override readonly code = 'store_unavailable';
+}
+
+/**
+ * Secrets Manager cannot be reached and no client secret is cached: a token cannot be acquired
+ * now. Public code `upstream_unavailable`; its own code tells logs and `/status` it is the broker's
+ * secret store, not the partner.
+ */
+export class SecretStoreUnavailableError extends UpstreamUnavailableError {
+  override readonly name = 'SecretStoreUnavailableError';
+  override readonly code = 'secrets_unavailable';
+}
+
+/**
+ * A caller key that this container has never verified cannot be looked up now: table reads for
+ * unverified key ids are rationed, so traffic with made-up keys cannot turn into a table read each.
+ * Public code `upstream_unavailable` (503, `Retry-After`): the key may be valid.
+ */
+export class CallerLookupThrottledError extends UpstreamUnavailableError {
+  override readonly name = 'CallerLookupThrottledError';
+  override readonly code = 'lookup_throttled';
 }
 
 export interface UpstreamRejectedOptions extends BrokerErrorOptions {

@@ -33,6 +33,7 @@ export const handler = createApiHandler({
     connections: config.connections,
     tokens,
     status: new DynamoStatusStore(store),
+    clock,
   }),
   logger,
   metrics,

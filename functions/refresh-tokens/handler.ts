@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { invocationDeadline } from '../../shared/runtime/deadline';
+import { invocationDeadline, startDeadline } from '../../shared/runtime/deadline';
 import { readRuntimeEnvironment } from '../../shared/runtime/environment';
 import { createRuntime } from '../../shared/runtime/runtime';
 import { DynamoStatusStore } from '../../shared/status/status-store';
@@ -30,13 +30,18 @@ const refresher = createRefresher({
 export const handler = middy<unknown, RefreshSummary>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
-  .handler(async (_event: unknown, context: Context) => {
-    const deadline = invocationDeadline(context, clock, {
-      marginMs: 2000,
-      minimumMs: 1000,
-      fallbackRemainingMs: 30_000,
-    });
-    const summary = await refresher.run(deadline);
+  .handler(async (_event: unknown, context: Context, { signal }: { signal?: AbortSignal } = {}) => {
+    const deadline = startDeadline(
+      invocationDeadline(context, clock, { marginMs: 2000, minimumMs: 1000, fallbackRemainingMs: 30_000 }),
+      clock,
+      signal,
+    );
+    let summary: RefreshSummary;
+    try {
+      summary = await refresher.run(deadline);
+    } finally {
+      deadline.dispose();
+    }
     logger.info('refresh run', {
       renewed: summary.renewed,
       fresh: summary.fresh,

@@ -25,6 +25,10 @@ export class CallerAdminError extends Error {
   override readonly name = 'CallerAdminError';
 }
 
+/** How long one table call of the operators' command may take: it serves no request with a deadline. */
+const ADMIN_CALL_TIMEOUT_MS = 30_000;
+const adminSignal = () => AbortSignal.timeout(ADMIN_CALL_TIMEOUT_MS);
+
 /**
  * Creates a caller and returns its key, which exists nowhere else afterwards (only its hash is
  * stored): whoever runs this must hand it over now.
@@ -32,7 +36,7 @@ export class CallerAdminError extends Error {
 export async function createCaller(
   store: CallerStore,
   input: NewCallerInput,
-  options: { connections?: Connections; now: Date },
+  options: { connections?: Connections; now: Date; signal?: AbortSignal },
 ): Promise<{ record: CallerRecord; key: string }> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200)
@@ -76,13 +80,13 @@ export async function createCaller(
     disabled: false,
     createdAt: options.now.toISOString(),
   };
-  await store.create(record);
+  await store.create(record, options.signal ?? adminSignal());
   return { record, key };
 }
 
 export async function disableCaller(store: CallerStore, keyId: string, now: Date): Promise<void> {
   if (!isValidKeyId(keyId)) throw new CallerAdminError(`"${keyId.slice(0, 40)}" is not a key id`);
-  if (!(await store.disable(keyId, now.toISOString())))
+  if (!(await store.disable(keyId, now.toISOString(), adminSignal())))
     throw new CallerAdminError(`no caller with key id ${keyId}`);
 }
 
@@ -99,6 +103,11 @@ export function emailRuleOf(scope: ConnectionScope): EmailRule {
   if (scope.allowedEmailDomains.length > 0) return 'domains';
   if (scope.anyEmail === undefined) return 'any-email-undecided';
   return scope.anyEmail ? 'any-email' : 'no-email';
+}
+
+/** Every caller in the table, oldest first (the operators' `list`). */
+export function listCallers(store: CallerStore): Promise<CallerRecord[]> {
+  return store.list(adminSignal());
 }
 
 /** A caller as `list` shows it: never the hash. Each scope says whose tickets it may mint (`emailRule`). */

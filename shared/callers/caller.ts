@@ -53,12 +53,12 @@ export interface Caller {
   readonly scopes: Readonly<Record<string, ConnectionScope>>;
 }
 
-/** Persistence of caller records (`caller#<keyId>` items). */
+/** Persistence of caller records (`caller#<keyId>` items); each call takes the signal of its work. */
 export interface CallerStore {
-  get(keyId: string): Promise<CallerRecord | undefined>;
+  get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined>;
   /** Creates the record; fails if the key id exists. */
-  create(record: CallerRecord): Promise<void>;
-  list(): Promise<CallerRecord[]>;
+  create(record: CallerRecord, signal: AbortSignal): Promise<void>;
+  list(signal: AbortSignal): Promise<CallerRecord[]>;
   /** Marks the caller disabled; resolves false when there is no such caller. */
-  disable(keyId: string, at: string): Promise<boolean>;
+  disable(keyId: string, at: string, signal: AbortSignal): Promise<boolean>;
 }

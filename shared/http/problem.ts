@@ -30,6 +30,8 @@ const PROBLEMS: Record<ErrorCode, { readonly code: ProblemCode; readonly status:
   upstream_unavailable: { code: 'upstream_unavailable', status: 503 },
   upstream_timeout: { code: 'upstream_unavailable', status: 504 },
   store_unavailable: { code: 'upstream_unavailable', status: 503 },
+  secrets_unavailable: { code: 'upstream_unavailable', status: 503 },
+  lookup_throttled: { code: 'upstream_unavailable', status: 503 },
   misconfigured: { code: 'misconfigured', status: 500 },
   internal: { code: 'internal', status: 500 },
 };
@@ -48,6 +50,8 @@ export const PROBLEM_TYPE = 'about:blank';
 /** Above 499 the caller gets one of these fixed sentences, never the error's own message. */
 const GENERIC_DETAIL: Partial<Record<ErrorCode, string>> = {
   store_unavailable: "The broker's storage is unavailable right now; retry later.",
+  secrets_unavailable: "The broker's secret store is unavailable right now; retry later.",
+  lookup_throttled: 'Caller keys cannot be verified right now; retry later.',
   upstream_rejected: 'The partner service refused the request or answered something unusable.',
   upstream_unavailable: 'The partner service is unavailable right now; retry later.',
   misconfigured: 'The connection is misconfigured; the operators have been alerted.',

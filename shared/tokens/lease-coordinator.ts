@@ -65,13 +65,14 @@ export class LeaseCoordinator {
   async acquireOrWait(
     connection: string,
     deadline: number,
+    signal: AbortSignal,
     lookForToken: () => Promise<TokenLookup>,
   ): Promise<LeaseWait> {
     const { clock, stores, telemetry } = this.deps;
     const waitStarted = clock.now();
     let pollMs: number = LEASE_TIMING.firstPollMs;
     for (let waited = false; ; waited = true) {
-      const attempt = await stores.tryLease(connection, this.deps.ownerId, this.leaseMs);
+      const attempt = await stores.tryLease(connection, this.deps.ownerId, this.leaseMs, signal);
       if (attempt === 'unavailable') return { outcome: 'unavailable' };
       if (attempt === 'acquired') return { outcome: 'holding', waited };
       if (deadline - clock.now() <= pollMs) {
@@ -96,10 +97,10 @@ export class LeaseCoordinator {
    * Runs `work` while holding the lease: a heartbeat keeps it alive, so only a holder that died lets
    * it lapse, and the lease is given back when the work ends, however it ends.
    */
-  async holdWhile<T>(connection: string, work: () => Promise<T>): Promise<T> {
+  async holdWhile<T>(connection: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
     const { stores, ownerId } = this.deps;
     const beat = setInterval(
-      () => void stores.tryLease(connection, ownerId, this.leaseMs, 'heartbeat'),
+      () => void stores.tryLease(connection, ownerId, this.leaseMs, signal, 'heartbeat'),
       Math.max(LEASE_TIMING.minHeartbeatMs, Math.floor(this.leaseMs / LEASE_TIMING.heartbeatsPerLease)),
     );
     beat.unref();
@@ -107,7 +108,7 @@ export class LeaseCoordinator {
       return await work();
     } finally {
       clearInterval(beat);
-      await stores.releaseLease(connection, ownerId);
+      await stores.releaseLease(connection, ownerId, signal);
     }
   }
 }

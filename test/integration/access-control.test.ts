@@ -1,5 +1,6 @@
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, addCaller, bearer, invoke, loadApiHandler } from '../support/api-harness';
+import { noDeadline } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { TABLE_NAME, TestStack } from '../support/stack';
 
@@ -195,6 +196,7 @@ beforeAll(async () => {
   await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).disable(
     disabledId,
     'now',
+    noDeadline,
   );
 });
 

@@ -8,6 +8,7 @@ import { CallerAuthenticator } from '../../shared/callers/authenticator';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { systemClock } from '../../shared/clock';
 import { UnauthorizedError } from '../../shared/errors';
+import { noDeadline } from '../support/fakes';
 import { TABLE_NAME, TestStack } from '../support/stack';
 
 /** `npm run callers -- ...` as an operator runs it: a child process against DynamoDB (dynalite). */
@@ -77,7 +78,7 @@ describe('callers command', () => {
     key = match?.[1] ?? '';
     keyId = match?.[2] ?? '';
     expect(result.stdout.split(key)).toHaveLength(2); // printed exactly once
-    const caller = await authenticator().authenticate(`Bearer ${key}`);
+    const caller = await authenticator().authenticate(`Bearer ${key}`, noDeadline);
     expect(caller).toEqual({
       keyId,
       name: 'Acme analytics',
@@ -125,7 +126,7 @@ describe('callers command', () => {
   it('disable makes the key fail', async () => {
     const result = await callers('disable', keyId);
     expect(result.code).toBe(0);
-    await expect(authenticator().authenticate(`Bearer ${key}`)).rejects.toThrow(
+    await expect(authenticator().authenticate(`Bearer ${key}`, noDeadline)).rejects.toThrow(
       new UnauthorizedError('caller key disabled'),
     );
     expect((await callers('list')).stdout).toMatch(new RegExp(`${keyId}\\s+DISABLED`));
@@ -180,7 +181,8 @@ describe('callers command', () => {
 
 describe('callers command: whose tickets a key may mint is decided at create', () => {
   const callerCount = async () =>
-    (await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).list()).length;
+    (await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).list(noDeadline))
+      .length;
 
   it('refuses a tickets scope without --email-domains or --any-email, and creates nothing', async () => {
     const count = await callerCount();

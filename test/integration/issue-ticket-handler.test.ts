@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, type ApiResponse, addCaller, bearer, invoke } from '../support/api-harness';
+import { noDeadline } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
 
@@ -60,6 +61,7 @@ beforeAll(async () => {
   await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).disable(
     disabledKeyId,
     new Date().toISOString(),
+    noDeadline,
   );
 });
 

@@ -13,6 +13,7 @@ import {
   MemoryLeaseStore,
   MemorySecretStore,
   MemoryTokenCache,
+  noDeadline,
   ScriptedProvider,
 } from '../support/fakes';
 
@@ -172,7 +173,9 @@ describe('TokenSource across processes (lease)', () => {
     const { clock, provider, leases, make } = world();
     leases.leases.set('astrato', { owner: 'crashed-process', until: clock.now() + 10_000 });
     const started = clock.now();
-    const result = await make().get('astrato', { deadline: clock.now() + 30_000 });
+    const result = await make().get('astrato', {
+      deadline: { at: clock.now() + 30_000, signal: noDeadline },
+    });
     expect(result.origin).toBe('acquired');
     expect(clock.now() - started).toBeGreaterThanOrEqual(10_000);
     expect(provider.requests).toHaveLength(1);
@@ -193,7 +196,7 @@ describe('TokenSource across processes (lease)', () => {
     const { clock, leases, provider, make } = world();
     leases.leases.set('astrato', { owner: 'slow-process', until: clock.now() + 10_000 });
     const error = await make()
-      .get('astrato', { deadline: clock.now() + 1_000 })
+      .get('astrato', { deadline: { at: clock.now() + 1_000, signal: noDeadline } })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamUnavailableError);
     expect((error as UpstreamUnavailableError).retryAfterMs).toBe(1000);
@@ -319,7 +322,7 @@ describe('TokenSource invalidation and secrets', () => {
     const { token: old } = await make().get('astrato');
     const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
     const source = make();
-    await secrets.get('sec/astrato', { refresh: true }); // this process has now seen the new version
+    await secrets.get('sec/astrato', { refresh: true, signal: noDeadline }); // this process has now seen the new version
     const result = await source.get('astrato');
     expect(result.origin).toBe('acquired');
     expect(result.token.accessToken).not.toBe(old.accessToken);
