@@ -1,5 +1,6 @@
 import type { Clock, Sleep } from '../clock';
 import { UpstreamUnavailableError } from '../errors';
+import { startDeadline } from '../runtime/deadline';
 import type { Telemetry } from './ports';
 import type { ResilientStores } from './resilient-stores';
 import type { CachedToken } from './token';
@@ -20,6 +21,8 @@ export const LEASE_TIMING = {
   maxPollMs: 250,
   /** What a waiter that ran out of time tells its caller to wait before retrying. */
   retryAfterMs: 1_000,
+  /** Longest the release of a lease may take, whatever time its work had left. */
+  releaseMs: 1_000,
 } as const;
 
 /**
@@ -108,7 +111,14 @@ export class LeaseCoordinator {
       return await work();
     } finally {
       clearInterval(beat);
-      await stores.releaseLease(connection, ownerId, signal);
+      // Give the lease back even when the work ran out its deadline (its signal has aborted then):
+      // a lease left behind would make every other process wait for it to lapse.
+      const release = startDeadline(this.deps.clock.now() + LEASE_TIMING.releaseMs, this.deps.clock);
+      try {
+        await stores.releaseLease(connection, ownerId, release.signal);
+      } finally {
+        release.dispose();
+      }
     }
   }
 }
