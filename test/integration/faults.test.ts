@@ -17,6 +17,7 @@ import { addCaller, loadApiHandler } from '../support/api-harness';
 import { type BlackHole, startBlackHole } from '../support/black-hole';
 import { type RunningChild, startChild } from '../support/child-process';
 import { apiEvent, lambdaContext } from '../support/events';
+import { eventually } from '../support/eventually';
 import { ManualClock } from '../support/fakes';
 import { startHostileUpstream } from '../support/hostile-upstream';
 import { OutputCapture } from '../support/log-capture';
@@ -232,9 +233,14 @@ describe('Secrets Manager unavailable', () => {
       expect(refused.status).toBe(503);
       expect(((await refused.json()) as { code: string }).code).toBe('upstream_unavailable');
       stack.secretsManager.setUnavailable(false);
-      const served = await fetch(`${fresh.url}/v1/connections/oms/token`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}` },
+      // Backed off after failing, Secrets Manager is probed again after the back-off: then served.
+      const served = await eventually(async () => {
+        const response = await fetch(`${fresh.url}/v1/connections/oms/token`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        if (response.status !== 200) throw new Error(`still ${response.status}`);
+        return response;
       });
       expect(served.status).toBe(200);
     } finally {

@@ -227,4 +227,25 @@ describe('refresh-tokens handler (the real module)', () => {
       systemClock.now() - Date.parse(String((response.body.lastRefresh as { at: string }).at)),
     ).toBeLessThan(60_000);
   });
+
+  it('a last run older than two schedule periods is overdue, however it ended', async () => {
+    const { loadApiHandler, addCaller, invoke, bearer } = await import('../support/api-harness');
+    const api = await loadApiHandler(stack);
+    const { key } = await addCaller(stack, { name: 'ops2', connections: ['oms'], tokens: true });
+    const status = new DynamoStatusStore({ client: stack.documentClient(), tableName: TABLE_NAME });
+    const read = async () =>
+      (await invoke(api, { method: 'GET', path: '/v1/connections/oms/status', headers: bearer(key) })).body
+        .lastRefresh;
+    const ago = (ms: number) => new Date(systemClock.now() - ms).toISOString();
+    // A success within two periods (2 min) is ok; the same success from before is overdue.
+    await status.write({ connection: 'oms', at: ago(100_000), ok: true, action: 'renewed' }, noDeadline);
+    expect(await read()).toMatchObject({ ok: true, state: 'ok' });
+    await status.write({ connection: 'oms', at: ago(121_000), ok: true, action: 'renewed' }, noDeadline);
+    expect(await read()).toMatchObject({ ok: true, state: 'overdue' });
+    await status.write(
+      { connection: 'oms', at: ago(600_000), ok: false, action: 'failed', error: 'upstream_unavailable' },
+      noDeadline,
+    );
+    expect(await read()).toMatchObject({ ok: false, state: 'overdue', error: 'upstream_unavailable' });
+  });
 });

@@ -232,6 +232,27 @@ describe('TokenSource degraded (table unavailable)', () => {
     expect(provider.requests).toHaveLength(1);
   });
 
+  it('while one request re-checks memory against a table that hangs, the others take the token in memory', async () => {
+    const { cache, clock, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    clock.advance(60_000); // past l1MaxAge: the next request re-checks against the table
+    let answer: (() => void) | undefined;
+    const read = cache.read.bind(cache);
+    cache.read = (connection: string) =>
+      new Promise((resolve, reject) => {
+        answer = () => read(connection).then(resolve, reject);
+      });
+    const rechecking = source.get('astrato');
+    const others = await Promise.all(Array.from({ length: 5 }, () => source.get('astrato')));
+    // They completed while the re-check is still pending, with the token held in memory.
+    expect(others).toEqual(Array(5).fill({ token, origin: 'l1' }));
+    expect(answer).toBeDefined();
+    answer?.();
+    await expect(rechecking).resolves.toMatchObject({ token });
+    expect(provider.requests).toHaveLength(1);
+  });
+
   it('a lease store failure degrades to a direct acquisition', async () => {
     const { leases, provider, make } = world();
     leases.failing = true;
