@@ -4,9 +4,9 @@ import type { Clock } from '../clock';
 import type { ConnectionKind } from '../config/schema';
 import { isBrokerError, StoreUnavailableError } from '../errors';
 import type { Deadline } from '../runtime/deadline';
+import { REFRESH_SCHEDULE_MINUTES } from '../runtime/schedule';
 import type { StatusStore } from '../status/status-store';
 import type { TokenSource } from '../tokens/token-source';
-import { REFRESH_SCHEDULE_MINUTES } from './refresh-tokens';
 
 /** What a caller is asked to wait (`Retry-After`) when the table cannot be read. */
 const STATUS_RETRY_AFTER_MS = 5000;

@@ -11,12 +11,6 @@ import type { RefreshOutcome, TokenSource } from '../tokens/token-source';
 import { unexpectedAnswer, upstreamFetch } from '../upstream/http';
 
 /**
- * The refresher's schedule (EventBridge): one run a minute. The stack schedules it from here, and
- * `/status` calls a last run older than two periods overdue.
- */
-export const REFRESH_SCHEDULE_MINUTES = 1;
-
-/**
  * Kept back from a run's deadline for recording its outcome: the refresh work ends this much
  * earlier, so a dependency that hangs still leaves time to write each connection's status.
  */
