@@ -7,8 +7,11 @@ import type { Log, Telemetry } from './tokens/ports';
  */
 export type DependencyName = 'Table' | 'SecretsManager';
 
-/** Every metric name this module emits (for the dashboard and its cross-check). */
-export const DEPENDENCY_METRICS = ['TableUnavailable', 'SecretsManagerUnavailable'] as const;
+/** Every metric name this module emits: one count each time a dependency goes down. */
+export const DEPENDENCY_METRICS = [
+  'TableUnavailable',
+  'SecretsManagerUnavailable',
+] as const satisfies readonly `${DependencyName}Unavailable`[];
 
 /**
  * Thrown instead of calling a dependency that is backed off: the caller goes on with what it

@@ -98,6 +98,7 @@ export async function disableCaller(store: CallerStore, keyId: string, now: Date
  */
 export type EmailRule = 'domains' | 'any-email' | 'any-email-undecided' | 'no-email' | 'no-tickets';
 
+/** The {@link EmailRule} of one scope, as `callers list` shows it. */
 export function emailRuleOf(scope: ConnectionScope): EmailRule {
   if (!scope.tickets) return 'no-tickets';
   if (scope.allowedEmailDomains.length > 0) return 'domains';
