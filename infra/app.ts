@@ -15,7 +15,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { type BrokerConfig, ConfigValidationError } from '../shared/config/schema';
 import { buildBrokerStacks } from './broker-app';
 import { ConfigFileError, loadBrokerConfigFile } from './config-file';
-import { type ContextOptions, optionsFromContext } from './context';
+import { type ContextOptions, cdkJsonContext, optionsFromContext } from './context';
 import { InvalidPropsError } from './errors';
 
 /** One line naming the problem, no stack trace: a configuration mistake is not a crash. */
@@ -28,11 +28,13 @@ function fail(error: unknown): never {
     )
   )
     throw error;
-  process.stderr.write(`ticket-broker: ${error.message}\n`);
+  const hint = error instanceof ConfigFileError ? '; give another with -c config=<path>' : '';
+  process.stderr.write(`ticket-broker: ${error.message}${hint}\n`);
   process.exit(1);
 }
 
-const app = new App();
+// cdk.json's context (feature flags) also when the app runs without the CLI.
+const app = new App({ context: cdkJsonContext() });
 let options: ContextOptions;
 let config: BrokerConfig;
 try {
@@ -58,7 +60,13 @@ try {
   app.synth();
 } catch (error) {
   // A validation (e.g. a function environment over Lambda's 4 KB) says what is wrong; no trace.
-  if (!(error instanceof Error && /Validation failed/.test(error.message))) throw error;
+  if (
+    !(
+      error instanceof Error &&
+      (error.name === 'ValidationFailed' || /Validation failed/.test(error.message))
+    )
+  )
+    throw error;
   process.stderr.write(`ticket-broker: ${error.message}\n`);
   process.exit(1);
 }

@@ -21,8 +21,9 @@ export interface BrokerStacksOptions {
     | 'ticketLatencyThreshold'
     | 'logRetention'
     | 'alarmEmail'
-    | 'configPath'
   >;
+  /** The configuration file, repeated in the commands the stacks print. @default 'config/connections.json' */
+  readonly configPath?: string;
 }
 
 export interface BrokerStacks {
@@ -45,6 +46,7 @@ export function buildBrokerStacks(
   const stateful = new StatefulStack(app, `${prefix}Stateful`, {
     config,
     namePrefix: prefix,
+    ...(options.configPath ? { configPath: options.configPath } : {}),
     description: 'ticket-broker: KMS key, table and partner secrets (all retained)',
     ...env,
   });

@@ -21,10 +21,7 @@ export function loadBrokerConfigFile(path: string): BrokerConfig {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigFileError(
-      `cannot read the configuration file ${path} (${code}); give another with -c config=<path>`,
-      { cause: error },
-    );
+    throw new ConfigFileError(`cannot read the configuration file ${path} (${code})`, { cause: error });
   }
   return parseBrokerConfigJson(text, path);
 }

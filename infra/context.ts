@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { BrokerStacksOptions } from './broker-app';
 import { DEFAULT_CONFIG_PATH } from './config-file';
 import { InvalidPropsError } from './errors';
@@ -64,7 +65,6 @@ export function optionsFromContext(get: (name: string) => unknown): ContextOptio
     configPath,
     prefix: text(CONTEXT_FLAGS.stackPrefix) ?? DEFAULT_PREFIX,
     stateless: {
-      configPath,
       throttle: { rateLimit, burstLimit },
       ...(alarmEmail ? { alarmEmail } : {}),
       ...(provisionedConcurrency !== undefined ? { provisionedConcurrency } : {}),
@@ -73,4 +73,19 @@ export function optionsFromContext(get: (name: string) => unknown): ContextOptio
         : {}),
     },
   };
+}
+
+/** Where the CDK CLI reads the app's context from: the project's cdk.json. */
+export const CDK_JSON_PATH = 'cdk.json';
+
+/**
+ * The `context` of cdk.json: the feature flags and defaults the CDK CLI hands to the app. Given to
+ * `new App({ context })`, so an app run without the CLI (a test, `node --import tsx infra/app.ts`)
+ * synthesizes what `cdk deploy` would; under the CLI its own context (cdk.json, `-c`) still takes
+ * precedence over the constructor's.
+ * @param path the cdk.json to read, relative to the working directory (the project root)
+ */
+export function cdkJsonContext(path = CDK_JSON_PATH): Record<string, unknown> {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { context?: Record<string, unknown> };
+  return { ...parsed.context };
 }

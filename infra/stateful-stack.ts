@@ -1,20 +1,46 @@
-import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store';
-import type { BrokerConfig, ConnectionKind } from '../shared/config/schema';
+import type { BrokerConfig } from '../shared/config/schema';
+import { DEFAULT_CONFIG_PATH } from './config-file';
+import { connectionSecretsOf, SECRET_VALUE_SHAPE } from './connection-secrets';
 import type { ConnectionSecrets } from './constructs/broker-function';
 import { InvalidPropsError } from './errors';
-import { checkPrefix, DEFAULT_PREFIX, deployedSecretName, secretNamePrefix } from './names';
+import { checkPrefix, DEFAULT_PREFIX, secretNamePrefix } from './names';
 
 /** The table's key and TTL attribute (docs/design.md "DynamoDB table"). */
 export const TABLE_PARTITION_KEY = 'pk';
 export const TABLE_TTL_ATTRIBUTE = 'ttl';
 
-/** The JSON every connection secret holds (docs/design.md "Configuration"). */
-export const SECRET_VALUE_SHAPE = '{"clientId":"...","clientSecret":"..."}';
+/**
+ * CloudFormation's quotas on one template, which every stack of the app must stay within.
+ * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+ */
+export const CLOUDFORMATION_TEMPLATE_QUOTAS = {
+  resources: 500,
+  outputs: 200,
+  parameters: 200,
+  mappings: 200,
+  /** The body of a template CloudFormation reads from S3 (the CDK uploads every template). */
+  bodyBytes: 1_000_000,
+} as const;
+
+/**
+ * Resources of the stateful stack besides the secrets: the key, the table, and the CDK's own
+ * `CDKMetadata` (in every region that has it).
+ */
+const STATEFUL_FIXED_RESOURCES = 3;
+
+/**
+ * The most connections one deployment holds: the stateful stack has one secret resource per
+ * connection, and CloudFormation allows 500 resources per stack. Nothing else grows with the
+ * connections (outputs, IAM policies and the functions' environment are constant;
+ * test/infra/limits.test.ts).
+ */
+export const MAX_CONNECTIONS = CLOUDFORMATION_TEMPLATE_QUOTAS.resources - STATEFUL_FIXED_RESOURCES;
 
 export interface StatefulStackProps extends StackProps {
   /** The validated configuration: one secret per connection, named `<namePrefix>/<secretId>`. */
@@ -29,6 +55,11 @@ export interface StatefulStackProps extends StackProps {
    * @default true
    */
   readonly tableDeletionProtection?: boolean;
+  /**
+   * The configuration file the app was synthesized from, repeated in the printed `secrets` and
+   * `callers` commands so they read the same file. @default 'config/connections.json'
+   */
+  readonly configPath?: string;
 }
 
 /**
@@ -52,6 +83,10 @@ export class StatefulStack extends Stack {
     const prefix = checkPrefix(props.namePrefix ?? DEFAULT_PREFIX);
     const connections = Object.entries(props.config.connections);
     if (connections.length === 0) throw new InvalidPropsError(`${id}: the configuration has no connection`);
+    if (connections.length > MAX_CONNECTIONS)
+      throw new InvalidPropsError(
+        `${id}: the configuration has ${connections.length} connections; one deployment holds at most ${MAX_CONNECTIONS} (one secret each, and CloudFormation's ${CLOUDFORMATION_TEMPLATE_QUOTAS.resources} resources per stack). Split them over deployments with -c stackPrefix`,
+      );
     const owners = new Map<string, string>();
     for (const [connection, settings] of connections) {
       // The app creates each secret, so it needs a name; an ARN would point at a secret made elsewhere.
@@ -89,12 +124,12 @@ export class StatefulStack extends Stack {
     this.connectionSecrets = { namePrefix, key: this.key };
 
     const secrets: Record<string, Secret> = {};
-    for (const [connection, settings] of connections) {
+    for (const each of connectionSecretsOf(props.config, prefix)) {
       // The construct id (so the logical id) follows the secret, not the connection: renaming a
       // connection that keeps its secretId keeps the same secret resource.
-      const secret = new Secret(this, secretConstructId(settings.secretId), {
-        secretName: deployedSecretName(namePrefix, settings.secretId),
-        description: `ticket-broker connection "${connection}" (${settings.kind}): put the JSON ${SECRET_VALUE_SHAPE} of ${describeCredentials(settings.kind)} with put-secret-value`,
+      const secret = new Secret(this, secretConstructId(each.secretId), {
+        secretName: each.secretName,
+        description: `ticket-broker connection "${each.connection}" (${each.kind}): put the JSON ${SECRET_VALUE_SHAPE} of ${each.holds} with put-secret-value`,
         encryptionKey: this.key,
         removalPolicy: RemovalPolicy.RETAIN,
         // A placeholder of the right shape, generated by Secrets Manager at creation: no value is in
@@ -112,39 +147,55 @@ export class StatefulStack extends Stack {
         reason:
           'Partner client secrets are issued and rotated in the partner’s own portal (Astrato, Keycloak), which no Lambda here can drive; operators rotate by put-secret-value and the broker moves to the new version within a minute, never using a token minted with the old one.',
       });
-      secrets[connection] = secret;
+      secrets[each.connection] = secret;
     }
     this.secrets = secrets;
-    this.addSecretOutputs(
-      connections.map(([connection, settings]) => [
-        connection,
-        deployedSecretName(namePrefix, settings.secretId),
-      ]),
-    );
+    this.addOutputs(props, prefix);
   }
 
   /**
-   * Per connection: the secret's name and the command that puts its value. Plain outputs of this
-   * stack, never exports, so a connection change never meets "export in use".
+   * What an operator needs after a deployment, in a fixed number of outputs whatever the number of
+   * connections (CloudFormation allows 200 per stack): where the secrets are and the command that
+   * prints the put command of each, the table and the commands that create the first callers.
+   * Plain outputs, never exports, so a connection change never meets "export in use".
    */
-  private addSecretOutputs(connections: readonly (readonly [string, string])[]): void {
-    const names = new Map(connections);
-    for (const [connection, outputId] of outputIdsOf(this.node.id, [...names.keys()])) {
-      const name = names.get(connection) as string;
-      new CfnOutput(this, `SecretName${outputId}`, {
-        value: name,
-        description: `Secret of connection "${connection}"`,
-      });
-      new CfnOutput(this, `PutSecretCommand${outputId}`, {
-        description: `Put the client credentials of connection "${connection}"`,
-        value: `aws secretsmanager put-secret-value --region ${Aws.REGION} --secret-id ${name} --secret-string '${PUT_SECRET_PLACEHOLDER}'`,
+  private addOutputs(props: StatefulStackProps, prefix: string): void {
+    const region = Stack.of(this).region;
+    const configPath = props.configPath ?? DEFAULT_CONFIG_PATH;
+    const configFlag = configPath !== DEFAULT_CONFIG_PATH ? ` --config ${configPath}` : '';
+    const prefixFlag = prefix !== DEFAULT_PREFIX ? ` --stack-prefix ${prefix}` : '';
+    new CfnOutput(this, 'SecretNamePrefix', {
+      value: this.connectionSecrets.namePrefix,
+      description: `Every connection secret is named <prefix><secretId> and holds the JSON ${SECRET_VALUE_SHAPE}`,
+    });
+    new CfnOutput(this, 'PutSecretsCommand', {
+      value: `npm run --silent secrets -- list --region ${region}${prefixFlag}${configFlag}`,
+      description: 'Prints, for each connection, its secret and the command that puts its credentials',
+    });
+    new CfnOutput(this, 'TableName', {
+      value: this.table.tableName,
+      description: 'The broker table (callers, tokens, leases, refresh status)',
+    });
+
+    const connections = Object.entries(props.config.connections);
+    const create = `AWS_REGION=${region} TABLE_NAME=${this.table.tableName} npm run callers -- create`;
+    const ticketConnection = connections.find(([, c]) => c.kind === 'astrato-oem')?.[0];
+    const [firstConnection] = Object.keys(props.config.connections);
+    new CfnOutput(this, 'CreateCallerCommand', {
+      description: 'Create the first caller, for embed tickets (prints its key once)',
+      value: `${create} --name "<saas app>" --connection ${ticketConnection ?? firstConnection}${
+        ticketConnection ? ' --groups <group-id,...> --email-domains <example.com>' : ''
+      }${configFlag}`,
+    });
+    const vendable = connections.find(([, c]) => c.kind === 'oauth2-client-credentials' && c.vendable)?.[0];
+    if (vendable) {
+      new CfnOutput(this, 'CreateTokenCallerCommand', {
+        description: `Create a caller that may read the vendable tokens of "${vendable}" (prints its key once)`,
+        value: `${create} --name "<backend>" --connection ${vendable} --tokens --no-tickets${configFlag}`,
       });
     }
   }
 }
-
-/** The secret's JSON shape (SECRET_VALUE_SHAPE) with placeholders an operator replaces. */
-const PUT_SECRET_PLACEHOLDER = '{"clientId":"<client id>","clientSecret":"<client secret>"}';
 
 /**
  * A secret's construct id, from its secretId: encoded, so two different secretIds never share one
@@ -152,34 +203,4 @@ const PUT_SECRET_PLACEHOLDER = '{"clientId":"<client id>","clientSecret":"<clien
  */
 export function secretConstructId(secretId: string): string {
   return `Secret-${encodeURIComponent(secretId)}`;
-}
-
-/** Output ids per connection (`SecretName<Id>`): alphanumeric and distinct. */
-export function outputIdsOf(stackId: string, connections: readonly string[]): ReadonlyMap<string, string> {
-  const ids = new Map<string, string>();
-  const owners = new Map<string, string>();
-  for (const connection of connections) {
-    const outputId = connection
-      .split(/[^a-z0-9]+/)
-      .filter(Boolean)
-      .map((part) => part[0]?.toUpperCase() + part.slice(1))
-      .join('');
-    const other = owners.get(outputId);
-    if (other)
-      throw new InvalidPropsError(
-        `${stackId}: connections "${other}" and "${connection}" would share the output name ${outputId}; rename one`,
-      );
-    owners.set(outputId, connection);
-    ids.set(connection, outputId);
-  }
-  return ids;
-}
-
-function describeCredentials(kind: ConnectionKind): string {
-  switch (kind) {
-    case 'astrato-oem':
-      return 'the Astrato OEM API client';
-    case 'oauth2-client-credentials':
-      return 'the OAuth 2.0 client';
-  }
 }

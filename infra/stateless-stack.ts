@@ -83,14 +83,8 @@ export interface StatelessStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** An address subscribed (after confirming) to the alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
-  /**
-   * The configuration file the app was synthesized from, repeated in the printed `callers`
-   * command so it checks connection ids against the same file. @default 'config/connections.json'
-   */
-  readonly configPath?: string;
 }
 
-const DEFAULT_CONFIG_PATH = 'config/connections.json';
 const TICKET_FUNCTION_TIMEOUT = Duration.seconds(15);
 /** Lambda's own cap per function is the account's concurrency; this guards against a typo. */
 const MAX_PROVISIONED_CONCURRENCY = 1000;
@@ -315,10 +309,6 @@ export class StatelessStack extends Stack {
         description: 'Point the custom domain at this name (a CNAME, or a Route 53 alias)',
       });
     }
-    new CfnOutput(this, 'TableName', {
-      value: props.table.tableName,
-      description: 'The broker table (callers, tokens, leases, refresh status)',
-    });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.alarmTopic.topicArn,
       description: 'SNS topic of the alarms: subscribe your paging or chat integration',
@@ -331,26 +321,6 @@ export class StatelessStack extends Stack {
       value: this.dashboard.dashboardName,
       description: 'The CloudWatch dashboard',
     });
-
-    const connections = Object.entries(props.config.connections);
-    const configFlag =
-      props.configPath && props.configPath !== DEFAULT_CONFIG_PATH ? ` --config ${props.configPath}` : '';
-    const prefix = `AWS_REGION=${Stack.of(this).region} TABLE_NAME=${props.table.tableName} npm run callers -- create`;
-    const ticketConnection = connections.find(([, c]) => c.kind === 'astrato-oem')?.[0];
-    const [firstConnection] = Object.keys(props.config.connections);
-    new CfnOutput(this, 'CreateCallerCommand', {
-      description: 'Create the first caller, for embed tickets (prints its key once)',
-      value: `${prefix} --name "<saas app>" --connection ${ticketConnection ?? firstConnection}${
-        ticketConnection ? ' --groups <group-id,...> --email-domains <example.com>' : ''
-      }${configFlag}`,
-    });
-    const vendable = connections.find(([, c]) => c.kind === 'oauth2-client-credentials' && c.vendable)?.[0];
-    if (vendable) {
-      new CfnOutput(this, 'CreateTokenCallerCommand', {
-        description: `Create a caller that may read the vendable tokens of "${vendable}" (prints its key once)`,
-        value: `${prefix} --name "<backend>" --connection ${vendable} --tokens --no-tickets${configFlag}`,
-      });
-    }
   }
 }
 

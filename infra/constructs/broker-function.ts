@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Stage, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Stage, Token, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -15,6 +15,7 @@ import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
 import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
 import { BUNDLE_SETTINGS } from '../bundling';
 import { InvalidPropsError } from '../errors';
+import { wildcardResourceFinding } from '../nag';
 
 /** The services through which the functions may use a KMS key. */
 type KeyService = 'dynamodb' | 'secretsmanager';
@@ -213,6 +214,11 @@ export class BrokerFunction extends NodejsFunction {
     this.executionRole = executionRole;
     this.config = props.config;
     this.node.addValidation({ validate: () => this.checkEnvironmentSize() });
+    // cfn-lint W3005 (a DependsOn already implied by a GetAtt): aws-lambda makes the function depend
+    // on its whole role construct, the role and its default policy, so the policy exists before the
+    // function first runs; the role half is also implied by the GetAtt of its ARN. Redundant and
+    // harmless, and the default policy's half is needed.
+    (this.node.defaultChild as CfnFunction).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
@@ -267,23 +273,22 @@ export class BrokerFunction extends NodejsFunction {
       throw new InvalidPropsError(
         `${this.node.path}: the secret name prefix "${secrets.namePrefix}" must be letters, digits and - ending in /`,
       );
+    // Secrets Manager appends 6 random characters to a secret's name in its ARN.
+    const resource = Stack.of(this).formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${secrets.namePrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     this.addToRolePolicy(
       new PolicyStatement({
         sid: 'ConnectionSecrets',
         actions: [...SECRET_READ_ACTIONS],
-        // Secrets Manager appends 6 random characters to a secret's name in its ARN.
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'secretsmanager',
-            resource: 'secret',
-            resourceName: `${secrets.namePrefix}*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
+        resources: [resource],
       }),
     );
     Validations.of(this.executionRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secrets.namePrefix}*]`,
+      id: wildcardResourceFinding(this, resource),
       reason:
         'The deployment’s connection secrets, by their name prefix: every one is named <prefix>/<secretId> by the stateful stack, no other secret is under that prefix, and the suffix Secrets Manager appends to a secret’s ARN is random, so the names alone need a wildcard. One statement whatever the number of connections (IAM’s 10,240-character limit per role).',
     });
@@ -301,11 +306,13 @@ export class BrokerFunction extends NodejsFunction {
       }
       return;
     }
+    const stack = Stack.of(this);
     const statement = new PolicyStatement({
       sid: service === 'dynamodb' ? 'TableKeyViaDynamoDB' : 'SecretKeyViaSecretsManager',
       actions: [...actions],
       resources: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.amazonaws.com` } },
+      // The service's endpoint in the stack's partition: `amazonaws.com.cn` in China.
+      conditions: { StringEquals: { 'kms:ViaService': `${service}.${stack.region}.${stack.urlSuffix}` } },
     });
     this.keyStatements.set(service, { statement, keys: new Set([key]) });
     this.addToRolePolicy(statement);

@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
@@ -88,9 +88,14 @@ export class BrokerMonitoring extends Construct {
         actions: ['sns:Publish'],
         resources: [this.alarmTopic.topicArn],
         conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
           ArnLike: {
-            'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${prefix}-*`,
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: `${prefix}-*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
           },
         },
       }),
@@ -173,7 +178,7 @@ export class BrokerMonitoring extends Construct {
       new GraphWidget({ title, left, width, height: 6 });
     // Dashboards are global, not regional: the region keeps two regions' dashboards apart.
     this.dashboard = new Dashboard(this, 'Dashboard', {
-      dashboardName: `${prefix}-${Aws.REGION}`,
+      dashboardName: `${prefix}-${Stack.of(this).region}`,
       defaultInterval: Duration.hours(3),
       widgets: [
         [

@@ -123,7 +123,7 @@ it('the other flags: config path, stack prefix, alarm address', () => {
   ).toMatchObject({
     configPath: 'deploy/prod.json',
     prefix: 'Staging',
-    stateless: { configPath: 'deploy/prod.json', alarmEmail: 'ops@example.com' },
+    stateless: { alarmEmail: 'ops@example.com' },
   });
   expect(synthesize(exampleConfig, { prefix: 'Staging' }).stacks.stateless.stackName).toBe('StagingApi');
 });

@@ -58,7 +58,7 @@ describe('secrets', () => {
       const readers = secretReaders(built.stateless, fn);
       expect(readers).toHaveLength(1);
       const [reader] = readers as [Statement];
-      expect(resourcesOf(reader).map(render)).toEqual([
+      expect(resourcesOf(reader).map((value) => render(value))).toEqual([
         'arn:aws:secretsmanager:eu-west-1:123456789012:secret:TicketBroker/*',
       ]);
       const pattern = iamPattern(render(resourcesOf(reader)[0]));

@@ -52,7 +52,7 @@ it('fake secrets in the environment and in a secrets file beside the config appe
 
   const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
   buildBrokerStacks(app, loadBrokerConfigFile(join(configDir, 'connections.json')), {
-    stateless: { configPath: join(configDir, 'connections.json') },
+    configPath: join(configDir, 'connections.json'),
   });
   app.synth();
 

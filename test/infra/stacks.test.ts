@@ -239,14 +239,13 @@ describe('refresh schedule', () => {
 });
 
 describe('outputs', () => {
-  const outputs = stateless.findOutputs('*') as Record<string, { Value: unknown }>;
+  const outputs = stateful.findOutputs('*') as Record<string, { Value: unknown }>;
   const text = (name: string) => JSON.stringify(outputs[name]?.Value);
 
-  it('gives the API URL, the table name, the alarm topic, the dead-letter queue and the dashboard', () => {
+  it('the API stack gives the API URL, the alarm topic, the dead-letter queue and the dashboard', () => {
     stateless.hasOutput('ApiUrl', {
       Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Api'), 'ApiEndpoint'] },
     });
-    stateless.hasOutput('TableName', { Value: { 'Fn::ImportValue': Match.stringLikeRegexp('RefTable') } });
     stateless.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('AlarmTopic') } });
     stateless.hasOutput('DeadLetterQueueUrl', {
       Value: { Ref: Match.stringLikeRegexp('^RefreshDeadLetters') },
@@ -254,26 +253,28 @@ describe('outputs', () => {
     stateless.hasOutput('DashboardName', { Value: { Ref: Match.stringLikeRegexp('Dashboard') } });
   });
 
-  it('the stateful stack gives each secret’s name and the exact command to put its value (plain outputs, no exports)', () => {
-    for (const [id, name] of [
-      ['Astrato', 'TicketBroker/ticket-broker/astrato'],
-      ['Oms', 'TicketBroker/ticket-broker/oms'],
-    ] as const) {
-      stateful.hasOutput(`SecretName${id}`, { Value: name, Export: Match.absent() });
-      stateful.hasOutput(`PutSecretCommand${id}`, {
-        Export: Match.absent(),
-        Value: {
-          'Fn::Join': [
-            '',
-            [
-              'aws secretsmanager put-secret-value --region ',
-              { Ref: 'AWS::Region' },
-              ` --secret-id ${name} --secret-string '{"clientId":"<client id>","clientSecret":"<client secret>"}'`,
-            ],
-          ],
-        },
-      });
-    }
+  it('no output repeats a value another stack owns (no import in an output)', () => {
+    for (const template of [stateful, stateless])
+      expect(JSON.stringify(template.findOutputs('*'))).not.toContain('Fn::ImportValue');
+  });
+
+  it('the stateful stack gives the table, the secret name prefix and the command that lists each secret’s put command (plain outputs, no exports)', () => {
+    stateful.hasOutput('TableName', {
+      Value: { Ref: Match.stringLikeRegexp('^Table') },
+      Export: Match.absent(),
+    });
+    stateful.hasOutput('SecretNamePrefix', { Value: 'TicketBroker/', Export: Match.absent() });
+    stateful.hasOutput('PutSecretsCommand', {
+      Export: Match.absent(),
+      Value: {
+        'Fn::Join': ['', ['npm run --silent secrets -- list --region ', { Ref: 'AWS::Region' }]],
+      },
+    });
+    const staging = synthesize(exampleConfig, { prefix: 'Staging', configPath: 'deploy/prod.json' });
+    staging.stateful.hasOutput('SecretNamePrefix', { Value: 'Staging/' });
+    expect(JSON.stringify(staging.stateful.findOutputs('PutSecretsCommand'))).toContain(
+      ' --stack-prefix Staging --config deploy/prod.json',
+    );
   });
 
   it('gives the commands to create the first callers: tickets on astrato, tokens on the vendable oms', () => {
@@ -282,8 +283,8 @@ describe('outputs', () => {
     expect(text('CreateCallerCommand')).toContain('--connection astrato --groups');
     expect(text('CreateTokenCallerCommand')).toContain('--connection oms --tokens --no-tickets');
     expect(text('CreateCallerCommand')).not.toContain('--config');
-    const custom = synthesize(exampleConfig, { stateless: { configPath: 'deploy/prod.json' } });
-    expect(JSON.stringify(custom.stateless.findOutputs('CreateCallerCommand'))).toContain(
+    const custom = synthesize(exampleConfig, { configPath: 'deploy/prod.json' });
+    expect(JSON.stringify(custom.stateful.findOutputs('CreateCallerCommand'))).toContain(
       '--config deploy/prod.json',
     );
   });

@@ -1,24 +1,79 @@
-import { readFileSync } from 'node:fs';
-import { App } from 'aws-cdk-lib';
+import { App, type Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { type BrokerStacks, type BrokerStacksOptions, buildBrokerStacks } from '../../infra/broker-app';
 import { loadBrokerConfigFile } from '../../infra/config-file';
-import { type BrokerConfig, parseBrokerConfig } from '../../shared/config/schema';
+import { cdkJsonContext } from '../../infra/context';
+import type { BrokerConfig } from '../../shared/config/schema';
+
+export { generatedConfig } from '../../scripts/generated-config';
 
 /** The example configuration shipped in config/connections.json (Astrato and the OMS realm). */
 export const exampleConfig: BrokerConfig = loadBrokerConfigFile('config/connections.json');
 
 /** The context of cdk.json (feature flags included): what the real app synthesizes with. */
-export const CDK_CONTEXT = (
-  JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }
-).context;
+export const CDK_CONTEXT = cdkJsonContext();
 
 /**
  * An app with cdk.json's context that skips bundling: these tests look at templates, not at the
- * function code.
+ * function code. Version reporting is on, as the CDK CLI turns it on: the templates then hold the
+ * `CDKMetadata` resource (and its condition) that a deployment's templates hold.
  */
 export function newApp(context: Record<string, unknown> = {}): App {
-  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], ...context } });
+  return new App({
+    context: {
+      ...CDK_CONTEXT,
+      'aws:cdk:bundling-stacks': [],
+      'aws:cdk:version-reporting': true,
+      ...context,
+    },
+  });
+}
+
+/** A CloudFormation template as synthesized (the parts the tests read). */
+export interface TemplateJson {
+  readonly Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  readonly Outputs?: Record<string, unknown>;
+  readonly Parameters?: Record<string, unknown>;
+  readonly Mappings?: Record<string, unknown>;
+  readonly Conditions?: Record<string, unknown>;
+}
+
+export interface Deployed {
+  readonly app: App;
+  readonly stacks: BrokerStacks;
+  readonly templates: { readonly stateful: TemplateJson; readonly stateless: TemplateJson };
+  /** The template files in the cloud assembly: what `cdk deploy` uploads for CloudFormation to read. */
+  readonly templateFiles: { readonly stateful: string; readonly stateless: string };
+}
+
+/**
+ * The stacks synthesized as infra/app.ts synthesizes them for `cdk deploy`: cdk.json's context,
+ * cdk-nag's AwsSolutions checks as a validation plugin and CDK's CloudFormation validation
+ * (`@aws-cdk/core:validateAgainstDefaultRules`), so any unacknowledged finding of either throws.
+ * @returns the templates as written to the cloud assembly
+ */
+export function synthesizeAsDeployed(
+  config: BrokerConfig = exampleConfig,
+  options: BrokerStacksOptions = {},
+): Deployed {
+  const app = newApp();
+  const stacks = buildBrokerStacks(app, config, options);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const assembly = app.synth();
+  const artifact = (stack: Stack) => assembly.getStackByName(stack.stackName);
+  return {
+    app,
+    stacks,
+    templates: {
+      stateful: artifact(stacks.stateful).template as TemplateJson,
+      stateless: artifact(stacks.stateless).template as TemplateJson,
+    },
+    templateFiles: {
+      stateful: artifact(stacks.stateful).templateFullPath,
+      stateless: artifact(stacks.stateless).templateFullPath,
+    },
+  };
 }
 
 export interface Synthesized {
@@ -82,7 +137,7 @@ export function functionStatements(template: Template, description: RegExp): Sta
 }
 
 /** Pseudo parameters as a deployment in one account and region would resolve them. */
-const PSEUDO: Record<string, string> = {
+export const PSEUDO: Readonly<Record<string, string>> = {
   'AWS::Partition': 'aws',
   'AWS::Region': 'eu-west-1',
   'AWS::AccountId': '123456789012',
@@ -93,23 +148,23 @@ const PSEUDO: Record<string, string> = {
  * A template value as a string, with pseudo parameters resolved (PSEUDO) and any other reference
  * shown as `{Ref:<id>}` / `{GetAtt:<id>.<attr>}` / `{Import:<name>}`.
  */
-export function render(value: unknown): string {
+export function render(value: unknown, pseudo: Readonly<Record<string, string>> = PSEUDO): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   const object = value as Record<string, unknown>;
   if (object && 'Ref' in object) {
     const ref = String(object.Ref);
-    return PSEUDO[ref] ?? `{Ref:${ref}}`;
+    return pseudo[ref] ?? `{Ref:${ref}}`;
   }
   if (object && 'Fn::Join' in object) {
     const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
-    return parts.map(render).join(separator);
+    return parts.map((part) => render(part, pseudo)).join(separator);
   }
   if (object && 'Fn::GetAtt' in object) {
     const [id, attribute] = object['Fn::GetAtt'] as [string, string];
     return `{GetAtt:${id}.${attribute}}`;
   }
-  if (object && 'Fn::ImportValue' in object) return `{Import:${render(object['Fn::ImportValue'])}}`;
+  if (object && 'Fn::ImportValue' in object) return `{Import:${render(object['Fn::ImportValue'], pseudo)}}`;
   return JSON.stringify(value);
 }
 
@@ -125,33 +180,4 @@ export function iamPattern(pattern: string): RegExp {
 /** The ARN Secrets Manager gives a secret of this name (it appends `-` and 6 random characters). */
 export function secretArn(name: string): string {
   return `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-}
-
-/**
- * A configuration of `count` connections, alternating Astrato and OAuth 2.0 ones, with realistic
- * (long) URLs and scopes: what a large deployment's file looks like.
- */
-export function generatedConfig(count: number): BrokerConfig {
-  const connections: Record<string, unknown> = {};
-  for (let i = 0; i < count; i += 1) {
-    const id = `partner-${String(i).padStart(3, '0')}`;
-    connections[id] =
-      i % 2 === 0
-        ? {
-            kind: 'astrato-oem',
-            baseUrl: `https://tenant-${i}.eu.astrato.io`,
-            secretId: `ticket-broker/${id}`,
-            embedUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}/embed',
-          }
-        : {
-            kind: 'oauth2-client-credentials',
-            tokenUrl: `https://identity-${i}.partner.example.com/auth/realms/partner-${i}/protocol/openid-connect/token`,
-            clientAuth: 'client_secret_basic',
-            scope: 'orders:read orders:write inventory:read',
-            secretId: `ticket-broker/${id}`,
-            probeUrl: `https://api-${i}.partner.example.com/oms-api/`,
-            vendable: i % 4 === 1,
-          };
-  }
-  return parseBrokerConfig({ connections, refresh: { hardSkewSeconds: 30, minWindowSeconds: 120 } });
 }

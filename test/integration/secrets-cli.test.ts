@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { StatefulStack } from '../../infra/stateful-stack';
+import { generatedConfig } from '../../scripts/generated-config';
+
+/**
+ * `npm run secrets -- list` as an operator runs it after a deployment (the stateful stack's output
+ * PutSecretsCommand): one put command per connection, naming exactly the secrets the stack creates.
+ */
+const run = promisify(execFile);
+let dir: string;
+let configPath: string;
+const config = generatedConfig(5);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tb-secrets-'));
+  configPath = join(dir, 'connections.json');
+  writeFileSync(configPath, JSON.stringify(config));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function secrets(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return secretsWith({}, ...args);
+}
+
+async function secretsWith(
+  variables: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { PATH: process.env.PATH, HOME: dir, ...variables };
+  return run(process.execPath, ['--import', 'tsx', 'scripts/secrets.ts', ...args], {
+    env,
+    timeout: 30_000,
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
+  );
+}
+
+/** The secret names the stateful stack of this configuration and prefix creates. */
+function stackSecretNames(prefix: string): string[] {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new StatefulStack(app, `${prefix}Stateful`, { config, namePrefix: prefix });
+  return Object.values(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret'))
+    .map((secret) => (secret as { Properties: { Name: string } }).Properties.Name)
+    .sort();
+}
+
+it('prints one put command per connection, for exactly the secrets the stack creates', async () => {
+  const result = await secrets(
+    'list',
+    '--region',
+    'eu-west-1',
+    '--stack-prefix',
+    'Staging',
+    '--config',
+    configPath,
+  );
+  expect(result.code).toBe(0);
+  const commands = result.stdout.split('\n').filter((line) => line.startsWith('aws '));
+  expect(commands).toHaveLength(Object.keys(config.connections).length);
+  const names = commands.map((line) => /--secret-id (\S+)/.exec(line)?.[1]).sort();
+  expect(names).toEqual(stackSecretNames('Staging'));
+  for (const [connection] of Object.entries(config.connections)) {
+    expect(commands).toContain(
+      `aws secretsmanager put-secret-value --region eu-west-1 --secret-id Staging/ticket-broker/${connection} --secret-string file://${connection}.json`,
+    );
+  }
+  // Never a secret on the command line: the value is read from a file.
+  expect(result.stdout).not.toMatch(/--secret-string '/);
+});
+
+it('--json gives the same as data; the region defaults to AWS_REGION and is left out without one', async () => {
+  const result = await secrets('list', '--json', '--config', configPath);
+  expect(result.code).toBe(0);
+  const listed = JSON.parse(result.stdout) as { connection: string; secretName: string; command: string }[];
+  expect(listed.map((entry) => entry.secretName).sort()).toEqual(stackSecretNames('TicketBroker'));
+  expect(listed[0]?.command).not.toContain('--region');
+
+  const fromEnvironment = await secretsWith(
+    { AWS_REGION: 'ap-south-1' },
+    'list',
+    '--json',
+    '--config',
+    configPath,
+  );
+  const commands = (JSON.parse(fromEnvironment.stdout) as { command: string }[]).map(
+    (entry) => entry.command,
+  );
+  expect(commands.every((command) => command.includes(' --region ap-south-1 '))).toBe(true);
+});
+
+it('refuses an unknown command (exit 2, with the usage) and an unreadable configuration (exit 1, one line)', async () => {
+  const unknown = await secrets('put');
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain('secrets: unknown command "put"');
+  expect(unknown.stderr).toContain('usage:');
+
+  const missing = await secrets('list', '--config', join(dir, 'absent.json'));
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toBe(
+    `secrets: cannot read the configuration file ${join(dir, 'absent.json')} (ENOENT); give another with --config <path>\n`,
+  );
+});
