@@ -14,6 +14,7 @@ import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { BrokerConfig } from '../shared/config/schema';
+import { REFRESH_SCHEDULE_MINUTES } from '../shared/runtime/schedule';
 import { FUNCTION_ENTRIES } from './bundling';
 import { LogGroupAccessLogDestination } from './constructs/access-log-destination';
 import { BrokerFunction, type ConnectionSecrets } from './constructs/broker-function';
@@ -264,7 +265,7 @@ export class StatelessStack extends Stack {
     });
     this.refreshSchedule = new Rule(this, 'RefreshSchedule', {
       description: 'ticket-broker: renew tokens inside their refresh window',
-      schedule: Schedule.rate(Duration.minutes(1)),
+      schedule: Schedule.rate(Duration.minutes(REFRESH_SCHEDULE_MINUTES)),
       targets: [
         new LambdaFunction(this.refreshTokens, {
           // Retries of EventBridge's delivery (throttled or unavailable Lambda), not of failed runs.

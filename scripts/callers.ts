@@ -6,7 +6,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CallerAdminError, createCaller, describeCaller, disableCaller } from '../shared/callers/admin';
+import {
+  CallerAdminError,
+  createCaller,
+  describeCaller,
+  disableCaller,
+  listCallers,
+} from '../shared/callers/admin';
 import { DynamoCallerStore } from '../shared/callers/dynamo-caller-store';
 import {
   type BrokerConfig,
@@ -17,13 +23,17 @@ import {
 
 const USAGE = `usage:
   npm run callers -- create --name <name> --connection <id> [--connection <id> ...]
+                            (--email-domains x.com,y.org | --any-email)
                             [--groups a,b] [--group-names "Sales EMEA,Support"]
-                            [--email-domains x.com,y.org] [--tokens] [--no-tickets]
+                            [--tokens] [--no-tickets]
   npm run callers -- list [--json]
   npm run callers -- disable <keyId>
 
 --groups and --group-names: the groupIds and groupNames the caller may request (exact match;
 left out, none may be requested).
+--email-domains or --any-email: required with tickets. A key that may mint tickets for any email
+can open a session as any user of the tenant, its administrators included: say so with
+--any-email, or limit it to your users' domains.
 
 options (all commands):
   --table <name>    DynamoDB table (default: $TABLE_NAME)
@@ -70,6 +80,26 @@ function dynamoClient(): DynamoDBClient {
   });
 }
 
+function grants(scope: { tickets: boolean; tokens: boolean }): string[] {
+  return [scope.tickets ? 'tickets' : '', scope.tokens ? 'tokens' : ''].filter(Boolean);
+}
+
+/** Whose tickets a scope may mint, as `list` prints it; an undecided open scope stands out. */
+function emails(scope: ReturnType<typeof describeCaller>['scopes'][string]): string[] {
+  switch (scope.emailRule) {
+    case 'domains':
+      return [`emails:${scope.allowedEmailDomains.join('|')}`];
+    case 'any-email':
+      return ['ANY EMAIL'];
+    case 'any-email-undecided':
+      return ['ANY EMAIL (created before --any-email was required; recreate it with a decision)'];
+    case 'no-email':
+      return ['no email'];
+    default:
+      return [];
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -80,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       groups: { type: 'string' },
       'group-names': { type: 'string' },
       'email-domains': { type: 'string' },
+      'any-email': { type: 'boolean' },
       tokens: { type: 'boolean' },
       'no-tickets': { type: 'boolean' },
       table: { type: 'string' },
@@ -111,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
           groupIds: list(values.groups),
           groupNames: list(values['group-names']),
           emailDomains: list(values['email-domains']),
+          ...(values['any-email'] ? { anyEmail: true } : {}),
           ...(values.tokens ? { tokens: true } : {}),
           ...(values['no-tickets'] ? { tickets: false } : {}),
         },
@@ -124,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const callers = (await store.list()).map(describeCaller);
+      const callers = (await listCallers(store)).map(describeCaller);
       if (values.json) {
         console.log(JSON.stringify(callers, null, 2));
       } else if (callers.length === 0) {
@@ -132,10 +164,7 @@ async function main(argv: string[]): Promise<number> {
       } else {
         for (const caller of callers) {
           const scopes = Object.entries(caller.scopes)
-            .map(
-              ([id, scope]) =>
-                `${id}[${[scope.tickets && 'tickets', scope.tokens && 'tokens'].filter(Boolean).join(',')}]`,
-            )
+            .map(([id, scope]) => `${id}[${[...grants(scope), ...emails(scope)].join(',')}]`)
             .join(' ');
           console.log(
             `${caller.keyId}  ${caller.disabled ? 'DISABLED' : 'active  '}  ${caller.createdAt}  ${caller.name}  ${scopes}`,

@@ -4,6 +4,8 @@
  * Messages of these errors never contain a secret, a token or a ticket: they may be logged as they are.
  */
 
+import { boundedRetryAfterMs } from './retry-after';
+
 /** The codes callers see in problem bodies. */
 export type ProblemCode =
   | 'invalid_request'
@@ -29,7 +31,9 @@ export type ErrorCode =
   | 'invalid_client'
   | 'invalid_grant'
   | 'upstream_timeout'
-  | 'store_unavailable';
+  | 'store_unavailable'
+  | 'secrets_unavailable'
+  | 'lookup_throttled';
 
 export interface BrokerErrorOptions {
   cause?: unknown;
@@ -105,7 +109,7 @@ export class ConfigurationError extends BrokerError {
 export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
   /** Worth another attempt (network error, timeout, 5xx, 429, `temporarily_unavailable`). */
   retryable?: boolean;
-  /** What the upstream asked for in `Retry-After`, in milliseconds. */
+  /** What the upstream asked for in `Retry-After`, in milliseconds (bounded: see `retry-after.ts`). */
   retryAfterMs?: number;
   /** The upstream did not answer in time (code `upstream_timeout`). */
   timeout?: boolean;
@@ -115,7 +119,12 @@ export interface UpstreamUnavailableOptions extends BrokerErrorOptions {
 /** The upstream could not serve us now; a later attempt may work. */
 export class UpstreamUnavailableError extends BrokerError {
   override readonly name: string = 'UpstreamUnavailableError';
-  readonly code: 'upstream_unavailable' | 'upstream_timeout' | 'store_unavailable';
+  readonly code:
+    | 'upstream_unavailable'
+    | 'upstream_timeout'
+    | 'store_unavailable'
+    | 'secrets_unavailable'
+    | 'lookup_throttled';
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly timeout: boolean;
@@ -123,7 +132,8 @@ export class UpstreamUnavailableError extends BrokerError {
   constructor(message: string, options: UpstreamUnavailableOptions = {}) {
     super(message, options);
     this.retryable = options.retryable ?? true;
-    this.retryAfterMs = options.retryAfterMs;
+    // Whole seconds, 0 to 120, or none: whatever a producer passes, nothing downstream sees 1e+24.
+    this.retryAfterMs = boundedRetryAfterMs(options.retryAfterMs);
     this.timeout = options.timeout ?? false;
     this.code = this.timeout ? 'upstream_timeout' : 'upstream_unavailable';
     this.upstreamStatus = options.upstreamStatus;
@@ -138,6 +148,26 @@ export class UpstreamUnavailableError extends BrokerError {
 export class StoreUnavailableError extends UpstreamUnavailableError {
   override readonly name = 'StoreUnavailableError';
   override readonly code = 'store_unavailable';
+}
+
+/**
+ * Secrets Manager cannot be reached and no client secret is cached: a token cannot be acquired
+ * now. Public code `upstream_unavailable`; its own code tells logs and `/status` it is the broker's
+ * secret store, not the partner.
+ */
+export class SecretStoreUnavailableError extends UpstreamUnavailableError {
+  override readonly name = 'SecretStoreUnavailableError';
+  override readonly code = 'secrets_unavailable';
+}
+
+/**
+ * A caller key that this container has never verified cannot be looked up now: table reads for
+ * unverified key ids are rationed, so traffic with made-up keys cannot turn into a table read each.
+ * Public code `upstream_unavailable` (503, `Retry-After`): the key may be valid.
+ */
+export class CallerLookupThrottledError extends UpstreamUnavailableError {
+  override readonly name = 'CallerLookupThrottledError';
+  override readonly code = 'lookup_throttled';
 }
 
 export interface UpstreamRejectedOptions extends BrokerErrorOptions {
@@ -188,9 +218,28 @@ export function isBrokerError(error: unknown): error is BrokerError {
   return error instanceof BrokerError;
 }
 
+/** Longest upstream-supplied text (an OAuth `error_description`, a content type) a log line carries. */
+export const LOGGED_UPSTREAM_TEXT_MAX = 200;
+
+/** Longest error message a log line carries: ours are short; a longer one quotes someone else's text. */
+export const LOGGED_MESSAGE_MAX = 500;
+
+/**
+ * Text that came from outside (an upstream's answer) made fit for a log line: control characters
+ * replaced, and cut at `max` characters with a note of how much was left out, so that a hostile or
+ * broken upstream cannot fill the logs (and the bill) with one answer.
+ */
+export function loggableText(text: string, max: number = LOGGED_UPSTREAM_TEXT_MAX): string {
+  const printable = text.replace(/\p{Cc}/gu, '?');
+  if (printable.length <= max) return printable;
+  return `${printable.slice(0, max)}... (${printable.length - max} more characters)`;
+}
+
 /** A short, secret-free description of any thrown value, for log lines. */
 export function describeError(error: unknown): { name: string; code?: string; message: string } {
-  if (error instanceof BrokerError) return { name: error.name, code: error.code, message: error.message };
-  if (error instanceof Error) return { name: error.name, message: error.message };
+  if (error instanceof BrokerError)
+    return { name: error.name, code: error.code, message: loggableText(error.message, LOGGED_MESSAGE_MAX) };
+  if (error instanceof Error)
+    return { name: loggableText(error.name, 100), message: loggableText(error.message, LOGGED_MESSAGE_MAX) };
   return { name: typeof error, message: 'non-error value thrown' };
 }

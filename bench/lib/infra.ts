@@ -73,7 +73,7 @@ const store = new DynamoCallerStore({
 });
 const { key } = await createCaller(
   store,
-  { name: 'bench', connections: ['astrato', 'oms'], groupIds: ['sales'], tokens: true },
+  { name: 'bench', connections: ['astrato', 'oms'], anyEmail: true, groupIds: ['sales'], tokens: true },
   { connections: config.connections, now: new Date() },
 );
 const endpoints: InfraEndpoints = {

@@ -1,50 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
-import { invocationDeadline } from '../../shared/runtime/deadline';
 import { readRuntimeEnvironment } from '../../shared/runtime/environment';
+import { refresherFunction } from '../../shared/runtime/refresher-function';
 import { createRuntime } from '../../shared/runtime/runtime';
-import { DynamoStatusStore } from '../../shared/status/status-store';
-import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
-import {
-  createRefresher,
-  RefreshIncompleteError,
-  type RefreshSummary,
-} from '../../shared/use-cases/refresh-tokens';
 
-/** The scheduled token refresher (EventBridge, every minute): wiring only. */
-const runtime = createRuntime(readRuntimeEnvironment(), { serviceName: 'refresh-tokens' });
-const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens } = runtime;
-
-const refresher = createRefresher({
-  connections: config.connections,
-  tokens,
-  status: new DynamoStatusStore({ client: documentClient, tableName }),
-  policy: refreshPolicyFrom(config.refresh),
-  clock,
-  log: logger,
-  telemetry,
-});
-
-export const handler = middy<unknown, RefreshSummary>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .handler(async (_event: unknown, context: Context) => {
-    const deadline = invocationDeadline(context, clock, {
-      marginMs: 2000,
-      minimumMs: 1000,
-      fallbackRemainingMs: 30_000,
-    });
-    const summary = await refresher.run(deadline);
-    logger.info('refresh run', {
-      renewed: summary.renewed,
-      fresh: summary.fresh,
-      failed: summary.failed,
-      results: summary.results,
-    });
-    // A failed invocation is what the refresher alarm counts and what sends the run to the
-    // dead-letter queue. It is not retried: the next scheduled run, a minute later, tries again.
-    if (summary.unusable.length > 0) throw new RefreshIncompleteError(summary.unusable);
-    return summary;
-  });
+/** The scheduled token refresher (EventBridge, every minute): wiring only, built once per container. */
+export const handler = refresherFunction(
+  createRuntime(readRuntimeEnvironment(), { serviceName: 'refresh-tokens' }),
+);

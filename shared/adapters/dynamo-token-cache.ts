@@ -64,20 +64,21 @@ function fromItem(item: Record<string, unknown> | undefined): CachedToken | unde
 export class DynamoTokenCache implements TokenCache {
   constructor(private readonly options: DynamoAdapterOptions) {}
 
-  async read(connection: string): Promise<CachedToken | undefined> {
+  async read(connection: string, signal: AbortSignal): Promise<CachedToken | undefined> {
     const { Item } = await this.options.client.send(
       new GetCommand({
         TableName: this.options.tableName,
         Key: { pk: tableKeys.token(connection) },
         ConsistentRead: true,
       }),
+      { abortSignal: signal },
     );
     const token = fromItem(Item);
     if (!token || lastUsefulMoment(token) <= this.options.clock.now()) return undefined;
     return token;
   }
 
-  async write(token: CachedToken): Promise<boolean> {
+  async write(token: CachedToken, signal: AbortSignal): Promise<boolean> {
     const item: TokenItem = {
       pk: tableKeys.token(token.connection),
       connection: token.connection,
@@ -100,11 +101,12 @@ export class DynamoTokenCache implements TokenCache {
           ConditionExpression: 'attribute_not_exists(pk) OR obtainedAt < :obtainedAt OR expiresAt <= :now',
           ExpressionAttributeValues: { ':obtainedAt': token.obtainedAt, ':now': this.options.clock.now() },
         }),
+        { abortSignal: signal },
       ),
     );
   }
 
-  async remove(connection: string, accessToken: string): Promise<void> {
+  async remove(connection: string, accessToken: string, signal: AbortSignal): Promise<void> {
     // Refused when a newer token replaced it: that one stays.
     await conditionalWrite(
       this.options.client.send(
@@ -114,6 +116,7 @@ export class DynamoTokenCache implements TokenCache {
           ConditionExpression: 'accessToken = :accessToken',
           ExpressionAttributeValues: { ':accessToken': accessToken },
         }),
+        { abortSignal: signal },
       ),
     );
   }
@@ -126,7 +129,12 @@ export class DynamoTokenCache implements TokenCache {
 export class DynamoLeaseStore implements LeaseStore {
   constructor(private readonly options: DynamoAdapterOptions) {}
 
-  async tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult> {
+  async tryAcquire(
+    connection: string,
+    owner: string,
+    durationMs: number,
+    signal: AbortSignal,
+  ): Promise<LeaseResult> {
     const now = this.options.clock.now();
     const acquired = await conditionalWrite(
       this.options.client.send(
@@ -142,12 +150,13 @@ export class DynamoLeaseStore implements LeaseStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':now': now, ':owner': owner },
         }),
+        { abortSignal: signal },
       ),
     );
     return acquired ? { acquired: true } : { acquired: false };
   }
 
-  async release(connection: string, owner: string): Promise<void> {
+  async release(connection: string, owner: string, signal: AbortSignal): Promise<void> {
     // Refused when another owner took the lease over: it is theirs now.
     await conditionalWrite(
       this.options.client.send(
@@ -158,6 +167,7 @@ export class DynamoLeaseStore implements LeaseStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
+        { abortSignal: signal },
       ),
     );
   }

@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod/mini';
 import type { Clock } from '../clock';
-import { ConfigurationError, describeError, UpstreamUnavailableError } from '../errors';
+import { ConfigurationError, describeError, SecretStoreUnavailableError } from '../errors';
 import type { SensitiveValues } from '../logging/redaction';
 import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
@@ -62,18 +62,27 @@ export class SecretsManagerStore implements SecretStore {
     return this.cache.get(secretId)?.credentials.versionId;
   }
 
-  async get(secretId: string, options: SecretReadOptions = {}): Promise<ClientCredentials> {
+  async get(secretId: string, options: SecretReadOptions): Promise<ClientCredentials> {
     const cached = this.cache.get(secretId);
     if (!options.refresh && cached && this.options.clock.now() - cached.fetchedAt < this.ttlMs) {
       return cached.credentials;
     }
-    return this.inFlight.run(secretId, () => this.read(secretId, cached));
+    // A cached value while a read is already under way: the read may be a probe of a hanging
+    // Secrets Manager, and a request holding a value does not wait for it.
+    if (!options.refresh && cached && this.inFlight.has(secretId)) return cached.credentials;
+    return this.inFlight.run(secretId, () => this.read(secretId, cached, options.signal));
   }
 
-  private async read(secretId: string, cached: Entry | undefined): Promise<ClientCredentials> {
+  private async read(
+    secretId: string,
+    cached: Entry | undefined,
+    signal: AbortSignal,
+  ): Promise<ClientCredentials> {
     let response: { SecretString?: string | undefined; VersionId?: string | undefined };
     try {
-      response = await this.options.client.send(new GetSecretValueCommand({ SecretId: secretId }));
+      response = await this.options.client.send(new GetSecretValueCommand({ SecretId: secretId }), {
+        abortSignal: signal,
+      });
     } catch (error) {
       const name = (error as { name?: unknown }).name;
       if (typeof name === 'string' && CONFIGURATION_FAILURES.has(name)) {
@@ -86,7 +95,7 @@ export class SecretsManagerStore implements SecretStore {
         });
         return cached.credentials;
       }
-      throw new UpstreamUnavailableError(`secrets manager unavailable for ${secretId}`, {
+      throw new SecretStoreUnavailableError(`secrets manager unavailable for ${secretId}`, {
         cause: error,
         retryable: false,
       });

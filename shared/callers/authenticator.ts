@@ -1,18 +1,39 @@
 import type { Clock } from '../clock';
 import { DEFAULT_CALLER_MAX_STALE_SECONDS } from '../config/schema';
-import { describeError, StoreUnavailableError, UnauthorizedError } from '../errors';
+import { DependencyUnavailableError } from '../dependency-guard';
+import {
+  CallerLookupThrottledError,
+  describeError,
+  StoreUnavailableError,
+  UnauthorizedError,
+} from '../errors';
 import type { Log } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
 import type { Caller, CallerRecord, CallerStore } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
+import { ReadBudget } from './read-budget';
 
 export interface AuthenticatorOptions {
   readonly store: CallerStore;
   readonly clock: Clock;
   /** How long a caller record is reused; a disabled caller is refused at most this much later. @default 15000 */
   readonly cacheMs?: number;
-  /** Bound on cached records (unknown key ids are cached too, so guessing costs no table reads). @default 1000 */
+  /**
+   * Records of keys that authenticated in this container: only a key that authenticates adds one,
+   * so traffic without a valid key can never evict them. @default 1000
+   */
   readonly maxEntries?: number;
+  /**
+   * Lookups of key ids that never authenticated here (unknown ids, wrong secrets), kept apart.
+   * @default 10000
+   */
+  readonly maxUnverifiedEntries?: number;
+  /**
+   * Table reads for key ids that never authenticated here, per second, and the burst allowed: a
+   * flood of made-up keys costs at most this many reads. Beyond it such a key gets 503 with
+   * `Retry-After` (it may be valid), never a read. @default { perSecond: 10, burst: 50 }
+   */
+  readonly unverifiedReads?: { readonly perSecond: number; readonly burst: number };
   /**
    * While the table is unreachable, a record read at most this long ago still authenticates; past
    * it the caller gets 503. This bounds how long a key disabled just before an outage keeps
@@ -22,25 +43,49 @@ export interface AuthenticatorOptions {
   readonly log?: Log;
 }
 
+interface Entry {
+  readonly record: CallerRecord | undefined;
+  readonly at: number;
+}
+
 /**
  * Authenticates `Authorization: Bearer tb_<keyId>_<secret>`. Every failure is the same 401 to the
  * caller (the message says which kind, for the problem detail, but never echoes the key).
+ *
+ * Two caches, kept apart (docs/design.md "Callers"): records of keys that authenticated here
+ * (least recently used out first, only ever filled by an authentication), and what lookups of
+ * other key ids found (a record or nothing, first in first out). Table reads for the second kind
+ * are rationed by a {@link ReadBudget}.
  */
 export class CallerAuthenticator {
-  private readonly cache = new Map<string, { record: CallerRecord | undefined; at: number }>();
+  private readonly verified = new Map<string, Entry>();
+  private readonly unverified = new Map<string, Entry>();
   /** One table read per key id at a time: a burst of first requests shares it. */
   private readonly inFlight = new SingleFlight<CallerRecord | undefined>();
+  private readonly budget: ReadBudget;
   private readonly cacheMs: number;
   private readonly maxEntries: number;
+  private readonly maxUnverifiedEntries: number;
   private readonly maxStaleMs: number;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.cacheMs = options.cacheMs ?? 15_000;
     this.maxEntries = options.maxEntries ?? 1000;
+    this.maxUnverifiedEntries = options.maxUnverifiedEntries ?? 10_000;
     this.maxStaleMs = options.maxStaleMs ?? DEFAULT_CALLER_MAX_STALE_SECONDS * 1000;
+    this.budget = new ReadBudget({
+      clock: options.clock,
+      ...(options.unverifiedReads ?? { perSecond: 10, burst: 50 }),
+    });
   }
 
-  async authenticate(authorization: string | undefined): Promise<Caller> {
+  /**
+   * @param signal the request's deadline: a table read that outlives it is abandoned
+   * @throws UnauthorizedError for a missing, malformed, unknown, wrong or disabled key
+   * @throws StoreUnavailableError when the record cannot be read and none recent enough is held
+   * @throws CallerLookupThrottledError when a key never verified here would need a read past the budget
+   */
+  async authenticate(authorization: string | undefined, signal: AbortSignal): Promise<Caller> {
     if (authorization === undefined || authorization.trim() === '') {
       throw new UnauthorizedError('missing Authorization header (expected "Bearer <caller key>")');
     }
@@ -48,48 +93,88 @@ export class CallerAuthenticator {
     if (!match?.[1]) throw new UnauthorizedError('Authorization header must be "Bearer <caller key>"');
     const parsed = parseKey(match[1]);
     if (!parsed) throw new UnauthorizedError('malformed caller key');
-    const record = await this.lookup(parsed.keyId);
+    const { keyId } = parsed;
+    const secretHash = hashSecret(parsed.secret);
+    const known = this.verified.get(keyId);
+    const found = known ? await this.refreshed(keyId, known, signal) : await this.lookup(keyId, signal);
+    const { record } = found;
     // Compare even when the record is missing, so unknown and wrong keys take the same time.
-    const matches = constantTimeEqual(hashSecret(parsed.secret), record?.secretHash ?? '');
-    if (!record || !matches) throw new UnauthorizedError('unknown or invalid caller key');
+    const matches = constantTimeEqual(secretHash, record?.secretHash ?? '');
+    if (!record || !matches) {
+      if (!known) this.remember(this.unverified, keyId, found, this.maxUnverifiedEntries);
+      throw new UnauthorizedError('unknown or invalid caller key');
+    }
+    // Authenticated: only now may the record take a place among the verified ones (or move up).
+    if (!known) this.unverified.delete(keyId);
+    this.remember(this.verified, keyId, found, this.maxEntries);
     if (record.disabled) throw new UnauthorizedError('caller key disabled');
     return { keyId: record.keyId, name: record.name, scopes: record.scopes };
   }
 
-  private lookup(keyId: string): Promise<CallerRecord | undefined> {
-    const cached = this.cache.get(keyId);
-    if (cached && this.options.clock.now() - cached.at < this.cacheMs) return Promise.resolve(cached.record);
-    return this.inFlight.run(keyId, () => this.read(keyId));
+  /** A verified key's record: as held while fresh, else read again (the outage rules apply). */
+  private async refreshed(keyId: string, held: Entry, signal: AbortSignal): Promise<Entry> {
+    const now = this.options.clock.now();
+    if (now - held.at < this.cacheMs) return held;
+    // A re-read already under way may be the one probe of a hanging table: go on with the held
+    // record (within the outage bound) rather than wait for it.
+    if (this.inFlight.has(keyId) && now - held.at < this.maxStaleMs) return held;
+    try {
+      const record = await this.inFlight.run(keyId, () => this.options.store.get(keyId, signal));
+      return { record, at: now };
+    } catch (error) {
+      return this.heldInOutage(keyId, held, error);
+    }
   }
 
-  private async read(keyId: string): Promise<CallerRecord | undefined> {
+  /** A key id never verified here: what an earlier lookup found, or one rationed table read. */
+  private async lookup(keyId: string, signal: AbortSignal): Promise<Entry> {
     const now = this.options.clock.now();
-    const cached = this.cache.get(keyId);
-    let record: CallerRecord | undefined;
-    try {
-      record = await this.options.store.get(keyId);
-    } catch (error) {
-      // The table is unreachable: a recently seen record still serves (a disabled flag included).
-      if (cached && now - cached.at < this.maxStaleMs) {
-        this.options.log?.warn('caller store unavailable; using the cached caller record', {
-          error: describeError(error),
-          recordAgeSeconds: Math.floor((now - cached.at) / 1000),
-          maxStaleSeconds: this.maxStaleMs / 1000,
-        });
-        return cached.record;
-      }
-      throw new StoreUnavailableError('caller keys cannot be verified right now', {
-        cause: error,
+    const seen = this.unverified.get(keyId);
+    if (seen && now - seen.at < this.cacheMs) return seen;
+    if (!this.inFlight.has(keyId) && !this.budget.take()) {
+      throw new CallerLookupThrottledError('too many caller keys to verify at once', {
         retryable: false,
         retryAfterMs: 1000,
       });
     }
-    if (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+    try {
+      return { record: await this.inFlight.run(keyId, () => this.options.store.get(keyId, signal)), at: now };
+    } catch (error) {
+      throw this.unavailable(error);
     }
-    this.cache.delete(keyId);
-    this.cache.set(keyId, { record, at: now });
-    return record;
+  }
+
+  private heldInOutage(keyId: string, held: Entry, error: unknown): Entry {
+    const age = this.options.clock.now() - held.at;
+    if (age >= this.maxStaleMs) throw this.unavailable(error);
+    // While the table is backed off every read fails this way at once; the guard logged why.
+    if (!(error instanceof DependencyUnavailableError)) {
+      this.options.log?.warn('caller store unavailable; using the cached caller record', {
+        caller: keyId,
+        error: describeError(error),
+        recordAgeSeconds: Math.floor(age / 1000),
+        maxStaleSeconds: this.maxStaleMs / 1000,
+      });
+    }
+    return held;
+  }
+
+  private unavailable(error: unknown): StoreUnavailableError {
+    return new StoreUnavailableError('caller keys cannot be verified right now', {
+      cause: error,
+      retryable: false,
+      retryAfterMs: 1000,
+    });
+  }
+
+  /** Puts an entry last in its map (most recently used), evicting the first one past `max`. */
+  private remember(map: Map<string, Entry>, keyId: string, entry: Entry, max: number): void {
+    map.delete(keyId);
+    map.set(keyId, entry);
+    while (map.size > max) {
+      const oldest = map.keys().next().value;
+      if (oldest === undefined) break;
+      map.delete(oldest);
+    }
   }
 }

@@ -77,11 +77,25 @@ export function authorizeTicketSubject(
 ): void {
   refuseUnlisted('groupIds', groups.groupIds, scope.allowedGroupIds);
   refuseUnlisted('groupNames', groups.groupNames, scope.allowedGroupNames);
+  const domain = email.slice(email.lastIndexOf('@') + 1);
   if (scope.allowedEmailDomains.length > 0) {
-    const domain = email.slice(email.lastIndexOf('@') + 1);
     if (!scope.allowedEmailDomains.includes(domain)) {
       throw new ForbiddenError(`email domain "${domain}" is not allowed for this caller`);
     }
+  } else if (scope.anyEmail === false) {
+    // Recorded as "not any email" yet no domain given: nobody, rather than everybody.
+    throw new ForbiddenError('this caller is allowed no email domain');
+  }
+}
+
+/**
+ * The connection's `denyEmails`: accounts no caller may ever get a ticket for (the tenant's
+ * administrators, say), as exact addresses or `@domain` entries, both lower-case.
+ */
+export function refuseDeniedEmail(connection: AstratoConnection, id: string, email: string): void {
+  const domain = email.slice(email.lastIndexOf('@'));
+  if (connection.denyEmails.includes(email) || connection.denyEmails.includes(domain)) {
+    throw new ForbiddenError(`no caller may mint tickets for this email on connection "${id}" (denyEmails)`);
   }
 }
 
@@ -102,13 +116,20 @@ export function authorizeTokenVending(
   return { connection };
 }
 
-/** Status: any caller scoped to the connection. */
+/**
+ * Status: a caller that may use the connection, with `tickets` or `tokens` on it. A scope entry
+ * with neither grants nothing, so it does not open the connection's state either.
+ */
 export function authorizeStatus(
   caller: Caller,
   connections: Connections,
   id: string,
 ): { connection: Connection } {
   const connection = lookup(connections, id);
-  if (!scopeOf(caller, id)) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  const scope = scopeOf(caller, id);
+  if (!scope) throw new ForbiddenError(`this caller has no access to connection "${id}"`);
+  if (!scope.tickets && !scope.tokens) {
+    throw new ForbiddenError(`this caller has neither tickets nor tokens on connection "${id}"`);
+  }
   return { connection };
 }

@@ -16,11 +16,17 @@ export const connectionScopeSchema = z.strictObject({
     z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.maxLength(500)),
     [],
   ),
-  /** Lower-case domains; empty = any. */
+  /** Lower-case domains; empty = any email, when `anyEmail` allows it (see below). */
   allowedEmailDomains: z._default(
     z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.maxLength(100)),
     [],
   ),
+  /**
+   * The operator's recorded decision that tickets may be minted for any email (`--any-email`).
+   * `false` with no domains allows none; absent (records created before the decision was
+   * required) keeps the old meaning, any email, and `callers list` marks it.
+   */
+  anyEmail: z.optional(z.boolean()),
   /** May read vendable tokens (oauth2 connections marked `vendable`). */
   tokens: z._default(z.boolean(), false),
 });
@@ -47,12 +53,12 @@ export interface Caller {
   readonly scopes: Readonly<Record<string, ConnectionScope>>;
 }
 
-/** Persistence of caller records (`caller#<keyId>` items). */
+/** Persistence of caller records (`caller#<keyId>` items); each call takes the signal of its work. */
 export interface CallerStore {
-  get(keyId: string): Promise<CallerRecord | undefined>;
+  get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined>;
   /** Creates the record; fails if the key id exists. */
-  create(record: CallerRecord): Promise<void>;
-  list(): Promise<CallerRecord[]>;
+  create(record: CallerRecord, signal: AbortSignal): Promise<void>;
+  list(signal: AbortSignal): Promise<CallerRecord[]>;
   /** Marks the caller disabled; resolves false when there is no such caller. */
-  disable(keyId: string, at: string): Promise<boolean>;
+  disable(keyId: string, at: string, signal: AbortSignal): Promise<boolean>;
 }

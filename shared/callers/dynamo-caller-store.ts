@@ -14,9 +14,10 @@ const CALLER_PREFIX = 'caller#';
 export class DynamoCallerStore implements CallerStore {
   constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
 
-  async get(keyId: string): Promise<CallerRecord | undefined> {
+  async get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined> {
     const { Item } = await this.options.client.send(
       new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.caller(keyId) } }),
+      { abortSignal: signal },
     );
     if (!Item) return undefined;
     const parsed = callerRecordSchema.safeParse(Item);
@@ -24,17 +25,18 @@ export class DynamoCallerStore implements CallerStore {
     return parsed.success ? parsed.data : undefined;
   }
 
-  async create(record: CallerRecord): Promise<void> {
+  async create(record: CallerRecord, signal: AbortSignal): Promise<void> {
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,
         Item: { pk: tableKeys.caller(record.keyId), ...record },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
+      { abortSignal: signal },
     );
   }
 
-  async list(): Promise<CallerRecord[]> {
+  async list(signal: AbortSignal): Promise<CallerRecord[]> {
     const records: CallerRecord[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -45,6 +47,7 @@ export class DynamoCallerStore implements CallerStore {
           ExpressionAttributeValues: { ':prefix': CALLER_PREFIX },
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
+        { abortSignal: signal },
       );
       for (const item of page.Items ?? []) {
         const parsed = callerRecordSchema.safeParse(item);
@@ -55,7 +58,7 @@ export class DynamoCallerStore implements CallerStore {
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
-  async disable(keyId: string, at: string): Promise<boolean> {
+  async disable(keyId: string, at: string, signal: AbortSignal): Promise<boolean> {
     return conditionalWrite(
       this.options.client.send(
         new UpdateCommand({
@@ -65,6 +68,7 @@ export class DynamoCallerStore implements CallerStore {
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':true': true, ':at': at },
         }),
+        { abortSignal: signal },
       ),
     );
   }

@@ -47,6 +47,9 @@ const ticketUrlTemplate = z
   .string()
   .check(z.refine((value) => value.includes('{ticketId}'), { message: 'must contain {ticketId}' }));
 
+/** A `denyEmails` entry naming a whole domain: `@` and a host name. */
+const DENY_DOMAIN = /^@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+
 /** Per-attempt timeout of upstream HTTP calls. */
 const timeoutMs = z._default(z.number().check(z.int(), z.minimum(100), z.maximum(30_000)), 5_000);
 
@@ -78,9 +81,33 @@ export const astratoConnectionSchema = z
     ),
     /**
      * Refuse a ticket request with neither groupIds nor groupNames: the vendor would create a user
-     * without any permission.
+     * without any permission. On by default: opt out only for a tenant where that is wanted.
+     * @default true
+     * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
      */
-    requireGroup: z._default(z.boolean(), false),
+    requireGroup: z._default(z.boolean(), true),
+    /**
+     * Accounts no caller may ever get a ticket for, such as the tenant's administrators: exact
+     * addresses (`admin@acme.com`) or whole domains (`@acme-admins.com`), matched lower-case.
+     * @default []
+     */
+    denyEmails: z._default(
+      z
+        .array(
+          z.pipe(
+            z.string().check(
+              z.maxLength(254),
+              z.refine(
+                (entry) => DENY_DOMAIN.test(entry) || z.email().safeParse(entry).success,
+                'must be an email address or @domain',
+              ),
+            ),
+            z.transform((entry: string) => entry.toLowerCase()),
+          ),
+        )
+        .check(z.maxLength(1000)),
+      [],
+    ),
     timeoutMs,
   })
   .check(

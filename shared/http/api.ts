@@ -19,7 +19,7 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../errors';
-import { invocationDeadline } from '../runtime/deadline';
+import { type Deadline, invocationDeadline, startDeadline } from '../runtime/deadline';
 import type { StatusReader } from '../use-cases/connection-status';
 import type { TicketIssuer } from '../use-cases/issue-ticket';
 import type { TokenVendor } from '../use-cases/vend-token';
@@ -106,12 +106,42 @@ export function readJsonBody(event: ApiEvent): unknown {
   } catch {
     throw new InvalidRequestError('request body is not valid UTF-8');
   }
+  let value: unknown;
   try {
-    return parseStrictJson(text);
+    value = parseStrictJson(text);
   } catch (error) {
     if (error instanceof JsonBodyError) throw new InvalidRequestError(error.message.slice(0, 200));
     throw error;
   }
+  // JSON can also spell a lone surrogate as an escape (`"\ud800"`): well-formed bytes, no character.
+  if (hasLoneSurrogate(value)) {
+    throw new InvalidRequestError(
+      'request body has an escaped lone surrogate (\\uD800-\\uDFFF): not a character',
+    );
+  }
+  return value;
+}
+
+/**
+ * Whether any string or key of a parsed JSON value holds a UTF-16 surrogate without its pair.
+ * Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function hasLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (LONE_SURROGATE.test(next)) return true;
+    } else if (Array.isArray(next)) {
+      pending.push(...next);
+    } else if (next !== null && typeof next === 'object') {
+      for (const [key, member] of Object.entries(next)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        pending.push(member);
+      }
+    }
+  }
+  return false;
 }
 
 function connectionParam(event: ApiEvent): string {
@@ -156,7 +186,8 @@ export function routePathOf(event: ApiEvent): string {
   const trailingSlash = path.length > 1 && path.endsWith('/') ? '/' : '';
   return `/${segments.slice(Math.max(0, segments.length - count)).join('/')}${trailingSlash}`;
 }
-type RouteHandler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
+/** A route: the event, Lambda's context, and the request's deadline (which http-router passes on). */
+type RouteHandler = (event: ApiEvent, context: Context, deadline: Deadline) => Promise<ApiResult>;
 
 /**
  * The broker's HTTP API (docs/design.md "HTTP API (v1)") as one middy handler for API Gateway HTTP API
@@ -167,22 +198,27 @@ export function createApiHandler(deps: ApiDeps) {
   const budgetMs = deps.requestBudgetMs ?? 10_000;
   const { logger } = deps;
 
-  const deadlineOf = (context: Context): number =>
-    invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS });
+  /** The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal. */
+  const deadlineOf = (context: Context, timeout: AbortSignal | undefined) =>
+    startDeadline(
+      invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS }),
+      deps.clock,
+      timeout,
+    );
 
-  const authenticate = async (event: ApiEvent): Promise<Caller> => {
-    const caller = await deps.authenticator.authenticate(header(event, 'authorization'));
+  const authenticate = async (event: ApiEvent, deadline: Deadline): Promise<Caller> => {
+    const caller = await deps.authenticator.authenticate(header(event, 'authorization'), deadline.signal);
     logger.appendKeys({ caller: caller.keyId });
     return caller;
   };
 
   const handlers: Record<RoutePath, RouteHandler> = {
     '/v1/health': async () => json(200, { status: 'ok' }),
-    '/v1/tickets': async (event, context) => {
-      const caller = await authenticate(event);
+    '/v1/tickets': async (event, _context, deadline) => {
+      const caller = await authenticate(event, deadline);
       const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
       if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
-      const ticket = await deps.tickets.issue(caller, parsed.data, deadlineOf(context));
+      const ticket = await deps.tickets.issue(caller, parsed.data, deadline);
       // Goes into the request's one access line (no second line per ticket).
       logger.appendKeys({ connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
       return json(
@@ -198,20 +234,25 @@ export function createApiHandler(deps: ApiDeps) {
         { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
       );
     },
-    '/v1/connections/{id}/token': async (event, context) => {
-      const caller = await authenticate(event);
-      const token = await deps.vendor.vend(caller, connectionParam(event), deadlineOf(context));
+    '/v1/connections/{id}/token': async (event, _context, deadline) => {
+      const caller = await authenticate(event, deadline);
+      const token = await deps.vendor.vend(caller, connectionParam(event), deadline);
       const { tokenOrigin, ...body } = token;
       return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
     },
-    '/v1/connections/{id}/status': async (event) => {
-      const caller = await authenticate(event);
-      return json(200, await deps.status.read(caller, connectionParam(event)));
+    '/v1/connections/{id}/status': async (event, _context, deadline) => {
+      const caller = await authenticate(event, deadline);
+      return json(200, await deps.status.read(caller, connectionParam(event), deadline));
     },
   };
 
   const router = httpRouterHandler<ApiEvent, ApiResult>({
-    routes: API_ROUTES.map(({ method, path }) => ({ method, path, handler: handlers[path] })),
+    routes: API_ROUTES.map(({ method, path }) => ({
+      method,
+      path,
+      // Typed as Lambda's (event, context, callback); at run time it gets what we pass: the deadline.
+      handler: handlers[path] as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>,
+    })),
     notFoundResponse: ({ path }) => {
       const allowed = API_ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method);
       if (allowed.length > 0)
@@ -232,7 +273,7 @@ export function createApiHandler(deps: ApiDeps) {
     .use(httpHeaderNormalizer())
     .use(requestLogging(deps))
     .use(problemDetails(deps))
-    .handler((event: ApiEvent, context: Context) => {
+    .handler(async (event: ApiEvent, context: Context, middyOptions?: { signal?: AbortSignal }) => {
       const path = routePathOf(event);
       const routed =
         path === event.requestContext?.http?.path
@@ -241,7 +282,14 @@ export function createApiHandler(deps: ApiDeps) {
               ...event,
               requestContext: { ...event.requestContext, http: { ...event.requestContext.http, path } },
             };
-      return (router as (event: ApiEvent, context: Context) => Promise<ApiResult>)(routed, context);
+      // http-router hands its third argument to the route as is: the request's deadline (it has
+      // the `signal` middy's own third argument has).
+      const deadline = deadlineOf(context, middyOptions?.signal);
+      try {
+        return await (router as unknown as RouteHandler)(routed, context, deadline);
+      } finally {
+        deadline.dispose();
+      }
     });
 }
 

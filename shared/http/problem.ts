@@ -7,6 +7,7 @@ import {
   type ProblemCode,
   UpstreamUnavailableError,
 } from '../errors';
+import { retryAfterHeaderSeconds } from '../retry-after';
 
 /**
  * The one map from an error's code to what the caller sees: the public problem code and the HTTP
@@ -29,6 +30,8 @@ const PROBLEMS: Record<ErrorCode, { readonly code: ProblemCode; readonly status:
   upstream_unavailable: { code: 'upstream_unavailable', status: 503 },
   upstream_timeout: { code: 'upstream_unavailable', status: 504 },
   store_unavailable: { code: 'upstream_unavailable', status: 503 },
+  secrets_unavailable: { code: 'upstream_unavailable', status: 503 },
+  lookup_throttled: { code: 'upstream_unavailable', status: 503 },
   misconfigured: { code: 'misconfigured', status: 500 },
   internal: { code: 'internal', status: 500 },
 };
@@ -47,6 +50,8 @@ export const PROBLEM_TYPE = 'about:blank';
 /** Above 499 the caller gets one of these fixed sentences, never the error's own message. */
 const GENERIC_DETAIL: Partial<Record<ErrorCode, string>> = {
   store_unavailable: "The broker's storage is unavailable right now; retry later.",
+  secrets_unavailable: "The broker's secret store is unavailable right now; retry later.",
+  lookup_throttled: 'Caller keys cannot be verified right now; retry later.',
   upstream_rejected: 'The partner service refused the request or answered something unusable.',
   upstream_unavailable: 'The partner service is unavailable right now; retry later.',
   misconfigured: 'The connection is misconfigured; the operators have been alerted.',
@@ -71,7 +76,7 @@ export interface ProblemSummary {
   readonly status: number;
   readonly code: ProblemCode;
   readonly detail: string;
-  /** `Retry-After`, when the upstream said how long to wait. */
+  /** `Retry-After`: whole seconds from 1 to 120, when there is a wait to name. */
   readonly retryAfterSeconds?: number;
   /** `Allow`, for a method that is not allowed. */
   readonly allow?: string;
@@ -94,12 +99,14 @@ export function problemFor(error: unknown): ProblemSummary {
     status >= 500
       ? (GENERIC_DETAIL[error.code] ?? GENERIC_DETAIL[code] ?? GENERIC_DETAIL.internal ?? '')
       : error.message;
-  const retryAfterMs = error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined;
+  const retryAfterSeconds = retryAfterHeaderSeconds(
+    error instanceof UpstreamUnavailableError ? error.retryAfterMs : undefined,
+  );
   return {
     status,
     code,
     detail,
-    ...(retryAfterMs !== undefined ? { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } : {}),
+    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     ...(error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {}),
   };
 }

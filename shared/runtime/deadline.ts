@@ -33,3 +33,49 @@ export function invocationDeadline(
   const available = Math.min(options.budgetMs ?? Number.POSITIVE_INFINITY, remaining - options.marginMs);
   return clock.now() + Math.max(options.minimumMs ?? 0, available);
 }
+
+/**
+ * The end of one piece of work (a request, a refresher run): when it is, and the signal that
+ * aborts there. Every AWS SDK call below the handler gets the signal (`send(command, {
+ * abortSignal })`), so no call outlives the work it serves, whatever the client's own timeouts.
+ */
+export interface Deadline {
+  /** Epoch ms by which the work must end. */
+  readonly at: number;
+  /** Aborts at `at`, or earlier when the invocation is cut short (middy's timeout signal). */
+  readonly signal: AbortSignal;
+}
+
+/** A {@link Deadline} this code started: `dispose()` clears its timer once the work is over. */
+export interface OwnedDeadline extends Deadline {
+  dispose(): void;
+}
+
+/** Why a deadline's signal aborted: the work ran out of time. */
+export class DeadlineExceededError extends Error {
+  override readonly name = 'DeadlineExceededError';
+}
+
+/**
+ * Starts a deadline at `at` (epoch ms, on `clock`). Its signal follows `parent` too, e.g. middy's
+ * timeout signal. One timer, cleared by `dispose()`: a call that ends in time leaves nothing
+ * running (unlike `AbortSignal.timeout`, whose timer outlives it).
+ */
+export function startDeadline(at: number, clock: Clock, parent?: AbortSignal): OwnedDeadline {
+  const controller = new AbortController();
+  const expire = () =>
+    controller.abort(new DeadlineExceededError(`deadline of ${new Date(at).toISOString()} passed`));
+  const timer = setTimeout(expire, Math.max(0, at - clock.now()));
+  timer.unref();
+  const follow = () => controller.abort(parent?.reason);
+  if (parent?.aborted) follow();
+  else parent?.addEventListener('abort', follow, { once: true });
+  return {
+    at,
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', follow);
+    },
+  };
+}

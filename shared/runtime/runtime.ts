@@ -7,6 +7,7 @@ import { DynamoLeaseStore, DynamoTokenCache } from '../adapters/dynamo-token-cac
 import { SecretsManagerStore } from '../adapters/secrets-manager-store';
 import { type Clock, systemClock } from '../clock';
 import type { BrokerConfig } from '../config/schema';
+import { DependencyGuard, guardClient } from '../dependency-guard';
 import { createLogger } from '../logging/logger';
 import { SensitiveValues } from '../logging/redaction';
 import { metricsTelemetry } from '../logging/telemetry';
@@ -57,19 +58,29 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
   const logger = options.logger ?? createLogger({ serviceName: options.serviceName, sensitive });
   const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName: options.serviceName });
   const telemetry = metricsTelemetry(metrics);
-  // Fail fast when DynamoDB is unreachable: the token source degrades to a direct acquisition.
-  const dynamoClient =
+  // A dependency that accepts the connection and never answers must fail, not hang: requestTimeout
+  // only logs a warning unless throwOnRequestTimeout is set. Each call also carries its work's
+  // deadline (abortSignal), and a failing dependency is backed off, so one request at a time, not
+  // every request, finds out it still hangs (docs/design.md "Hanging dependencies").
+  const dynamoClient = guardClient(
     options.dynamoClient ??
-    new DynamoDBClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+      new DynamoDBClient({
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
+      }),
+    new DependencyGuard({ dependency: 'Table', clock, log: logger, telemetry }),
+  );
   const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const secretsManagerClient =
+  const secretsManagerClient = guardClient(
     options.secretsManagerClient ??
-    new SecretsManagerClient({
-      maxAttempts: 2,
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
-    });
+      new SecretsManagerClient({
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
+      }),
+    new DependencyGuard({ dependency: 'SecretsManager', clock, log: logger, telemetry }),
+  );
 
   const { config, tableName } = environment;
   const providers: Record<string, TokenProvider> = {};

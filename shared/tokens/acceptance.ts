@@ -50,12 +50,13 @@ export class TokenAcceptance {
     token: CachedToken,
     secretId: string,
     rule: AcceptanceRule,
+    signal: AbortSignal,
   ): Promise<boolean> {
     if (this.accepts(token, secretId, rule)) return true;
     const version = this.deps.secrets.knownVersion(secretId);
     if (version === undefined || token.secretVersion === version) return false;
     try {
-      await this.deps.secrets.get(secretId, { refresh: true });
+      await this.deps.secrets.get(secretId, { refresh: true, signal });
     } catch (error) {
       this.deps.log.warn('secret version check failed', {
         connection: token.connection,

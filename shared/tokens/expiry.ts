@@ -1,3 +1,4 @@
+import { UpstreamRejectedError } from '../errors';
 import type { Log } from './ports';
 
 /** How an upstream wrote its `expires_in`, as {@link normalizeExpiry} read it. */
@@ -63,6 +64,29 @@ export function normalizeExpiry(raw: unknown, now: number, options: ExpiryOption
   if (lifetimeMs > maxLifetimeMs)
     return fallback(`expires_in (${candidate.form}) is beyond the longest lifetime believed`);
   return { expiresAt: Math.floor(candidate.expiresAt), form: candidate.form };
+}
+
+/**
+ * The one rule both providers apply to a token response's `expires_in` before reading it: absent,
+ * or a number that is not negative, a numeric string counting as its number. It is the rule
+ * oauth4webapi enforces on every OAuth 2.0 token response (RFC 6749 5.1: a lifetime in seconds),
+ * so an `oauth2-client-credentials` endpoint and Astrato's m2m endpoint are judged alike: a
+ * negative or non-numeric value makes the answer unusable, while a missing one, 0 or an absurd
+ * one gets the short default lifetime ({@link normalizeExpiry}).
+ *
+ * @returns the value to read, or `undefined` when the field is absent
+ * @throws UpstreamRejectedError naming `what` when the value breaks the rule
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @see https://github.com/panva/oauth4webapi (processClientCredentialsResponse)
+ */
+export function checkedExpiresIn(raw: unknown, what: string): number | undefined {
+  if (raw === undefined) return undefined;
+  // As oauth4webapi reads it: parseFloat of anything that is not a number.
+  const value = typeof raw === 'number' ? raw : Number.parseFloat(raw as string);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new UpstreamRejectedError(`${what}: expires_in must be a number that is not negative`);
+  }
+  return value;
 }
 
 /**

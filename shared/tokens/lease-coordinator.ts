@@ -1,5 +1,6 @@
 import type { Clock, Sleep } from '../clock';
 import { UpstreamUnavailableError } from '../errors';
+import { startDeadline } from '../runtime/deadline';
 import type { Telemetry } from './ports';
 import type { ResilientStores } from './resilient-stores';
 import type { CachedToken } from './token';
@@ -20,6 +21,8 @@ export const LEASE_TIMING = {
   maxPollMs: 250,
   /** What a waiter that ran out of time tells its caller to wait before retrying. */
   retryAfterMs: 1_000,
+  /** Longest the release of a lease may take, whatever time its work had left. */
+  releaseMs: 1_000,
 } as const;
 
 /**
@@ -65,13 +68,14 @@ export class LeaseCoordinator {
   async acquireOrWait(
     connection: string,
     deadline: number,
+    signal: AbortSignal,
     lookForToken: () => Promise<TokenLookup>,
   ): Promise<LeaseWait> {
     const { clock, stores, telemetry } = this.deps;
     const waitStarted = clock.now();
     let pollMs: number = LEASE_TIMING.firstPollMs;
     for (let waited = false; ; waited = true) {
-      const attempt = await stores.tryLease(connection, this.deps.ownerId, this.leaseMs);
+      const attempt = await stores.tryLease(connection, this.deps.ownerId, this.leaseMs, signal);
       if (attempt === 'unavailable') return { outcome: 'unavailable' };
       if (attempt === 'acquired') return { outcome: 'holding', waited };
       if (deadline - clock.now() <= pollMs) {
@@ -96,10 +100,10 @@ export class LeaseCoordinator {
    * Runs `work` while holding the lease: a heartbeat keeps it alive, so only a holder that died lets
    * it lapse, and the lease is given back when the work ends, however it ends.
    */
-  async holdWhile<T>(connection: string, work: () => Promise<T>): Promise<T> {
+  async holdWhile<T>(connection: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
     const { stores, ownerId } = this.deps;
     const beat = setInterval(
-      () => void stores.tryLease(connection, ownerId, this.leaseMs, 'heartbeat'),
+      () => void stores.tryLease(connection, ownerId, this.leaseMs, signal, 'heartbeat'),
       Math.max(LEASE_TIMING.minHeartbeatMs, Math.floor(this.leaseMs / LEASE_TIMING.heartbeatsPerLease)),
     );
     beat.unref();
@@ -107,7 +111,14 @@ export class LeaseCoordinator {
       return await work();
     } finally {
       clearInterval(beat);
-      await stores.releaseLease(connection, ownerId);
+      // Give the lease back even when the work ran out its deadline (its signal has aborted then):
+      // a lease left behind would make every other process wait for it to lapse.
+      const release = startDeadline(this.deps.clock.now() + LEASE_TIMING.releaseMs, this.deps.clock);
+      try {
+        await stores.releaseLease(connection, ownerId, release.signal);
+      } finally {
+        release.dispose();
+      }
     }
   }
 }

@@ -2,7 +2,9 @@ import type { CachedToken, ClientCredentials } from './token';
 
 /**
  * Narrow ports the token engine owns. Adapters (DynamoDB, Secrets Manager, HTTP) implement them;
- * tests use small in-memory fakes.
+ * tests use small in-memory fakes. Every operation that does I/O takes the signal of the work it
+ * serves (a request's or a refresher run's deadline): an adapter hands it to its SDK call, so no
+ * call outlives its deadline (docs/design.md "Hanging dependencies").
  */
 
 /** The shared cache (L2): one item per connection. */
@@ -12,11 +14,11 @@ export interface TokenCache {
    * its refresh token has not expired); `undefined` otherwise. Expiry is checked here, never left
    * to the table's TTL.
    */
-  read(connection: string): Promise<CachedToken | undefined>;
+  read(connection: string, signal: AbortSignal): Promise<CachedToken | undefined>;
   /** Stores the token unless a newer one is already there. Resolves whether it was written. */
-  write(token: CachedToken): Promise<boolean>;
+  write(token: CachedToken, signal: AbortSignal): Promise<boolean>;
   /** Drops the item if it still holds this access token (a newer token is left alone). */
-  remove(connection: string, accessToken: string): Promise<void>;
+  remove(connection: string, accessToken: string, signal: AbortSignal): Promise<void>;
 }
 
 export type LeaseResult = { readonly acquired: true } | { readonly acquired: false };
@@ -27,19 +29,26 @@ export interface LeaseStore {
    * Takes the lease when it is free, expired, or already held by `owner` (a holder that is known
    * dead: the same owner can only ask again after its own attempt ended).
    */
-  tryAcquire(connection: string, owner: string, durationMs: number): Promise<LeaseResult>;
+  tryAcquire(
+    connection: string,
+    owner: string,
+    durationMs: number,
+    signal: AbortSignal,
+  ): Promise<LeaseResult>;
   /** Gives the lease back if `owner` still holds it. */
-  release(connection: string, owner: string): Promise<void>;
+  release(connection: string, owner: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface SecretReadOptions {
   /** Bypass the cache: read the current version now (rotation check, `invalid_client`). */
   readonly refresh?: boolean;
+  /** The deadline of the work the read serves. */
+  readonly signal: AbortSignal;
 }
 
 /** Client secrets, as stored in Secrets Manager, one secret per connection. */
 export interface SecretStore {
-  get(secretId: string, options?: SecretReadOptions): Promise<ClientCredentials>;
+  get(secretId: string, options: SecretReadOptions): Promise<ClientCredentials>;
   /** The newest version id this process has seen, without any I/O. */
   knownVersion(secretId: string): string | undefined;
 }

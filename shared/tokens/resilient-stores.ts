@@ -1,3 +1,4 @@
+import { DependencyUnavailableError } from '../dependency-guard';
 import { describeError } from '../errors';
 import type { LeaseStore, Log, Telemetry, TokenCache } from './ports';
 import type { CachedToken } from './token';
@@ -34,9 +35,9 @@ export interface ResilientStoresDeps {
 export class ResilientStores {
   constructor(private readonly deps: ResilientStoresDeps) {}
 
-  async readToken(connection: string): Promise<CacheRead> {
+  async readToken(connection: string, signal: AbortSignal): Promise<CacheRead> {
     try {
-      return { available: true, token: await this.deps.cache.read(connection) };
+      return { available: true, token: await this.deps.cache.read(connection, signal) };
     } catch (error) {
       this.degraded('token cache', 'read', connection, error);
       return { available: false };
@@ -44,18 +45,18 @@ export class ResilientStores {
   }
 
   /** Stores the token unless a newer one is already there; a failure is logged, never thrown. */
-  async writeToken(token: CachedToken): Promise<void> {
+  async writeToken(token: CachedToken, signal: AbortSignal): Promise<void> {
     try {
-      const written = await this.deps.cache.write(token);
+      const written = await this.deps.cache.write(token, signal);
       if (!written) this.deps.log.info('a newer token was already stored', { connection: token.connection });
     } catch (error) {
       this.degraded('token cache', 'write', token.connection, error);
     }
   }
 
-  async removeToken(connection: string, accessToken: string): Promise<void> {
+  async removeToken(connection: string, accessToken: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.deps.cache.remove(connection, accessToken);
+      await this.deps.cache.remove(connection, accessToken, signal);
     } catch (error) {
       this.degraded('token cache', 'remove', connection, error);
     }
@@ -66,10 +67,11 @@ export class ResilientStores {
     connection: string,
     owner: string,
     durationMs: number,
+    signal: AbortSignal,
     operation: 'acquire' | 'heartbeat' = 'acquire',
   ): Promise<LeaseAttempt> {
     try {
-      const lease = await this.deps.leases.tryAcquire(connection, owner, durationMs);
+      const lease = await this.deps.leases.tryAcquire(connection, owner, durationMs, signal);
       return lease.acquired ? 'acquired' : 'held';
     } catch (error) {
       this.degraded('lease store', operation, connection, error);
@@ -77,9 +79,9 @@ export class ResilientStores {
     }
   }
 
-  async releaseLease(connection: string, owner: string): Promise<void> {
+  async releaseLease(connection: string, owner: string, signal: AbortSignal): Promise<void> {
     try {
-      await this.deps.leases.release(connection, owner);
+      await this.deps.leases.release(connection, owner, signal);
     } catch (error) {
       this.degraded('lease store', 'release', connection, error);
     }
@@ -87,7 +89,9 @@ export class ResilientStores {
 
   private degraded(store: DegradableStore, operation: string, connection: string, error: unknown): void {
     this.deps.telemetry.count(DEGRADED_METRIC[store]);
-    this.deps.log.warn(`${store} unavailable (${operation}); continuing without it`, {
+    // While the table is backed off every call fails this way at once; the guard logged why.
+    const log = error instanceof DependencyUnavailableError ? this.deps.log.debug : this.deps.log.warn;
+    log.call(this.deps.log, `${store} unavailable (${operation}); continuing without it`, {
       connection,
       store,
       operation,

@@ -1,5 +1,6 @@
 import type { Clock, Random, Sleep } from '../clock';
 import { UpstreamUnavailableError } from '../errors';
+import { boundedRetryAfterMs } from '../retry-after';
 
 /** How {@link withRetry} paces and bounds its attempts. */
 export interface RetryOptions {
@@ -23,7 +24,10 @@ export function isRetryable(error: unknown): error is UpstreamUnavailableError {
   return error instanceof UpstreamUnavailableError && error.retryable;
 }
 
-/** The delay before attempt `attempt + 1`, before the deadline is considered. */
+/**
+ * The delay before attempt `attempt + 1`, before the deadline is considered: full jitter, or the
+ * upstream's `Retry-After` when longer, never more than the broker's own bound on it (120 s).
+ */
 export function backoffDelay(
   attempt: number,
   error: UpstreamUnavailableError,
@@ -32,7 +36,7 @@ export function backoffDelay(
   const base = options.baseDelayMs ?? 100;
   const cap = options.maxDelayMs ?? 2000;
   const jittered = Math.floor(options.random() * Math.min(cap, base * 2 ** (attempt - 1)));
-  return Math.max(jittered, error.retryAfterMs ?? 0);
+  return Math.max(jittered, boundedRetryAfterMs(error.retryAfterMs) ?? 0);
 }
 
 /**

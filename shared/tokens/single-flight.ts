@@ -9,6 +9,11 @@
 export class SingleFlight<T> {
   private readonly pending = new Map<string, Promise<T>>();
 
+  /** Whether work for `key` is running now. */
+  has(key: string): boolean {
+    return this.pending.has(key);
+  }
+
   /** Resolves with `work()`'s result, or with the result of the work already running for `key`. */
   run(key: string, work: () => Promise<T>): Promise<T> {
     const running = this.pending.get(key);

@@ -24,6 +24,8 @@ export interface AcquisitionRequest {
   readonly secretId: string;
   /** Epoch ms by which the whole acquisition, retries included, must end. */
   readonly deadline: number;
+  /** Aborts at the deadline: the secret reads get it. */
+  readonly signal: AbortSignal;
   /** The token being replaced, if any: its refresh token may be used. */
   readonly previous: CachedToken | undefined;
 }
@@ -69,13 +71,13 @@ export class TokenAcquirer {
     request: AcquisitionRequest,
     provider: TokenProvider,
   ): Promise<CachedToken> {
-    const { connection, secretId } = request;
-    const credentials = await this.credentials(secretId);
+    const { connection, secretId, signal } = request;
+    const credentials = await this.credentials(secretId, signal);
     try {
       return await this.attempt(request, provider, credentials);
     } catch (error) {
       if (!(error instanceof InvalidClientError)) throw error;
-      const reread = await this.credentials(secretId, true);
+      const reread = await this.credentials(secretId, signal, true);
       if (reread.versionId === credentials.versionId) throw this.misconfigured(connection, error);
       this.deps.log.info('client credentials refused; retrying once with the newer secret version', {
         connection,
@@ -86,8 +88,12 @@ export class TokenAcquirer {
     }
   }
 
-  private async credentials(secretId: string, refresh = false): Promise<ClientCredentials> {
-    const credentials = await this.deps.secrets.get(secretId, refresh ? { refresh } : undefined);
+  private async credentials(
+    secretId: string,
+    signal: AbortSignal,
+    refresh = false,
+  ): Promise<ClientCredentials> {
+    const credentials = await this.deps.secrets.get(secretId, { signal, ...(refresh ? { refresh } : {}) });
     this.deps.sensitive.register(credentials.clientSecret);
     return credentials;
   }

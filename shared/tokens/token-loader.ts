@@ -26,6 +26,8 @@ export interface LoadRequest {
   readonly rule: AcceptanceRule;
   /** Epoch ms by which the load must end. */
   readonly deadline: number;
+  /** Aborts at the deadline: every store call of the load gets it. */
+  readonly signal: AbortSignal;
   /** What this process's memory holds for the connection, if anything. */
   readonly remembered: CachedToken | undefined;
 }
@@ -46,9 +48,9 @@ export class TokenLoader {
   constructor(private readonly deps: TokenLoaderDeps) {}
 
   async load(request: LoadRequest): Promise<TokenResult> {
-    const { connection, secretId, rule, remembered } = request;
+    const { connection, secretId, rule, remembered, signal } = request;
     const { stores, acceptance, telemetry } = this.deps;
-    const read = await stores.readToken(connection);
+    const read = await stores.readToken(connection, signal);
     if (!read.available) {
       // Without the table, a token still in memory serves a request before any acquisition does.
       if (rule === usableForRequest && remembered && acceptance.accepts(remembered, secretId, rule)) {
@@ -57,7 +59,7 @@ export class TokenLoader {
       return this.acquireDirect(request, remembered);
     }
     const stored = read.token;
-    if (stored && (await acceptance.acceptsAfterVersionCheck(stored, secretId, rule))) {
+    if (stored && (await acceptance.acceptsAfterVersionCheck(stored, secretId, rule, signal))) {
       telemetry.count('TokenCacheHitL2');
       return { token: stored, origin: 'l2' };
     }
@@ -70,34 +72,34 @@ export class TokenLoader {
     request: LoadRequest,
     replacing: CachedToken | undefined,
   ): Promise<TokenResult> {
-    const { connection, secretId, rule, deadline } = request;
+    const { connection, secretId, rule, deadline, signal } = request;
     const { stores, acceptance, lease, acquirer } = this.deps;
     let previous = replacing;
     const lookForToken = async () => {
-      const read = await stores.readToken(connection);
+      const read = await stores.readToken(connection, signal);
       if (!read.available) return 'unavailable' as const;
-      if (read.token && (await acceptance.acceptsAfterVersionCheck(read.token, secretId, rule)))
+      if (read.token && (await acceptance.acceptsAfterVersionCheck(read.token, secretId, rule, signal)))
         return read.token;
       previous = read.token ?? previous;
       return undefined;
     };
-    const wait = await lease.acquireOrWait(connection, deadline, lookForToken);
+    const wait = await lease.acquireOrWait(connection, deadline, signal, lookForToken);
     if (wait.outcome === 'unavailable') return this.acquireDirect(request, previous);
     if (wait.outcome === 'found') return { token: wait.token, origin: 'waited' };
-    return lease.holdWhile(connection, async () => {
+    return lease.holdWhile(connection, signal, async () => {
       // Another holder may have finished between our last read and our lease.
       const found = await lookForToken();
       if (found && found !== 'unavailable') return { token: found, origin: wait.waited ? 'waited' : 'l2' };
-      const token = await acquirer.acquire({ connection, secretId, deadline, previous });
-      await stores.writeToken(token);
+      const token = await acquirer.acquire({ connection, secretId, deadline, signal, previous });
+      await stores.writeToken(token, signal);
       return { token, origin: 'acquired' };
     });
   }
 
   /** Degraded mode (no table): still one call per process, thanks to the in-process single flight. */
   private async acquireDirect(request: LoadRequest, previous: CachedToken | undefined): Promise<TokenResult> {
-    const { connection, secretId, deadline } = request;
-    const token = await this.deps.acquirer.acquire({ connection, secretId, deadline, previous });
+    const { connection, secretId, deadline, signal } = request;
+    const token = await this.deps.acquirer.acquire({ connection, secretId, deadline, signal, previous });
     return { token, origin: 'acquired' };
   }
 }

@@ -3,6 +3,7 @@ import { type Clock, type Random, sleep as realSleep, type Sleep, systemClock } 
 import type { Connection } from '../config/schema';
 import { UnknownConnectionError } from '../errors';
 import type { SensitiveValues } from '../logging/redaction';
+import { type Deadline, startDeadline } from '../runtime/deadline';
 import { freshForRefresher, TokenAcceptance, usableForRequest } from './acceptance';
 import { LeaseCoordinator } from './lease-coordinator';
 import type { LeaseStore, Log, SecretStore, Telemetry, TokenCache, TokenProvider } from './ports';
@@ -18,8 +19,11 @@ import { type LoadRequest, TokenLoader, type TokenResult } from './token-loader'
 export type { TokenOrigin, TokenResult } from './token-loader';
 
 export interface GetOptions {
-  /** Epoch ms by which the whole call must end. @default now + defaultBudgetMs */
-  readonly deadline?: number;
+  /**
+   * When the whole call must end, with the signal every store call gets.
+   * @default now + defaultBudgetMs, with a signal of its own
+   */
+  readonly deadline?: Deadline;
 }
 
 export type RefreshOutcome =
@@ -120,22 +124,24 @@ export class TokenSource {
     const { secretId } = this.connection(connection);
     const now = this.clock.now();
     const remembered = this.memory.get(connection);
-    if (
-      remembered &&
-      now - remembered.checkedAt < this.l1MaxAgeMs &&
-      this.acceptance.accepts(remembered.token, secretId, usableForRequest, now)
-    ) {
+    const usable =
+      remembered !== undefined && this.acceptance.accepts(remembered.token, secretId, usableForRequest, now);
+    // A usable token in memory serves at once while its re-check against the table is already
+    // under way: that re-check may be the one probe of a hanging table, and nobody waits for it.
+    if (usable && (now - remembered.checkedAt < this.l1MaxAgeMs || this.inFlight.has(connection))) {
       this.telemetry.count('TokenCacheHitL1');
       return { token: remembered.token, origin: 'l1' };
     }
-    const deadline = options.deadline ?? now + this.defaultBudgetMs;
-    return this.load({
-      connection,
-      secretId,
-      rule: usableForRequest,
-      deadline,
-      remembered: remembered?.token,
-    });
+    return this.within(options.deadline, (deadline) =>
+      this.load({
+        connection,
+        secretId,
+        rule: usableForRequest,
+        deadline: deadline.at,
+        signal: deadline.signal,
+        remembered: remembered?.token,
+      }),
+    );
   }
 
   /**
@@ -144,20 +150,28 @@ export class TokenSource {
    */
   async refreshDue(connection: string, options: GetOptions = {}): Promise<RefreshOutcome> {
     const { secretId } = this.connection(connection);
-    const deadline = options.deadline ?? this.clock.now() + this.defaultBudgetMs;
     let stored: CachedToken | undefined;
     try {
-      // Read the secret's current version now, so a rotation is seen within one schedule period.
-      await this.deps.secrets.get(secretId, { refresh: true });
-      const read = await this.stores.readToken(connection);
-      stored = read.available ? read.token : undefined;
-      if (stored && this.acceptance.accepts(stored, secretId, freshForRefresher)) {
-        this.remember(stored);
-        return { connection, action: 'fresh', token: stored };
-      }
-      const remembered = this.memory.get(connection)?.token;
-      const result = await this.load({ connection, secretId, rule: freshForRefresher, deadline, remembered });
-      return { connection, action: 'renewed', token: result.token };
+      return await this.within(options.deadline, async ({ at, signal }) => {
+        // Read the secret's current version now, so a rotation is seen within one schedule period.
+        await this.deps.secrets.get(secretId, { refresh: true, signal });
+        const read = await this.stores.readToken(connection, signal);
+        stored = read.available ? read.token : undefined;
+        if (stored && this.acceptance.accepts(stored, secretId, freshForRefresher)) {
+          this.remember(stored);
+          return { connection, action: 'fresh', token: stored };
+        }
+        const remembered = this.memory.get(connection)?.token;
+        const result = await this.load({
+          connection,
+          secretId,
+          rule: freshForRefresher,
+          deadline: at,
+          signal,
+          remembered,
+        });
+        return { connection, action: 'renewed', token: result.token };
+      });
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       return { connection, action: 'failed', error: failure, ...(stored ? { token: stored } : {}) };
@@ -168,16 +182,21 @@ export class TokenSource {
    * The upstream refused this token (401): drop it from memory and the table (unless a newer one
    * replaced it) so that the next `get()` acquires a new one.
    */
-  async invalidate(connection: string, token: CachedToken): Promise<void> {
+  async invalidate(connection: string, token: CachedToken, deadline?: Deadline): Promise<void> {
     if (this.memory.get(connection)?.token.accessToken === token.accessToken) this.memory.delete(connection);
     this.telemetry.count('TokenInvalidated');
-    await this.stores.removeToken(connection, token.accessToken);
+    await this.within(deadline, ({ signal }) =>
+      this.stores.removeToken(connection, token.accessToken, signal),
+    );
   }
 
   /** The stored token and its state, for `/status`; never triggers an acquisition. */
-  async inspect(connection: string): Promise<{ state: TokenState | 'none'; token?: CachedToken }> {
+  async inspect(
+    connection: string,
+    signal: AbortSignal,
+  ): Promise<{ state: TokenState | 'none'; token?: CachedToken }> {
     this.connection(connection);
-    const token = await this.deps.cache.read(connection);
+    const token = await this.deps.cache.read(connection, signal);
     if (!token) return { state: 'none' };
     return { state: tokenState(token, this.clock.now(), this.deps.policy), token };
   }
@@ -192,6 +211,20 @@ export class TokenSource {
     if (!config || !Object.hasOwn(this.deps.connections, connection))
       throw new UnknownConnectionError(connection);
     return config;
+  }
+
+  /** Runs `work` within the caller's deadline, or within one of its own (now + the default budget). */
+  private async within<T>(
+    deadline: Deadline | undefined,
+    work: (deadline: Deadline) => Promise<T>,
+  ): Promise<T> {
+    if (deadline) return work(deadline);
+    const own = startDeadline(this.clock.now() + this.defaultBudgetMs, this.clock);
+    try {
+      return await work(own);
+    } finally {
+      own.dispose();
+    }
   }
 
   /** One load per connection at a time in this process; what it finds is remembered (L1). */

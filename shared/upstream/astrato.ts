@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import { InvalidClientError, UpstreamRejectedError, UpstreamTokenRejectedError } from '../errors';
-import { tokenExpiry } from '../tokens/expiry';
+import { checkedExpiresIn, tokenExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
 import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
@@ -80,8 +80,18 @@ export class AstratoClient implements TokenProvider {
         upstreamStatus: response.status,
       });
     }
+    let expiresIn: number | undefined;
+    try {
+      expiresIn = checkedExpiresIn(body?.expires_in, 'astrato m2m token');
+    } catch (error) {
+      this.options.log.error('astrato m2m token: the answer has an unusable expires_in', {
+        connection: request.connection,
+        ...unexpectedAnswer(response, url, CHECK_BASE_URL),
+      });
+      throw error;
+    }
     const obtainedAt = clock.now();
-    const expiresAt = tokenExpiry(body?.expires_in, obtainedAt, {
+    const expiresAt = tokenExpiry(expiresIn, obtainedAt, {
       what: 'astrato m2m token',
       connection: request.connection,
       log: this.options.log,

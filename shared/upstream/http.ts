@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
-import { UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
+import { loggableText, UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
+import { parseRetryAfter } from '../retry-after';
 import type { Log } from '../tokens/ports';
 import {
   MAX_UPSTREAM_BODY_BYTES,
@@ -25,19 +26,6 @@ export interface UpstreamCallOptions {
   readonly log?: Log;
   /** Largest answer body read. @default MAX_UPSTREAM_BODY_BYTES (64 KiB) */
   readonly maxBodyBytes?: number;
-}
-
-/**
- * Parses `Retry-After` (delay-seconds or HTTP-date) into milliseconds from now.
- * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
- */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
 }
 
 /**
@@ -133,7 +121,7 @@ export function unexpectedAnswer(
 ): Record<string, unknown> {
   return {
     upstreamStatus: response.status,
-    contentType: response.headers.get('content-type') ?? '(none)',
+    contentType: loggableText(response.headers.get('content-type') ?? '(none)', 100),
     host: hostOf(configuredUrl),
     check,
   };

@@ -4,13 +4,15 @@ import {
   ConfigurationError,
   InvalidClientError,
   InvalidGrantError,
+  loggableText,
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../errors';
+import { parseRetryAfter } from '../retry-after';
 import { tokenExpiry } from '../tokens/expiry';
 import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken, ClientCredentials } from '../tokens/token';
-import { type FetchFn, parseRetryAfter, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
+import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
 
 const CHECK_TOKEN_URL =
   'the connection tokenUrl: it must be the token endpoint itself (Keycloak: https://<host>[/auth]/realms/<realm>/protocol/openid-connect/token); a 404 or an HTML page usually means a wrong host, path or realm';
@@ -183,6 +185,7 @@ export async function classifyTokenError(error: unknown, grantType: string, now:
       error.error,
       error.status,
       parseRetryAfter(error.response.headers.get('retry-after'), now),
+      error.error_description,
     );
   }
   if (error instanceof oauth.WWWAuthenticateChallengeError) {
@@ -190,7 +193,8 @@ export async function classifyTokenError(error: unknown, grantType: string, now:
     const body = await readJsonObject(error.response);
     const challengeError = error.cause.find((challenge) => challenge.parameters.error)?.parameters.error;
     const code = typeof body?.error === 'string' ? body.error : (challengeError ?? 'invalid_client');
-    return fromOAuthError(what, code, error.status, undefined);
+    const description = typeof body?.error_description === 'string' ? body.error_description : undefined;
+    return fromOAuthError(what, code, error.status, undefined, description);
   }
   if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
     return new UpstreamRejectedError(`${what}: invalid token response (${error.message})`);
@@ -198,9 +202,23 @@ export async function classifyTokenError(error: unknown, grantType: string, now:
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function fromOAuthError(what: string, code: string, status: number, retryAfterMs: number | undefined): Error {
+/** RFC 6749 5.2: `error` is one ASCII token; anything else is shown as what it is not. */
+const OAUTH_ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+
+function fromOAuthError(
+  what: string,
+  error: string,
+  status: number,
+  retryAfterMs: number | undefined,
+  description?: string,
+): Error {
+  // Upstream text: the code must be a short token to be matched on; the description is for people.
+  const code = OAUTH_ERROR_CODE.test(error)
+    ? error
+    : `(not an RFC 6749 error code: ${loggableText(error, 40)})`;
   const options = { upstreamStatus: status, oauthError: code };
-  const message = `${what}: ${code} (${status})`;
+  const said = description === undefined ? '' : `: ${loggableText(description)}`;
+  const message = `${what}: ${code} (${status})${said}`;
   // Keycloak answers a wrong client secret with 401 `unauthorized_client` ("Invalid client or
   // Invalid client credentials", keycloak/keycloak#49625) and a client without service accounts
   // with 400 `unauthorized_client`: the 401 is an authentication failure like `invalid_client`.

@@ -1,12 +1,25 @@
 import { authorizeStatus, type Connections } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
+import type { Clock } from '../clock';
 import type { ConnectionKind } from '../config/schema';
 import { isBrokerError, StoreUnavailableError } from '../errors';
+import type { Deadline } from '../runtime/deadline';
+import { REFRESH_SCHEDULE_MINUTES } from '../runtime/schedule';
 import type { StatusStore } from '../status/status-store';
 import type { TokenSource } from '../tokens/token-source';
 
 /** What a caller is asked to wait (`Retry-After`) when the table cannot be read. */
 const STATUS_RETRY_AFTER_MS = 5000;
+
+/** A recorded run older than this many schedule periods means the refresher is not running. */
+const OVERDUE_AFTER_PERIODS = 2;
+
+/**
+ * What `/status` makes of the last recorded run: `ok` or `failed` as recorded, or `overdue` when
+ * it is older than two schedule periods (the refresher has stopped recording, whatever it last
+ * said).
+ */
+export type RefreshState = 'ok' | 'failed' | 'overdue';
 
 /** `GET /v1/connections/{id}/status`: state and times only, never a token value. */
 export interface ConnectionStatus {
@@ -17,21 +30,36 @@ export interface ConnectionStatus {
     readonly expiresAt: string | null;
     readonly obtainedAt: string | null;
   };
-  readonly lastRefresh: { readonly at: string; readonly ok: boolean; readonly error?: string } | null;
+  readonly lastRefresh: {
+    readonly at: string;
+    readonly ok: boolean;
+    readonly state: RefreshState;
+    readonly error?: string;
+    readonly cause?: string;
+  } | null;
 }
 
-export function createStatusReader(deps: {
-  connections: Connections;
-  tokens: TokenSource;
-  status: StatusStore;
-}) {
+export interface StatusReaderDeps {
+  readonly connections: Connections;
+  readonly tokens: TokenSource;
+  readonly status: StatusStore;
+  readonly clock: Clock;
+  /** The refresher's schedule period. @default REFRESH_SCHEDULE_MINUTES */
+  readonly schedulePeriodMs?: number;
+}
+
+export function createStatusReader(deps: StatusReaderDeps) {
+  const overdueAfterMs = OVERDUE_AFTER_PERIODS * (deps.schedulePeriodMs ?? REFRESH_SCHEDULE_MINUTES * 60_000);
   return {
-    async read(caller: Caller, id: string): Promise<ConnectionStatus> {
+    async read(caller: Caller, id: string, deadline: Deadline): Promise<ConnectionStatus> {
       const { connection } = authorizeStatus(caller, deps.connections, id);
       let inspected: Awaited<ReturnType<TokenSource['inspect']>>;
       let last: Awaited<ReturnType<StatusStore['read']>>;
       try {
-        [inspected, last] = await Promise.all([deps.tokens.inspect(id), deps.status.read(id)]);
+        [inspected, last] = await Promise.all([
+          deps.tokens.inspect(id, deadline.signal),
+          deps.status.read(id, deadline.signal),
+        ]);
       } catch (error) {
         // The table is unreachable: the state cannot be known now, and a retry soon may work.
         if (isBrokerError(error)) throw error;
@@ -42,6 +70,7 @@ export function createStatusReader(deps: {
         });
       }
       const iso = (value: number | undefined) => (value === undefined ? null : new Date(value).toISOString());
+      const overdue = last !== undefined && deps.clock.now() - Date.parse(last.at) > overdueAfterMs;
       return {
         connection: id,
         kind: connection.kind,
@@ -51,7 +80,13 @@ export function createStatusReader(deps: {
           obtainedAt: iso(inspected.token?.obtainedAt),
         },
         lastRefresh: last
-          ? { at: last.at, ok: last.ok, ...(last.error !== undefined ? { error: last.error } : {}) }
+          ? {
+              at: last.at,
+              ok: last.ok,
+              state: overdue ? 'overdue' : last.ok ? 'ok' : 'failed',
+              ...(last.error !== undefined ? { error: last.error } : {}),
+              ...(last.cause !== undefined ? { cause: last.cause } : {}),
+            }
           : null,
       };
     },

@@ -1,4 +1,9 @@
-import { authorizeTicket, authorizeTicketSubject, type Connections } from '../callers/authorization';
+import {
+  authorizeTicket,
+  authorizeTicketSubject,
+  type Connections,
+  refuseDeniedEmail,
+} from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
@@ -8,6 +13,7 @@ import {
   UpstreamRejectedError,
   UpstreamTokenRejectedError,
 } from '../errors';
+import type { Deadline } from '../runtime/deadline';
 import type { Log, Telemetry } from '../tokens/ports';
 import { withRetry } from '../tokens/retry';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
@@ -85,7 +91,7 @@ export function signOutUrlFor(connection: AstratoConnection): string {
 export function createTicketIssuer(deps: TicketIssuerDeps) {
   const lifetimeMs = deps.ticketLifetimeMs ?? 60_000;
   return {
-    async issue(caller: Caller, request: TicketRequest, deadline: number): Promise<IssuedTicket> {
+    async issue(caller: Caller, request: TicketRequest, deadline: Deadline): Promise<IssuedTicket> {
       const { id, connection, scope } = authorizeTicket(caller, deps.connections, request.connection);
       const groupIds = request.groupIds ?? [];
       const groupNames = request.groupNames ?? [];
@@ -95,6 +101,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         );
       }
       authorizeTicketSubject(scope, request.email, { groupIds, groupNames });
+      refuseDeniedEmail(connection, id, request.email);
       const client = deps.astrato[id];
       if (!client) throw new InternalError(`no Astrato client wired for connection ${id}`);
       const user = {
@@ -106,8 +113,8 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
 
       // A setup repeated after a lost answer only mints a spare single-use ticket: safe to retry.
       const setup = (accessToken: string) =>
-        withRetry(() => client.setup(accessToken, user, deadline), {
-          deadline,
+        withRetry(() => client.setup(accessToken, user, deadline.at), {
+          deadline: deadline.at,
           clock: deps.clock,
           sleep: deps.sleep ?? realSleep,
           random: deps.random ?? Math.random,
@@ -128,7 +135,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       } catch (error) {
         if (!(error instanceof UpstreamTokenRejectedError)) throw error;
         deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
-        await deps.tokens.invalidate(id, token);
+        await deps.tokens.invalidate(id, token, deadline);
         ({ token, origin } = await deps.tokens.get(id, { deadline }));
         ticket = await setup(token.accessToken);
       } finally {

@@ -1,13 +1,20 @@
 import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
-import { describeError, UpstreamUnavailableError } from '../errors';
+import { BrokerError, describeError, UpstreamUnavailableError } from '../errors';
 import { problemCodeOf } from '../http/problem';
+import { type Deadline, startDeadline } from '../runtime/deadline';
 import type { RefreshStatus, StatusStore } from '../status/status-store';
 import type { Log, Telemetry } from '../tokens/ports';
 import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
 import type { CachedToken } from '../tokens/token';
 import type { RefreshOutcome, TokenSource } from '../tokens/token-source';
 import { unexpectedAnswer, upstreamFetch } from '../upstream/http';
+
+/**
+ * Kept back from a run's deadline for recording its outcome: the refresh work ends this much
+ * earlier, so a dependency that hangs still leaves time to write each connection's status.
+ */
+const STATUS_WRITE_RESERVE_MS = 1500;
 
 const CHECK_PROBE_URL =
   'the connection probeUrl: a GET there with the fresh token must answer 2xx; a 404 or an HTML page usually means a wrong URL, a 401 or 403 that the API does not accept this client';
@@ -19,6 +26,8 @@ export interface ConnectionRefreshResult {
   /** The connection still has a token requests can use. */
   readonly usable: boolean;
   readonly error?: string;
+  /** The finer code behind `error` (which dependency failed), when there is one. */
+  readonly cause?: string;
   readonly probeStatus?: number;
 }
 
@@ -74,17 +83,21 @@ export function createRefresher(deps: RefresherDeps) {
       : { status: response.status, diagnosis: unexpectedAnswer(response, url, CHECK_PROBE_URL) };
   }
 
-  async function refreshOne(connection: string, deadline: number): Promise<ConnectionRefreshResult> {
+  async function refreshOne(connection: string, deadline: Deadline): Promise<ConnectionRefreshResult> {
     const config = deps.connections[connection];
     let outcome = await deps.tokens.refreshDue(connection, { deadline });
     let probeStatus: number | undefined;
     let diagnosis: Record<string, unknown> | undefined;
     let error: string | undefined;
+    let cause: string | undefined;
     if (outcome.action === 'failed') {
       error = problemCodeOf(outcome.error);
+      const code = outcome.error instanceof BrokerError ? outcome.error.code : undefined;
+      if (code !== undefined && code !== error) cause = code;
       deps.log.error('token refresh failed', {
         connection,
         code: error,
+        ...(cause ? { cause } : {}),
         error: describeError(outcome.error),
       });
     } else if (config?.kind === 'oauth2-client-credentials' && config.probeUrl) {
@@ -93,18 +106,18 @@ export function createRefresher(deps: RefresherDeps) {
           connection,
           config.probeUrl,
           outcome.token,
-          deadline,
+          deadline.at,
         ));
         if (probeStatus === 401) {
           // The upstream no longer accepts the token: drop it, renew once, probe again.
-          await deps.tokens.invalidate(connection, outcome.token);
+          await deps.tokens.invalidate(connection, outcome.token, deadline);
           outcome = await deps.tokens.refreshDue(connection, { deadline });
           if (outcome.action !== 'failed')
             ({ status: probeStatus, diagnosis } = await probe(
               connection,
               config.probeUrl,
               outcome.token,
-              deadline,
+              deadline.at,
             ));
         }
         if (probeStatus < 200 || probeStatus > 299) error = 'probe_failed';
@@ -122,50 +135,71 @@ export function createRefresher(deps: RefresherDeps) {
       ok: error === undefined,
       usable,
       ...(error !== undefined ? { error } : {}),
+      ...(cause !== undefined ? { cause } : {}),
       ...(probeStatus !== undefined ? { probeStatus } : {}),
     };
   }
 
   return {
-    async run(deadline: number): Promise<RefreshSummary> {
+    /**
+     * Refreshes every connection within `deadline`, then records each outcome. The refresh work
+     * gets a deadline of its own, a little earlier, so that a hanging dependency (Secrets Manager,
+     * a token endpoint) still leaves time to record the failed run with its cause.
+     */
+    async run(deadline: Deadline): Promise<RefreshSummary> {
       const ids = Object.keys(deps.connections);
-      const results = await Promise.all(
-        ids.map(async (connection): Promise<ConnectionRefreshResult> => {
-          let result: ConnectionRefreshResult;
-          try {
-            result = await refreshOne(connection, deadline);
-          } catch (error) {
-            deps.log.error('refresh of a connection crashed', { connection, error: describeError(error) });
-            result = { connection, action: 'failed', ok: false, usable: false, error: 'internal' };
-          }
-          const status: RefreshStatus = {
-            connection,
-            at: new Date(deps.clock.now()).toISOString(),
-            ok: result.ok,
-            action: result.action,
-            ...(result.error !== undefined ? { error: result.error } : {}),
-            ...(result.probeStatus !== undefined ? { probeStatus: result.probeStatus } : {}),
-          };
-          await deps.status.write(status).catch((error: unknown) => {
-            deps.log.warn('could not record the refresh status', { connection, error: describeError(error) });
-          });
-          deps.telemetry.count(result.ok ? 'RefreshSucceeded' : 'RefreshFailed', 1, { connection });
-          return result;
-        }),
+      const left = deadline.at - deps.clock.now();
+      const work = startDeadline(
+        deadline.at - Math.min(STATUS_WRITE_RESERVE_MS, Math.max(0, left) / 2),
+        deps.clock,
+        deadline.signal,
       );
-      const failed = results.filter((result) => !result.ok).length;
-      // One series for the whole run, every run (0 included): what the renewal alarm watches, since
-      // an alarm cannot add up the per-connection series above.
-      deps.telemetry.count('RefreshFailedConnections', failed);
-      return {
-        results,
-        renewed: results.filter((result) => result.action === 'renewed').length,
-        fresh: results.filter((result) => result.action === 'fresh').length,
-        failed,
-        unusable: results.filter((result) => !result.usable).map((result) => result.connection),
-      };
+      try {
+        return await runWithin(ids, work, deadline);
+      } finally {
+        work.dispose();
+      }
     },
   };
+
+  async function runWithin(ids: string[], work: Deadline, deadline: Deadline): Promise<RefreshSummary> {
+    const results = await Promise.all(
+      ids.map(async (connection): Promise<ConnectionRefreshResult> => {
+        let result: ConnectionRefreshResult;
+        try {
+          result = await refreshOne(connection, work);
+        } catch (error) {
+          deps.log.error('refresh of a connection crashed', { connection, error: describeError(error) });
+          result = { connection, action: 'failed', ok: false, usable: false, error: 'internal' };
+        }
+        const status: RefreshStatus = {
+          connection,
+          at: new Date(deps.clock.now()).toISOString(),
+          ok: result.ok,
+          action: result.action,
+          ...(result.error !== undefined ? { error: result.error } : {}),
+          ...(result.cause !== undefined ? { cause: result.cause } : {}),
+          ...(result.probeStatus !== undefined ? { probeStatus: result.probeStatus } : {}),
+        };
+        await deps.status.write(status, deadline.signal).catch((error: unknown) => {
+          deps.log.warn('could not record the refresh status', { connection, error: describeError(error) });
+        });
+        deps.telemetry.count(result.ok ? 'RefreshSucceeded' : 'RefreshFailed', 1, { connection });
+        return result;
+      }),
+    );
+    const failed = results.filter((result) => !result.ok).length;
+    // One series for the whole run, every run (0 included): what the renewal alarm watches, since
+    // an alarm cannot add up the per-connection series above.
+    deps.telemetry.count('RefreshFailedConnections', failed);
+    return {
+      results,
+      renewed: results.filter((result) => result.action === 'renewed').length,
+      fresh: results.filter((result) => result.action === 'fresh').length,
+      failed,
+      unusable: results.filter((result) => !result.usable).map((result) => result.connection),
+    };
+  }
 }
 
 export type Refresher = ReturnType<typeof createRefresher>;

@@ -1,6 +1,7 @@
 import { authorizeTokenVending, type Connections } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { Clock } from '../clock';
+import type { Deadline } from '../runtime/deadline';
 import type { Telemetry } from '../tokens/ports';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
 
@@ -21,7 +22,7 @@ export function createTokenVendor(deps: {
   telemetry: Telemetry;
 }) {
   return {
-    async vend(caller: Caller, connection: string, deadline: number): Promise<VendedToken> {
+    async vend(caller: Caller, connection: string, deadline: Deadline): Promise<VendedToken> {
       authorizeTokenVending(caller, deps.connections, connection);
       const { token, origin } = await deps.tokens.get(connection, { deadline });
       deps.telemetry.count('TokensVended');

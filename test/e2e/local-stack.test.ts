@@ -241,7 +241,7 @@ describe('npm start', () => {
         const ticket = await fetch(`${api}/v1/tickets`, {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ email: 'again@example.com' }),
+          body: JSON.stringify({ email: 'again@example.com', groupIds: ['sales'] }),
         });
         expect(ticket.status).toBe(201);
       } finally {

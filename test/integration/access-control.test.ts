@@ -1,5 +1,6 @@
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, addCaller, bearer, invoke, loadApiHandler } from '../support/api-harness';
+import { noDeadline } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { TABLE_NAME, TestStack } from '../support/stack';
 
@@ -13,20 +14,37 @@ let handler: ApiHandler;
 const keys: Record<string, string> = {};
 
 const CALLERS = {
-  ticketsGroups: { name: 'tickets, groups sales', connections: ['astrato'], groupIds: ['sales'] },
+  ticketsGroups: {
+    name: 'tickets, groups sales',
+    connections: ['astrato'],
+    anyEmail: true,
+    groupIds: ['sales'],
+  },
   ticketsDomain: { name: 'tickets, domain acme.com', connections: ['astrato'], emailDomains: ['acme.com'] },
   omsTokens: { name: 'oms tokens', connections: ['oms'], tokens: true },
   omsNoTokens: { name: 'oms, no tokens', connections: ['oms'] },
-  astratoTokens: { name: 'astrato with tokens flag', connections: ['astrato'], tokens: true },
+  astratoTokens: { name: 'astrato with tokens flag', connections: ['astrato'], anyEmail: true, tokens: true },
   noTickets: { name: 'astrato without tickets', connections: ['astrato'], tickets: false },
-  ticketsGroupNames: { name: 'tickets, group names', connections: ['astrato'], groupNames: ['Sales EMEA'] },
+  ticketsGroupNames: {
+    name: 'tickets, group names',
+    connections: ['astrato'],
+    anyEmail: true,
+    groupNames: ['Sales EMEA'],
+  },
   requireGroup: {
     name: 'tickets on a requireGroup connection',
     connections: ['strict'],
+    anyEmail: true,
     groupIds: ['sales'],
     groupNames: ['Sales EMEA'],
   },
-  disabled: { name: 'disabled', connections: ['astrato', 'oms'], tokens: true, groupIds: ['sales'] },
+  disabled: {
+    name: 'disabled',
+    connections: ['astrato', 'oms'],
+    anyEmail: true,
+    tokens: true,
+    groupIds: ['sales'],
+  },
 } as const;
 
 type Operation = { method: string; path: string; body?: unknown };
@@ -111,7 +129,7 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'ticket on oms': 403,
     'vend oms': 403,
     'vend astrato': 403,
-    'status oms': 200,
+    'status oms': 403,
     'status astrato': 403,
   },
   astratoTokens: {
@@ -138,7 +156,7 @@ const EXPECTED: Record<keyof typeof CALLERS, Record<string, number>> = {
     'vend oms': 403,
     'vend astrato': 403,
     'status oms': 403,
-    'status astrato': 200,
+    'status astrato': 403,
   },
   ticketsGroupNames: {
     'ticket, no groups': 201,
@@ -178,6 +196,7 @@ beforeAll(async () => {
   await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).disable(
     disabledId,
     'now',
+    noDeadline,
   );
 });
 

@@ -3,10 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CallerAuthenticator } from '../../shared/callers/authenticator';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { systemClock } from '../../shared/clock';
 import { UnauthorizedError } from '../../shared/errors';
+import { noDeadline } from '../support/fakes';
 import { TABLE_NAME, TestStack } from '../support/stack';
 
 /** `npm run callers -- ...` as an operator runs it: a child process against DynamoDB (dynalite). */
@@ -76,7 +78,7 @@ describe('callers command', () => {
     key = match?.[1] ?? '';
     keyId = match?.[2] ?? '';
     expect(result.stdout.split(key)).toHaveLength(2); // printed exactly once
-    const caller = await authenticator().authenticate(`Bearer ${key}`);
+    const caller = await authenticator().authenticate(`Bearer ${key}`, noDeadline);
     expect(caller).toEqual({
       keyId,
       name: 'Acme analytics',
@@ -87,6 +89,7 @@ describe('callers command', () => {
           allowedGroupIds: ['sales', 'support'],
           allowedGroupNames: ['Sales EMEA', 'Support'],
           allowedEmailDomains: ['acme.com'],
+          anyEmail: false,
         },
       },
     });
@@ -123,7 +126,7 @@ describe('callers command', () => {
   it('disable makes the key fail', async () => {
     const result = await callers('disable', keyId);
     expect(result.code).toBe(0);
-    await expect(authenticator().authenticate(`Bearer ${key}`)).rejects.toThrow(
+    await expect(authenticator().authenticate(`Bearer ${key}`, noDeadline)).rejects.toThrow(
       new UnauthorizedError('caller key disabled'),
     );
     expect((await callers('list')).stdout).toMatch(new RegExp(`${keyId}\\s+DISABLED`));
@@ -173,5 +176,99 @@ describe('callers command', () => {
     const unknown = await callers('disable', 'AAAAAAAAAAAAAAAA');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no caller with key id AAAAAAAAAAAAAAAA');
+  });
+});
+
+describe('callers command: whose tickets a key may mint is decided at create', () => {
+  const callerCount = async () =>
+    (await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).list(noDeadline))
+      .length;
+
+  it('refuses a tickets scope without --email-domains or --any-email, and creates nothing', async () => {
+    const count = await callerCount();
+    const result = await callers(
+      'create',
+      '--name',
+      'Open',
+      '--connection',
+      'astrato',
+      '--config',
+      configPath,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('tickets on astrato need an email decision');
+    expect(result.stderr).toContain('--email-domains');
+    expect(result.stderr).toContain('--any-email');
+    expect(result.stdout).not.toMatch(/tb_/);
+    expect(await callerCount()).toBe(count);
+  });
+
+  it('refuses --any-email with --email-domains', async () => {
+    const result = await callers(
+      'create',
+      '--name',
+      'Both',
+      '--connection',
+      'astrato',
+      '--any-email',
+      '--email-domains',
+      'acme.com',
+      '--config',
+      configPath,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('contradict');
+  });
+
+  it('--any-email is recorded and shown by list; a record from before the rule is marked too', async () => {
+    const open = await callers(
+      'create',
+      '--name',
+      'Decided open',
+      '--connection',
+      'astrato',
+      '--any-email',
+      '--config',
+      configPath,
+    );
+    expect(open.code).toBe(0);
+    const openId = /^tb_([A-Za-z0-9]{16})_/m.exec(open.stdout)?.[1];
+    // A record as the command wrote it before the decision existed: no anyEmail at all.
+    await stack.documentClient().send(
+      new PutCommand({
+        TableName: TABLE_NAME,
+        Item: {
+          pk: 'caller#LegacyCaller00001',
+          keyId: 'LegacyCaller00001',
+          name: 'Legacy open',
+          secretHash: '0'.repeat(64),
+          scopes: {
+            astrato: {
+              tickets: true,
+              tokens: false,
+              allowedGroupIds: [],
+              allowedGroupNames: [],
+              allowedEmailDomains: [],
+            },
+          },
+          disabled: false,
+          createdAt: '2026-01-01T00:00:00.000Z',
+        },
+      }),
+    );
+    const text = (await callers('list')).stdout;
+    expect(text).toMatch(new RegExp(`${openId}.*Decided open.*astrato\\[tickets,ANY EMAIL\\]`));
+    expect(text).toMatch(
+      /LegacyCaller00001.*Legacy open.*astrato\[tickets,ANY EMAIL \(created before --any-email was required/,
+    );
+    expect(text).toMatch(/Acme analytics.*astrato\[tickets,emails:acme\.com\]/);
+    const listed = JSON.parse((await callers('list', '--json')).stdout) as {
+      name: string;
+      scopes: Record<string, { emailRule: string; anyEmail?: boolean }>;
+    }[];
+    const rule = (name: string) => listed.find((entry) => entry.name === name)?.scopes.astrato;
+    expect(rule('Decided open')).toMatchObject({ emailRule: 'any-email', anyEmail: true });
+    expect(rule('Legacy open')?.emailRule).toBe('any-email-undecided');
+    expect(rule('Acme analytics')?.emailRule).toBe('domains');
   });
 });

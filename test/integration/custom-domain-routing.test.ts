@@ -21,8 +21,16 @@ beforeAll(async () => {
   output.start();
   stack = await TestStack.start();
   handler = await loadApiHandler(stack);
-  ({ key: ticketKey } = await addCaller(stack, { name: 'domain test', connections: ['astrato'] }));
-  ({ key: statusKey } = await addCaller(stack, { name: 'status reader', connections: ['oms'] }));
+  ({ key: ticketKey } = await addCaller(stack, {
+    name: 'domain test',
+    connections: ['astrato'],
+    anyEmail: true,
+  }));
+  ({ key: statusKey } = await addCaller(stack, {
+    name: 'status reader',
+    connections: ['oms'],
+    tokens: true,
+  }));
 });
 
 afterAll(async () => {

@@ -94,6 +94,7 @@ describe('deployable bundles under Node 22', () => {
     const { key } = await addCaller(stack, {
       name: 'bundle test',
       connections: ['astrato'],
+      anyEmail: true,
       groupIds: ['sales'],
     });
     const event = apiEvent({

@@ -2,13 +2,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
 import { startLocalApiGateway } from '../../local/api-gateway';
 import { createTable, startDynamo } from '../../local/dynamodb';
 import type { LocalServer } from '../../local/http-kit';
+import { scheduledEvent } from '../../local/lambda-context';
+import { startSecretsManager } from '../../local/secrets-manager';
+import { type Clock, systemClock } from '../../shared/clock';
+import { apiFunction } from '../../shared/runtime/api-function';
+import { readRuntimeEnvironment } from '../../shared/runtime/environment';
+import { refresherFunction } from '../../shared/runtime/refresher-function';
+import { createRuntime } from '../../shared/runtime/runtime';
 import { addCaller, loadApiHandler } from '../support/api-harness';
+import { type BlackHole, startBlackHole } from '../support/black-hole';
 import { type RunningChild, startChild } from '../support/child-process';
+import { apiEvent, lambdaContext } from '../support/events';
+import { eventually } from '../support/eventually';
+import { ManualClock } from '../support/fakes';
+import { startHostileUpstream } from '../support/hostile-upstream';
 import { OutputCapture } from '../support/log-capture';
-import { ASTRATO_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
+import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
 
 /**
  * Faults, end to end through the HTTP API: for each, what the caller sees (a ticket, or the
@@ -26,7 +39,12 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tb-faults-'));
   stack = await TestStack.start({ dynamoDataDir: dataDir });
   gateway = await startLocalApiGateway({ handler: (await loadApiHandler(stack)) as never });
-  ({ key } = await addCaller(stack, { name: 'faults', connections: ['astrato', 'oms'], tokens: true }));
+  ({ key } = await addCaller(stack, {
+    name: 'faults',
+    connections: ['astrato', 'oms'],
+    anyEmail: true,
+    tokens: true,
+  }));
 }, 30_000);
 
 afterAll(async () => {
@@ -215,9 +233,14 @@ describe('Secrets Manager unavailable', () => {
       expect(refused.status).toBe(503);
       expect(((await refused.json()) as { code: string }).code).toBe('upstream_unavailable');
       stack.secretsManager.setUnavailable(false);
-      const served = await fetch(`${fresh.url}/v1/connections/oms/token`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}` },
+      // Backed off after failing, Secrets Manager is probed again after the back-off: then served.
+      const served = await eventually(async () => {
+        const response = await fetch(`${fresh.url}/v1/connections/oms/token`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        if (response.status !== 200) throw new Error(`still ${response.status}`);
+        return response;
       });
       expect(served.status).toBe(200);
     } finally {
@@ -236,9 +259,11 @@ describe('DynamoDB stopped and restarted mid-run', () => {
     await stack.dynamo.stop();
     for (let i = 0; i < 5; i++) statuses.push((await ticket(`during-${i}@example.com`)).status);
     // A caller never seen by this container cannot be verified while the table is down: 503, not 500.
-    const stranger = await addCaller(stack, { name: 'stranger', connections: ['astrato'] }).catch(
-      () => undefined,
-    );
+    const stranger = await addCaller(stack, {
+      name: 'stranger',
+      connections: ['astrato'],
+      anyEmail: true,
+    }).catch(() => undefined);
     expect(stranger).toBeUndefined();
     const restarted = await startDynamo({ port, dataDir });
     try {
@@ -254,7 +279,11 @@ describe('DynamoDB stopped and restarted mid-run', () => {
   });
 
   it('an unknown caller while the table is down gets 503 with Retry-After, never 500', async () => {
-    const { key: strangerKey } = await addCaller(stack, { name: 'stranger', connections: ['astrato'] });
+    const { key: strangerKey } = await addCaller(stack, {
+      name: 'stranger',
+      connections: ['astrato'],
+      anyEmail: true,
+    });
     await stack.dynamo.stop();
     try {
       const response = await fetch(`${gateway.url}/v1/tickets`, {
@@ -381,4 +410,238 @@ describe('rotation while traffic runs', () => {
     expect(token?.secretVersion).toBe(rotatedVersion);
     await expectConsistent();
   });
+});
+
+describe('dependencies that accept the connection and never answer (black holes)', () => {
+  type Invoke = (
+    event: ReturnType<typeof apiEvent>,
+    context: Context,
+  ) => Promise<{ statusCode?: number; body?: string; headers?: Record<string, unknown> }>;
+
+  /** A new API container with its own clock: the same wiring as the deployed function. */
+  const apiContainer = (clock: Clock, env: NodeJS.ProcessEnv = stack.environment()) =>
+    apiFunction(
+      createRuntime(readRuntimeEnvironment(env), { serviceName: 'issue-ticket', clock }),
+    ) as unknown as Invoke;
+
+  const ticketEvent = (callerKey: string, email = 'hole@example.com') =>
+    apiEvent({
+      method: 'POST',
+      path: '/v1/tickets',
+      headers: { authorization: `Bearer ${callerKey}`, 'content-type': 'application/json' },
+      body: { email },
+    });
+
+  async function statusOf(call: Promise<{ statusCode?: number; body?: string }>) {
+    const result = await call;
+    return { status: result.statusCode, code: (JSON.parse(result.body ?? '{}') as { code?: string }).code };
+  }
+
+  /** Takes DynamoDB's place on its port (where every client points) for the test, then brings it back. */
+  async function withTableHanging(test: (hole: BlackHole) => Promise<void>): Promise<void> {
+    const { port } = stack.dynamo;
+    await stack.dynamo.stop();
+    const hole = await startBlackHole(port);
+    try {
+      await test(hole);
+    } finally {
+      await hole.stop();
+      Object.assign(stack, { dynamo: await startDynamo({ port, dataDir }) });
+    }
+  }
+
+  it('DynamoDB: cached callers keep getting tickets; one probe at a time, and nobody waits for it', async () => {
+    const clock = new ManualClock(Date.now());
+    const api = apiContainer(clock);
+    const [prober, other, third] = await Promise.all(
+      ['prober', 'other', 'third'].map((name) =>
+        addCaller(stack, { name, connections: ['astrato'], anyEmail: true }),
+      ),
+    );
+    if (!prober || !other || !third) throw new Error('callers not created');
+    // Warm: each caller record read and held, the m2m token in memory.
+    for (const caller of [prober, other, third])
+      expect((await statusOf(api(ticketEvent(caller.key), lambdaContext()))).status).toBe(201);
+
+    await withTableHanging(async (hole) => {
+      // Past the caller cache (15 s) and the token's memory re-check (30 s): both need the table.
+      clock.advance(31_000);
+      // The first request finds out: its read times out, then it goes on with what it holds.
+      expect(await statusOf(api(ticketEvent(prober.key), lambdaContext()))).toEqual({
+        status: 201,
+        code: undefined,
+      });
+      const afterFirst = hole.requests();
+      expect(afterFirst).toBeGreaterThan(0);
+      // Backed off: the others are served from memory without a table call.
+      for (const caller of [other, third])
+        expect((await statusOf(api(ticketEvent(caller.key), lambdaContext()))).status).toBe(201);
+      expect(hole.requests()).toBe(afterFirst);
+
+      // After the back-off one request probes; while it hangs, the others complete.
+      clock.advance(1_001);
+      let probeSettled = false;
+      const probe = statusOf(api(ticketEvent(prober.key), lambdaContext())).finally(() => {
+        probeSettled = true;
+      });
+      await hole.waitForRequests(afterFirst + 1);
+      const during = await Promise.all(
+        [other, third].map((caller) => statusOf(api(ticketEvent(caller.key), lambdaContext()))),
+      );
+      expect(during.map((result) => result.status)).toEqual([201, 201]);
+      expect(probeSettled).toBe(false);
+      expect((await probe).status).toBe(201);
+      // Only the probing caller's record was ever asked for: no other request reached the table.
+      const asked = hole.received().join('\n');
+      expect(asked).toContain(`caller#${prober.keyId}`);
+      expect(asked).not.toContain(`caller#${other.keyId}`);
+      expect(asked).not.toContain(`caller#${third.keyId}`);
+      expect(asked).not.toContain('token#');
+    });
+  }, 60_000);
+
+  /** Takes the Secrets Manager stand-in's place on its port for the test. */
+  async function withSecretsHanging(test: (hole: BlackHole) => Promise<void>): Promise<void> {
+    const { port } = stack.secretsManager;
+    await stack.secretsManager.stop();
+    const hole = await startBlackHole(port);
+    try {
+      await test(hole);
+    } finally {
+      await hole.stop();
+      Object.assign(stack, {
+        secretsManager: await startSecretsManager({
+          port,
+          seed: {
+            'ticket-broker/astrato': JSON.stringify(ASTRATO_CLIENT),
+            'ticket-broker/oms': JSON.stringify(OMS_CLIENT),
+          },
+        }),
+      });
+    }
+  }
+
+  it('Secrets Manager: the refresher ends within its deadline and records each failure with its cause', async () => {
+    const documents = stack.documentClient();
+    // What /status showed before: an old success.
+    for (const connection of ['astrato', 'oms'])
+      await documents.send(
+        new PutCommand({
+          TableName: TABLE_NAME,
+          Item: {
+            pk: `status#${connection}`,
+            connection,
+            at: new Date().toISOString(),
+            ok: true,
+            action: 'renewed',
+          },
+        }),
+      );
+    await withSecretsHanging(async (hole) => {
+      const refresh = refresherFunction(
+        createRuntime(readRuntimeEnvironment(stack.environment()), { serviceName: 'refresh-tokens' }),
+      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      // A short invocation: the SDK's own timeouts alone would outlast it.
+      const outcome = await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 5_000)).then(
+        () => 'completed',
+        (error: Error) => error.name,
+      );
+      expect(outcome).toBe('RefreshIncompleteError');
+      expect(hole.requests()).toBeGreaterThan(0);
+    });
+    const status = (await items()).filter((item) => String(item.pk).startsWith('status#'));
+    for (const connection of ['astrato', 'oms']) {
+      expect(status.find((item) => item.connection === connection)).toMatchObject({
+        ok: false,
+        action: 'failed',
+        error: 'upstream_unavailable',
+        cause: 'secrets_unavailable',
+      });
+    }
+  }, 30_000);
+
+  it('Secrets Manager: with no secret held, one request probes; the next is refused at once, no call', async () => {
+    await stack
+      .documentClient()
+      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
+    const api = apiContainer(systemClock);
+    await withSecretsHanging(async (hole) => {
+      const first = await api(ticketEvent(key), lambdaContext());
+      expect(first.statusCode).toBe(503);
+      expect(JSON.parse(first.body ?? '{}')).toMatchObject({
+        code: 'upstream_unavailable',
+        detail: "The broker's secret store is unavailable right now; retry later.",
+      });
+      const seen = hole.requests();
+      expect(seen).toBeGreaterThan(0);
+      const second = await api(ticketEvent(key), lambdaContext());
+      expect(second.statusCode).toBe(503);
+      expect(hole.requests()).toBe(seen);
+    });
+    await expectConsistent();
+  }, 30_000);
+
+  it('a token endpoint: the request ends in its deadline with 504; the refresher records upstream_timeout', async () => {
+    const hole = await startBlackHole();
+    try {
+      const config = structuredClone(stack.config);
+      const oms = config.connections.oms;
+      if (oms?.kind !== 'oauth2-client-credentials') throw new Error('unexpected configuration');
+      Object.assign(oms, { tokenUrl: `${hole.url}/realms/x/protocol/openid-connect/token`, timeoutMs: 1000 });
+      const env = stack.environmentWith(config, 'token-hole');
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#oms' } }));
+      const api = apiContainer(systemClock, env);
+      const vended = await api(
+        apiEvent({
+          method: 'POST',
+          path: '/v1/connections/oms/token',
+          headers: { authorization: `Bearer ${key}` },
+        }),
+        lambdaContext(),
+      );
+      expect({ status: vended.statusCode, code: JSON.parse(vended.body ?? '{}').code }).toEqual({
+        status: 504,
+        code: 'upstream_unavailable',
+      });
+      expect(hole.requests()).toBeGreaterThan(0);
+      const refresh = refresherFunction(
+        createRuntime(readRuntimeEnvironment(env), { serviceName: 'refresh-tokens' }),
+      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 6_000)).catch(() => undefined);
+      expect((await items()).find((item) => item.pk === 'status#oms')).toMatchObject({
+        ok: false,
+        error: 'upstream_unavailable',
+        cause: 'upstream_timeout',
+      });
+      await expectConsistent();
+    } finally {
+      await hole.stop();
+    }
+  }, 60_000);
+
+  it('/oem/setup: the ticket ends in its deadline with 504, no lease left', async () => {
+    const hostile = await startHostileUpstream();
+    try {
+      const config = structuredClone(stack.config);
+      const astrato = config.connections.astrato;
+      if (astrato?.kind !== 'astrato-oem') throw new Error('unexpected configuration');
+      Object.assign(astrato, { baseUrl: `${hostile.url}/setup-hang` });
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
+      const api = apiContainer(systemClock, stack.environmentWith(config, 'setup-hole'));
+      const response = await statusOf(api(ticketEvent(key), lambdaContext()));
+      expect(response).toEqual({ status: 504, code: 'upstream_unavailable' });
+      expect(hostile.hits['/setup-hang/auth/proxy/m2m/token']).toBe(1);
+      expect(hostile.hits['/setup-hang/oem/setup']).toBeGreaterThan(0);
+      expect((await items()).filter((item) => String(item.pk).startsWith('lease#'))).toEqual([]);
+    } finally {
+      await hostile.stop();
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
+    }
+  }, 60_000);
 });

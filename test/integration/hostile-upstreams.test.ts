@@ -35,6 +35,7 @@ function configFor(hostileUrl: string, keycloak: TestStack['keycloak']): BrokerC
     baseUrl,
     secretId: SECRETS.astrato,
     timeoutMs: 3000,
+    requireGroup: false,
   });
   const oauth2 = (tokenUrl: string, probeUrl?: string) => ({
     kind: 'oauth2-client-credentials' as const,
@@ -75,7 +76,7 @@ beforeAll(async () => {
   const store = new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME });
   ({ key } = await createCaller(
     store,
-    { name: 'hostile', connections: Object.keys(config.connections), tokens: true },
+    { name: 'hostile', connections: Object.keys(config.connections), tokens: true, anyEmail: true },
     { connections: config.connections, now: new Date() },
   ));
 }, 30_000);

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, type ApiResponse, addCaller, bearer, invoke } from '../support/api-harness';
+import { noDeadline } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
 
@@ -19,6 +20,7 @@ beforeAll(async () => {
   stack = await TestStack.start({
     extraAstratoConnections: {
       strict: { requireGroup: true },
+      guarded: { denyEmails: ['Admin@Example.com', '@admins.example'] },
       custom: {
         redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed&tenant=acme',
         signOutUrl: '{baseUrl}/auth/proxy/0/sign_out?from=custom',
@@ -31,16 +33,24 @@ beforeAll(async () => {
     tickets: {
       name: 'Acme analytics',
       connections: ['astrato'],
+      anyEmail: true,
       groupIds: ['sales', 'support'],
       groupNames: ['Sales EMEA'],
     },
-    strict: { name: 'Strict', connections: ['strict'], groupIds: ['sales'], groupNames: ['Sales EMEA'] },
-    custom: { name: 'Custom URLs', connections: ['custom'] },
+    strict: {
+      name: 'Strict',
+      connections: ['strict'],
+      anyEmail: true,
+      groupIds: ['sales'],
+      groupNames: ['Sales EMEA'],
+    },
+    custom: { name: 'Custom URLs', connections: ['custom'], anyEmail: true },
+    guarded: { name: 'Any email, but not the admins', connections: ['guarded'], anyEmail: true },
     domain: { name: 'Domain-bound', connections: ['astrato'], emailDomains: ['example.com'] },
     tokens: { name: 'OMS reader', connections: ['oms'], tokens: true },
     omsNoTokens: { name: 'OMS status only', connections: ['oms'] },
-    astratoTokens: { name: 'Greedy', connections: ['astrato'], tokens: true },
-    disabled: { name: 'Former customer', connections: ['astrato'] },
+    astratoTokens: { name: 'Greedy', connections: ['astrato'], anyEmail: true, tokens: true },
+    disabled: { name: 'Former customer', connections: ['astrato'], anyEmail: true },
   };
   for (const [label, input] of Object.entries(callers)) {
     const { key } = await addCaller(stack, input);
@@ -51,6 +61,7 @@ beforeAll(async () => {
   await new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME }).disable(
     disabledKeyId,
     new Date().toISOString(),
+    noDeadline,
   );
 });
 
@@ -178,6 +189,14 @@ describe('POST /v1/tickets', () => {
     );
   });
 
+  it('an escaped surrogate pair is one character: accepted (a lone half is refused, below)', async () => {
+    const response = await ticket('{"email":"pair@example.com","name":"Ada \\ud83d\\ude00"}');
+    expect(response.status).toBe(201);
+    expect(stack.astrato.users()).toContainEqual(
+      expect.objectContaining({ email: 'pair@example.com', name: 'Ada \u{1F600}' }),
+    );
+  });
+
   it('reuses the warm token: a second ticket makes no token call', async () => {
     await ticket({ email: 'warm@example.com' });
     stack.astrato.resetCounts();
@@ -251,7 +270,7 @@ describe('other routes', () => {
     const response = await invoke(handler, {
       method: 'GET',
       path: '/v1/connections/oms/status',
-      headers: bearer(key('omsNoTokens')),
+      headers: bearer(key('tokens')),
     });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
@@ -407,6 +426,22 @@ describe('scopes (403/404), never reaching upstream', () => {
     }
   });
 
+  it.each([
+    ['an exact address (matched lower-case)', 'ADMIN@example.com'],
+    ['an @domain entry', 'root@admins.example'],
+  ])(
+    'denyEmails: %s is refused with 403 before any upstream call, even for an any-email caller',
+    async (_label, email) => {
+      stack.astrato.resetCounts();
+      const response = await ticket({ email }, key('guarded'));
+      expectProblem(response, 403, 'forbidden', /denyEmails/);
+      expect(stack.astrato.counts()).toMatchObject({ token: 0, setup: 0 });
+      // The same caller gets other emails, so the refusal is the deny list's.
+      expect((await ticket({ email: 'ada@example.com' }, key('guarded'))).status).toBe(201);
+      stack.astrato.resetCounts();
+    },
+  );
+
   it('groups requested by a caller allowed none', async () => {
     expectProblem(
       await ticket({ email: 'x@example.com', groupIds: ['sales'] }, key('domain')),
@@ -451,6 +486,15 @@ describe('scopes (403/404), never reaching upstream', () => {
       headers: bearer(key('tokens')),
     });
     expectProblem(response, 403, 'forbidden');
+  });
+
+  it('status of a connection the caller is scoped to with neither tickets nor tokens', async () => {
+    const response = await invoke(handler, {
+      method: 'GET',
+      path: '/v1/connections/oms/status',
+      headers: bearer(key('omsNoTokens')),
+    });
+    expectProblem(response, 403, 'forbidden', /neither tickets nor tokens on connection "oms"/);
   });
 });
 
@@ -510,6 +554,15 @@ describe('validation (4xx naming the problem, no upstream call)', () => {
     expectProblem(await ticket(body), 400, 'invalid_request', detail);
   });
 
+  it.each([
+    ['in a value', '{"email":"a@example.com","name":"\\ud800"}'],
+    ['a low half alone', '{"email":"a@example.com","name":"Ada \\udc00"}'],
+    ['in a key', '{"email":"a@example.com","\\udbff":1}'],
+    ['in a list', '{"email":"a@example.com","groupNames":["ok","x\\ud83d"]}'],
+  ])('an escaped lone surrogate %s (well-formed bytes, no character): 400', async (_label, body) => {
+    expectProblem(await ticket(body), 400, 'invalid_request', /lone surrogate/);
+  });
+
   it('a body that is not JSON', async () => {
     expectProblem(await ticket('{"email": '), 400, 'invalid_request', /body is not valid JSON/);
   });
@@ -566,6 +619,24 @@ describe('upstream failures', () => {
     expect(stack.astrato.counts().setup).toBe(1);
     expect(response.raw).not.toMatch(/127\.0\.0\.1|astrato oem setup|stack/i);
   });
+
+  it.each([
+    ['24 nines', '999999999999999999999999', '120'],
+    ['400 nines', '9'.repeat(400), '120'],
+    ['a date in the year 9999', 'Fri, 31 Dec 9999 23:59:59 GMT', '120'],
+    ['a negative number', '-5', undefined],
+    ['an exponent', '1e3', undefined],
+    ['words', 'in a while', undefined],
+  ])(
+    'an upstream 429 with Retry-After of %s: the caller gets a bounded whole number, or none',
+    async (_label, sent, expected) => {
+      await ticket({ email: 'warm@example.com' });
+      stack.astrato.faults.set('setup', { status: 429, retryAfter: sent, count: 3 });
+      const response = await ticket({ email: 'x@example.com' });
+      expectProblem(response, 503, 'upstream_unavailable');
+      expect(response.headers['retry-after']).toBe(expected);
+    },
+  );
 
   it('setup recovering after one 502: the ticket is issued', async () => {
     stack.astrato.faults.set('setup', { status: 502, count: 1 });

@@ -124,6 +124,7 @@ beforeAll(async () => {
     await addCaller(stack, {
       name: 'spec',
       connections: ['astrato'],
+      anyEmail: true,
       groupIds: ['sales'],
       groupNames: ['Sales EMEA'],
     })

@@ -1,12 +1,13 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../../shared/clock';
 import { createLogger } from '../../shared/logging/logger';
+import { startDeadline } from '../../shared/runtime/deadline';
 import { DynamoStatusStore } from '../../shared/status/status-store';
 import { noTelemetry } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
 import { createRefresher } from '../../shared/use-cases/refresh-tokens';
 import { lambdaContext } from '../support/events';
-import { ManualClock } from '../support/fakes';
+import { ManualClock, noDeadline } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
 
@@ -49,7 +50,7 @@ describe('refresher use-case', () => {
           clock,
           log: logger,
           telemetry: noTelemetry,
-        }).run(clock.now() + 10_000),
+        }).run(startDeadline(clock.now() + 10_000, clock)),
     };
   };
 
@@ -81,7 +82,7 @@ describe('refresher use-case', () => {
     expect(stack.astrato.counts().token).toBe(2);
 
     const { status } = refresher();
-    await expect(status.read('oms')).resolves.toMatchObject({
+    await expect(status.read('oms', noDeadline)).resolves.toMatchObject({
       ok: true,
       at: new Date(clock.now()).toISOString(),
     });
@@ -104,12 +105,15 @@ describe('refresher use-case', () => {
     ]);
     expect(summary.failed).toBe(1);
     expect(summary.unusable).toEqual(['oms']);
-    await expect(refresher().status.read('oms')).resolves.toMatchObject({
+    await expect(refresher().status.read('oms', noDeadline)).resolves.toMatchObject({
       ok: false,
       action: 'failed',
       error: 'upstream_unavailable',
     });
-    await expect(refresher().status.read('astrato')).resolves.toMatchObject({ ok: true, action: 'renewed' });
+    await expect(refresher().status.read('astrato', noDeadline)).resolves.toMatchObject({
+      ok: true,
+      action: 'renewed',
+    });
   });
 
   it('a failed renewal keeps the still-usable token usable, and says so', async () => {
@@ -207,7 +211,7 @@ describe('refresh-tokens handler (the real module)', () => {
   it('the status route shows the last refresh', async () => {
     const { loadApiHandler, addCaller, invoke, bearer } = await import('../support/api-harness');
     const api = await loadApiHandler(stack);
-    const { key } = await addCaller(stack, { name: 'ops', connections: ['oms'] });
+    const { key } = await addCaller(stack, { name: 'ops', connections: ['oms'], tokens: true });
     const response = await invoke(api, {
       method: 'GET',
       path: '/v1/connections/oms/status',
@@ -216,10 +220,32 @@ describe('refresh-tokens handler (the real module)', () => {
     expect(response.body.lastRefresh).toEqual({
       at: expect.any(String),
       ok: false,
+      state: 'failed',
       error: 'upstream_unavailable',
     });
     expect(
       systemClock.now() - Date.parse(String((response.body.lastRefresh as { at: string }).at)),
     ).toBeLessThan(60_000);
+  });
+
+  it('a last run older than two schedule periods is overdue, however it ended', async () => {
+    const { loadApiHandler, addCaller, invoke, bearer } = await import('../support/api-harness');
+    const api = await loadApiHandler(stack);
+    const { key } = await addCaller(stack, { name: 'ops2', connections: ['oms'], tokens: true });
+    const status = new DynamoStatusStore({ client: stack.documentClient(), tableName: TABLE_NAME });
+    const read = async () =>
+      (await invoke(api, { method: 'GET', path: '/v1/connections/oms/status', headers: bearer(key) })).body
+        .lastRefresh;
+    const ago = (ms: number) => new Date(systemClock.now() - ms).toISOString();
+    // A success within two periods (2 min) is ok; the same success from before is overdue.
+    await status.write({ connection: 'oms', at: ago(100_000), ok: true, action: 'renewed' }, noDeadline);
+    expect(await read()).toMatchObject({ ok: true, state: 'ok' });
+    await status.write({ connection: 'oms', at: ago(121_000), ok: true, action: 'renewed' }, noDeadline);
+    expect(await read()).toMatchObject({ ok: true, state: 'overdue' });
+    await status.write(
+      { connection: 'oms', at: ago(600_000), ok: false, action: 'failed', error: 'upstream_unavailable' },
+      noDeadline,
+    );
+    expect(await read()).toMatchObject({ ok: false, state: 'overdue', error: 'upstream_unavailable' });
   });
 });

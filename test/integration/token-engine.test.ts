@@ -8,6 +8,7 @@ import {
 } from '../../shared/errors';
 import { createLogger } from '../../shared/logging/logger';
 import { SensitiveValues } from '../../shared/logging/redaction';
+import { startDeadline } from '../../shared/runtime/deadline';
 import { ManualClock } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
@@ -256,7 +257,9 @@ describe('retries and error classification (Keycloak-style server)', () => {
   it('a timeout is upstream_unavailable (timeout)', async () => {
     const tokens = await freshSource();
     stack.keycloak.faults.set('token', { latencyMs: 2500 });
-    const error = await tokens.get('oms', { deadline: Date.now() + 2200 }).catch((e: unknown) => e);
+    const error = await tokens
+      .get('oms', { deadline: startDeadline(Date.now() + 2200, systemClock) })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamUnavailableError);
     expect((error as UpstreamUnavailableError).timeout).toBe(true);
   });
@@ -362,7 +365,7 @@ describe('degraded: DynamoDB stopped', () => {
       const port = stack.dynamo.port;
       await stack.dynamo.stop();
       // Within a request's budget: past the deadline the source would refuse, not serve.
-      const result = await tokens.get('astrato', { deadline: Date.now() + 5000 });
+      const result = await tokens.get('astrato', { deadline: startDeadline(Date.now() + 5000, systemClock) });
       expect(result.origin).toBe('acquired');
       expect(stack.astrato.counts().token).toBe(1);
 

@@ -6,7 +6,7 @@ import type { CallerRecord } from '../../shared/callers/caller';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { DynamoStatusStore } from '../../shared/status/status-store';
 import type { CachedToken } from '../../shared/tokens/token';
-import { ManualClock } from './fakes';
+import { ManualClock, noDeadline } from './fakes';
 
 /**
  * The DynamoDB adapters' contract (token cache, lease, callers, status, and every conditional
@@ -74,9 +74,9 @@ export function describeDynamoAdapters(engine: Engine): void {
           refreshExpiresAt: clock.now() + 900_000,
           scope: 'a b',
         });
-        expect(await cache.read('oms')).toBeUndefined();
-        expect(await cache.write(full)).toBe(true);
-        expect(await cache.read('oms')).toEqual(full);
+        expect(await cache.read('oms', noDeadline)).toBeUndefined();
+        expect(await cache.write(full, noDeadline)).toBe(true);
+        expect(await cache.read('oms', noDeadline)).toEqual(full);
         const { Item } = await client.send(
           new GetCommand({ TableName: tableName, Key: { pk: 'token#oms' } }),
         );
@@ -87,56 +87,56 @@ export function describeDynamoAdapters(engine: Engine): void {
       it('never replaces a newer token (conditional put), but replaces an older or expired one', async () => {
         const cache = new DynamoTokenCache(options());
         const first = token();
-        expect(await cache.write(first)).toBe(true);
+        expect(await cache.write(first, noDeadline)).toBe(true);
         clock.advance(1000);
         const newer = token({ accessToken: 'access-2' });
-        expect(await cache.write(newer)).toBe(true);
-        expect(await cache.write(first)).toBe(false); // older: refused
-        expect((await cache.read('oms'))?.accessToken).toBe('access-2');
+        expect(await cache.write(newer, noDeadline)).toBe(true);
+        expect(await cache.write(first, noDeadline)).toBe(false); // older: refused
+        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('access-2');
         clock.advance(400_000); // access-2 expired
-        expect(await cache.read('oms')).toBeUndefined(); // expiry checked on read, not left to TTL
-        expect(await cache.write({ ...first, expiresAt: clock.now() + 300_000 })).toBe(true);
-        expect((await cache.read('oms'))?.accessToken).toBe('access-1');
+        expect(await cache.read('oms', noDeadline)).toBeUndefined(); // expiry checked on read, not left to TTL
+        expect(await cache.write({ ...first, expiresAt: clock.now() + 300_000 }, noDeadline)).toBe(true);
+        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('access-1');
       });
 
       it('removes only the token it was asked to remove (conditional delete)', async () => {
         const cache = new DynamoTokenCache(options());
-        await cache.write(token({ accessToken: 'current' }));
-        await cache.remove('oms', 'stale'); // another token: left alone, no error
-        expect((await cache.read('oms'))?.accessToken).toBe('current');
-        await cache.remove('oms', 'current');
-        expect(await cache.read('oms')).toBeUndefined();
-        await cache.remove('oms', 'current'); // already gone: no error
+        await cache.write(token({ accessToken: 'current' }), noDeadline);
+        await cache.remove('oms', 'stale', noDeadline); // another token: left alone, no error
+        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('current');
+        await cache.remove('oms', 'current', noDeadline);
+        expect(await cache.read('oms', noDeadline)).toBeUndefined();
+        await cache.remove('oms', 'current', noDeadline); // already gone: no error
       });
     });
 
     describe('lease', () => {
       it('one holder at a time; the same owner may take it again; a lapsed one is taken over', async () => {
         const leases = new DynamoLeaseStore(options());
-        expect(await leases.tryAcquire('oms', 'a', 5000)).toEqual({ acquired: true });
-        expect(await leases.tryAcquire('oms', 'b', 5000)).toEqual({ acquired: false });
-        expect(await leases.tryAcquire('oms', 'a', 5000)).toEqual({ acquired: true }); // heartbeat
+        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: true });
+        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
+        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: true }); // heartbeat
         clock.advance(4999);
-        expect(await leases.tryAcquire('oms', 'b', 5000)).toEqual({ acquired: false });
+        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
         clock.advance(2);
-        expect(await leases.tryAcquire('oms', 'b', 5000)).toEqual({ acquired: true }); // lapsed
-        expect(await leases.tryAcquire('oms', 'a', 5000)).toEqual({ acquired: false });
+        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: true }); // lapsed
+        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: false });
       });
 
       it('is released by its holder only (conditional delete)', async () => {
         const leases = new DynamoLeaseStore(options());
-        await leases.tryAcquire('oms', 'a', 5000);
-        await leases.release('oms', 'b'); // not the holder: no effect, no error
-        expect(await leases.tryAcquire('oms', 'b', 5000)).toEqual({ acquired: false });
-        await leases.release('oms', 'a');
-        expect(await leases.tryAcquire('oms', 'b', 5000)).toEqual({ acquired: true });
-        await leases.release('nothing-held', 'a'); // no lease at all: no error
+        await leases.tryAcquire('oms', 'a', 5000, noDeadline);
+        await leases.release('oms', 'b', noDeadline); // not the holder: no effect, no error
+        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
+        await leases.release('oms', 'a', noDeadline);
+        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: true });
+        await leases.release('nothing-held', 'a', noDeadline); // no lease at all: no error
       });
 
       it('lets exactly one of many concurrent contenders win', async () => {
         const leases = new DynamoLeaseStore(options());
         const results = await Promise.all(
-          Array.from({ length: 12 }, (_, i) => leases.tryAcquire('race', `owner-${i}`, 5000)),
+          Array.from({ length: 12 }, (_, i) => leases.tryAcquire('race', `owner-${i}`, 5000, noDeadline)),
         );
         expect(results.filter((result) => result.acquired)).toHaveLength(1);
       });
@@ -162,28 +162,28 @@ export function describeDynamoAdapters(engine: Engine): void {
 
       it('creates once (conditional put), reads, lists in creation order, disables existing ones only', async () => {
         const store = new DynamoCallerStore({ client, tableName });
-        await store.create(record('KEYB0000000000001', '2026-11-22T10:00:01Z'));
-        await store.create(record('KEYA0000000000001', '2026-11-22T10:00:00Z'));
-        await expect(store.create(record('KEYA0000000000001', '2026-11-22T11:00:00Z'))).rejects.toMatchObject(
-          {
-            name: 'ConditionalCheckFailedException',
-          },
-        );
-        expect(await store.get('KEYA0000000000001')).toEqual(
+        await store.create(record('KEYB0000000000001', '2026-11-22T10:00:01Z'), noDeadline);
+        await store.create(record('KEYA0000000000001', '2026-11-22T10:00:00Z'), noDeadline);
+        await expect(
+          store.create(record('KEYA0000000000001', '2026-11-22T11:00:00Z'), noDeadline),
+        ).rejects.toMatchObject({
+          name: 'ConditionalCheckFailedException',
+        });
+        expect(await store.get('KEYA0000000000001', noDeadline)).toEqual(
           record('KEYA0000000000001', '2026-11-22T10:00:00Z'),
         );
-        expect(await store.get('NOSUCHKEY0000000')).toBeUndefined();
-        expect((await store.list()).map((caller) => caller.keyId)).toEqual([
+        expect(await store.get('NOSUCHKEY0000000', noDeadline)).toBeUndefined();
+        expect((await store.list(noDeadline)).map((caller) => caller.keyId)).toEqual([
           'KEYA0000000000001',
           'KEYB0000000000001',
         ]);
-        expect(await store.disable('KEYA0000000000001', '2026-11-22T12:00:00Z')).toBe(true);
-        expect(await store.get('KEYA0000000000001')).toMatchObject({
+        expect(await store.disable('KEYA0000000000001', '2026-11-22T12:00:00Z', noDeadline)).toBe(true);
+        expect(await store.get('KEYA0000000000001', noDeadline)).toMatchObject({
           disabled: true,
           disabledAt: '2026-11-22T12:00:00Z',
         });
-        expect(await store.disable('NOSUCHKEY0000000', '2026-11-22T12:00:00Z')).toBe(false);
-        expect(await store.get('NOSUCHKEY0000000')).toBeUndefined(); // the failed update created nothing
+        expect(await store.disable('NOSUCHKEY0000000', '2026-11-22T12:00:00Z', noDeadline)).toBe(false);
+        expect(await store.get('NOSUCHKEY0000000', noDeadline)).toBeUndefined(); // the failed update created nothing
       });
 
       it('lists past a page: the scan follows LastEvaluatedKey', async () => {
@@ -203,13 +203,13 @@ export function describeDynamoAdapters(engine: Engine): void {
               allowedGroupNames: [],
               allowedEmailDomains: [],
             };
-            return store.create({ ...base, scopes: { oms: scope } });
+            return store.create({ ...base, scopes: { oms: scope } }, noDeadline);
           }),
         );
         // The test means something only if one scan page does not hold them all.
         const firstPage = await client.send(new ScanCommand({ TableName: tableName }));
         expect(firstPage.LastEvaluatedKey).toBeDefined();
-        const listed = await store.list();
+        const listed = await store.list(noDeadline);
         expect(listed).toHaveLength(300);
         expect(listed[299]?.keyId).toBe('K000000000000299');
       }, 120_000);
@@ -218,23 +218,29 @@ export function describeDynamoAdapters(engine: Engine): void {
     describe('status', () => {
       it('writes and reads the last refresh outcome, overwriting the previous one', async () => {
         const store = new DynamoStatusStore({ client, tableName });
-        expect(await store.read('oms')).toBeUndefined();
-        await store.write({
-          connection: 'oms',
-          at: '2026-11-22T10:00:00.000Z',
-          ok: false,
-          action: 'failed',
-          error: 'probe_failed',
-          probeStatus: 404,
-        });
-        await store.write({
-          connection: 'oms',
-          at: '2026-11-22T10:01:00.000Z',
-          ok: true,
-          action: 'renewed',
-          probeStatus: 200,
-        });
-        expect(await store.read('oms')).toEqual({
+        expect(await store.read('oms', noDeadline)).toBeUndefined();
+        await store.write(
+          {
+            connection: 'oms',
+            at: '2026-11-22T10:00:00.000Z',
+            ok: false,
+            action: 'failed',
+            error: 'probe_failed',
+            probeStatus: 404,
+          },
+          noDeadline,
+        );
+        await store.write(
+          {
+            connection: 'oms',
+            at: '2026-11-22T10:01:00.000Z',
+            ok: true,
+            action: 'renewed',
+            probeStatus: 200,
+          },
+          noDeadline,
+        );
+        expect(await store.read('oms', noDeadline)).toEqual({
           connection: 'oms',
           at: '2026-11-22T10:01:00.000Z',
           ok: true,

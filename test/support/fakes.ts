@@ -88,7 +88,7 @@ export class MemorySecretStore implements SecretStore {
     this.current.set(secretId, credentials);
     return credentials;
   }
-  async get(secretId: string, options: SecretReadOptions = {}): Promise<ClientCredentials> {
+  async get(secretId: string, options: Partial<SecretReadOptions> = {}): Promise<ClientCredentials> {
     const cached = this.cached.get(secretId);
     if (cached && !options.refresh) return cached;
     this.reads++;
@@ -143,3 +143,9 @@ export class ScriptedProvider implements TokenProvider {
     return step ? step(request) : this.mint(request);
   }
 }
+
+/**
+ * A signal that never aborts, for calling a port or adapter directly in a test where no request
+ * deadline applies (the code under test always hands one down from a request or a run).
+ */
+export const noDeadline: AbortSignal = new AbortController().signal;

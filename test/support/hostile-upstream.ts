@@ -8,6 +8,7 @@ import { listenOnLoopback } from '../../local/http-kit';
  *   ticket for `/oem/setup`) followed by whitespace, which JSON allows;
  * - `/endless/...`: 200 `application/json`, chunked, never ending (until the client goes away);
  * - `/html404/...`: 404 `text/html`, as a web server answers a wrong path;
+ * - `/hang/...`: reads the request and never answers (a black hole at the HTTP level);
  * - `/setup-<mode>/auth/proxy/m2m/token`: a good Astrato m2m token, so that the following
  *   `/setup-<mode>/oem/setup` gets the misbehaving answer `<mode>`.
  *
@@ -23,6 +24,8 @@ export interface HostileUpstream {
   readonly url: string;
   /** Bytes written per mode, as the server counted them (what reached the socket's buffers). */
   readonly written: Record<string, number>;
+  /** Requests received per path. */
+  readonly hits: Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -59,9 +62,11 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
   const count = (mode: string) => (bytes: number) => {
     written[mode] = (written[mode] ?? 0) + bytes;
   };
+  const hits: Record<string, number> = {};
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    hits[path] = (hits[path] ?? 0) + 1;
     const [, first = '', ...rest] = path.split('/');
     const setup = /^setup-(.+)$/.exec(first);
     if (setup && rest.join('/') === 'auth/proxy/m2m/token') {
@@ -73,6 +78,7 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
     const valid = path.endsWith('/oem/setup')
       ? '{"ticket":"hostile-upstream-ticket"}'
       : '{"access_token":"hostile-upstream-token","token_type":"Bearer","expires_in":600}';
+    if (mode === 'hang') return; // never answers; stop() destroys the socket
     if (mode === 'big') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(BIG_BYTES) });
       void stream(res, valid, BIG_BYTES, count(mode));
@@ -85,5 +91,5 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
     }
   });
   const { url, stop } = await listenOnLoopback(server);
-  return { url, written, stop };
+  return { url, written, hits, stop };
 }

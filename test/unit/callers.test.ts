@@ -1,9 +1,11 @@
+import { CallerAdminError, createCaller, describeCaller } from '../../shared/callers/admin';
 import {
   authorizeTicket,
   authorizeTicketSubject,
   authorizeTokenVending,
+  refuseDeniedEmail,
 } from '../../shared/callers/authorization';
-import type { Caller, ConnectionScope } from '../../shared/callers/caller';
+import type { Caller, CallerRecord, CallerStore, ConnectionScope } from '../../shared/callers/caller';
 import { constantTimeEqual, generateKey, hashSecret, parseKey } from '../../shared/callers/keys';
 import { parseBrokerConfig } from '../../shared/config/schema';
 import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../../shared/errors';
@@ -146,6 +148,35 @@ describe('scope rules', () => {
     expect(() => authorizeTicketSubject(domains, 'acme.com@evil.io', none)).toThrow(ForbiddenError);
   });
 
+  it('no domains: any email when decided or from before the decision; none when decided against', () => {
+    expect(() => authorizeTicketSubject(scope({ anyEmail: true }), 'boss@anything.org', none)).not.toThrow();
+    // A record from before the decision keeps its meaning (callers list marks it).
+    expect(() => authorizeTicketSubject(scope(), 'boss@anything.org', none)).not.toThrow();
+    expect(() => authorizeTicketSubject(scope({ anyEmail: false }), 'ada@acme.com', none)).toThrow(
+      'this caller is allowed no email domain',
+    );
+  });
+
+  it("denyEmails: exact addresses and @domain entries of the connection, whatever the caller's scope", () => {
+    const guarded = parseBrokerConfig({
+      connections: {
+        a: {
+          kind: 'astrato-oem',
+          baseUrl: 'https://a.example',
+          secretId: 's/a',
+          denyEmails: ['Admin@Acme.com', '@Admins.Acme.com'],
+        },
+      },
+    }).connections.a;
+    if (guarded?.kind !== 'astrato-oem') throw new Error('unexpected');
+    expect(guarded.denyEmails).toEqual(['admin@acme.com', '@admins.acme.com']);
+    expect(() => refuseDeniedEmail(guarded, 'a', 'admin@acme.com')).toThrow(/denyEmails/);
+    expect(() => refuseDeniedEmail(guarded, 'a', 'root@admins.acme.com')).toThrow(ForbiddenError);
+    expect(() => refuseDeniedEmail(guarded, 'a', 'ada@acme.com')).not.toThrow();
+    // A domain entry is that domain exactly, as allowedEmailDomains is.
+    expect(() => refuseDeniedEmail(guarded, 'a', 'x@eu.admins.acme.com')).not.toThrow();
+  });
+
   it('vends tokens only of vendable oauth2 connections, to callers with the tokens scope', () => {
     expect(() =>
       authorizeTokenVending(caller({ oms: scope({ tokens: true }) }), config.connections, 'oms'),
@@ -160,5 +191,84 @@ describe('scope rules', () => {
       authorizeTokenVending(caller({ astrato: scope({ tokens: true }) }), config.connections, 'astrato'),
     ).toThrow(/never handed out/);
     expect(() => authorizeTokenVending(caller({}), config.connections, 'oms')).toThrow(/no access/);
+  });
+});
+
+describe('createCaller: an email decision for every tickets scope', () => {
+  class Records implements CallerStore {
+    readonly records: CallerRecord[] = [];
+    async get() {
+      return undefined;
+    }
+    async create(record: CallerRecord) {
+      this.records.push(record);
+    }
+    async list() {
+      return this.records;
+    }
+    async disable() {
+      return false;
+    }
+  }
+  const connections = parseBrokerConfig({
+    connections: {
+      astrato: { kind: 'astrato-oem', baseUrl: 'https://a.example', secretId: 's/a' },
+      oms: {
+        kind: 'oauth2-client-credentials',
+        tokenUrl: 'https://kc.example/t',
+        clientAuth: 'client_secret_post',
+        secretId: 's/o',
+        vendable: true,
+      },
+    },
+  }).connections;
+  const create = (store: CallerStore, input: Partial<Parameters<typeof createCaller>[1]>) =>
+    createCaller(store, { name: 'n', connections: ['astrato'], ...input }, { connections, now: new Date(0) });
+
+  it('tickets without email domains and without --any-email: refused, nothing stored', async () => {
+    const store = new Records();
+    await expect(create(store, {})).rejects.toThrow(CallerAdminError);
+    await expect(create(store, {})).rejects.toThrow(/need an email decision/);
+    expect(store.records).toEqual([]);
+  });
+
+  it('--any-email is recorded on the scope; domains record anyEmail false', async () => {
+    const store = new Records();
+    const open = await create(store, { anyEmail: true });
+    expect(open.record.scopes.astrato).toMatchObject({ allowedEmailDomains: [], anyEmail: true });
+    expect(describeCaller(open.record).scopes.astrato?.emailRule).toBe('any-email');
+    const bound = await create(store, { emailDomains: ['Acme.com'] });
+    expect(bound.record.scopes.astrato).toMatchObject({ allowedEmailDomains: ['acme.com'], anyEmail: false });
+    expect(describeCaller(bound.record).scopes.astrato?.emailRule).toBe('domains');
+  });
+
+  it('no decision is needed without tickets; --any-email without tickets or with domains is refused', async () => {
+    const store = new Records();
+    await expect(create(store, { connections: ['oms'], tokens: true })).resolves.toBeDefined();
+    await expect(create(store, { tickets: false })).resolves.toBeDefined();
+    await expect(create(store, { connections: ['oms'], tokens: true, anyEmail: true })).rejects.toThrow(
+      /applies to tickets/,
+    );
+    await expect(create(store, { anyEmail: true, emailDomains: ['acme.com'] })).rejects.toThrow(/contradict/);
+  });
+
+  it('a record from before the rule (no anyEmail) is described as open to any email, undecided', () => {
+    const legacy: CallerRecord = {
+      keyId: 'LegacyCaller00001',
+      name: 'legacy',
+      secretHash: '0'.repeat(64),
+      scopes: {
+        astrato: {
+          tickets: true,
+          tokens: false,
+          allowedGroupIds: [],
+          allowedGroupNames: [],
+          allowedEmailDomains: [],
+        },
+      },
+      disabled: false,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    expect(describeCaller(legacy).scopes.astrato?.emailRule).toBe('any-email-undecided');
   });
 });

@@ -37,7 +37,9 @@ describe('configuration schema', () => {
       '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed',
     );
     expect(astrato?.kind === 'astrato-oem' && astrato.signOutUrl).toBe('{baseUrl}/auth/proxy/0/sign_out');
-    expect(astrato?.kind === 'astrato-oem' && astrato.requireGroup).toBe(false);
+    // Safe by default: a ticket without groups would create a user without permissions.
+    expect(astrato?.kind === 'astrato-oem' && astrato.requireGroup).toBe(true);
+    expect(astrato?.kind === 'astrato-oem' && astrato.denyEmails).toEqual([]);
     expect(
       config.connections.oms?.kind === 'oauth2-client-credentials' && config.connections.oms.vendable,
     ).toBe(true);
@@ -117,6 +119,18 @@ describe('configuration schema', () => {
         },
       }),
     ).toEqual(expect.arrayContaining([expect.stringMatching(/^connections\.a\.requireGroup: /)]));
+    expect(
+      issuesOf({
+        connections: {
+          a: { ...astrato, denyEmails: ['admin@acme.com', 'acme.com', '@', 'a@b@c', '@-x.com'] },
+        },
+      }),
+    ).toEqual([
+      'connections.a.denyEmails.1: must be an email address or @domain',
+      'connections.a.denyEmails.2: must be an email address or @domain',
+      'connections.a.denyEmails.3: must be an email address or @domain',
+      'connections.a.denyEmails.4: must be an email address or @domain',
+    ]);
     expect(
       issuesOf({
         connections: { a: { ...astrato, signOutUrl: 'http://app.astrato.io/auth/proxy/0/sign_out' } },

@@ -13,6 +13,7 @@ import {
   MemoryLeaseStore,
   MemorySecretStore,
   MemoryTokenCache,
+  noDeadline,
   ScriptedProvider,
 } from '../support/fakes';
 
@@ -25,6 +26,7 @@ const connections: Record<string, Connection> = {
     redeemUrlTemplate: '{baseUrl}/auth/proxy/oem/ticket/{ticketId}?embed',
     signOutUrl: '{baseUrl}/auth/proxy/0/sign_out',
     requireGroup: false,
+    denyEmails: [],
     timeoutMs: 1000,
   },
 };
@@ -171,7 +173,9 @@ describe('TokenSource across processes (lease)', () => {
     const { clock, provider, leases, make } = world();
     leases.leases.set('astrato', { owner: 'crashed-process', until: clock.now() + 10_000 });
     const started = clock.now();
-    const result = await make().get('astrato', { deadline: clock.now() + 30_000 });
+    const result = await make().get('astrato', {
+      deadline: { at: clock.now() + 30_000, signal: noDeadline },
+    });
     expect(result.origin).toBe('acquired');
     expect(clock.now() - started).toBeGreaterThanOrEqual(10_000);
     expect(provider.requests).toHaveLength(1);
@@ -192,7 +196,7 @@ describe('TokenSource across processes (lease)', () => {
     const { clock, leases, provider, make } = world();
     leases.leases.set('astrato', { owner: 'slow-process', until: clock.now() + 10_000 });
     const error = await make()
-      .get('astrato', { deadline: clock.now() + 1_000 })
+      .get('astrato', { deadline: { at: clock.now() + 1_000, signal: noDeadline } })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamUnavailableError);
     expect((error as UpstreamUnavailableError).retryAfterMs).toBe(1000);
@@ -225,6 +229,27 @@ describe('TokenSource degraded (table unavailable)', () => {
     cache.failing = true;
     clock.advance(60_000); // past l1MaxAge: the table is consulted, and fails
     await expect(source.get('astrato')).resolves.toMatchObject({ origin: 'l1' });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('while one request re-checks memory against a table that hangs, the others take the token in memory', async () => {
+    const { cache, clock, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    clock.advance(60_000); // past l1MaxAge: the next request re-checks against the table
+    let answer: (() => void) | undefined;
+    const read = cache.read.bind(cache);
+    cache.read = (connection: string) =>
+      new Promise((resolve, reject) => {
+        answer = () => read(connection).then(resolve, reject);
+      });
+    const rechecking = source.get('astrato');
+    const others = await Promise.all(Array.from({ length: 5 }, () => source.get('astrato')));
+    // They completed while the re-check is still pending, with the token held in memory.
+    expect(others).toEqual(Array(5).fill({ token, origin: 'l1' }));
+    expect(answer).toBeDefined();
+    answer?.();
+    await expect(rechecking).resolves.toMatchObject({ token });
     expect(provider.requests).toHaveLength(1);
   });
 
@@ -318,7 +343,7 @@ describe('TokenSource invalidation and secrets', () => {
     const { token: old } = await make().get('astrato');
     const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
     const source = make();
-    await secrets.get('sec/astrato', { refresh: true }); // this process has now seen the new version
+    await secrets.get('sec/astrato', { refresh: true, signal: noDeadline }); // this process has now seen the new version
     const result = await source.get('astrato');
     expect(result.origin).toBe('acquired');
     expect(result.token.accessToken).not.toBe(old.accessToken);

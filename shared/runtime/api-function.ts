@@ -1,0 +1,43 @@
+import { CallerAuthenticator } from '../callers/authenticator';
+import { DynamoCallerStore } from '../callers/dynamo-caller-store';
+import { createApiHandler } from '../http/api';
+import { DynamoStatusStore } from '../status/status-store';
+import { createStatusReader } from '../use-cases/connection-status';
+import { createTicketIssuer } from '../use-cases/issue-ticket';
+import { createTokenVendor } from '../use-cases/vend-token';
+import type { Runtime } from './runtime';
+
+/**
+ * The broker's HTTP API wired from a runtime: what `functions/issue-ticket/handler.ts` exports.
+ * One composition root, so a test can run the same wiring with its own clock.
+ */
+export function apiFunction(runtime: Runtime) {
+  const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato } = runtime;
+  const store = { client: documentClient, tableName };
+  return createApiHandler({
+    authenticator: new CallerAuthenticator({
+      store: new DynamoCallerStore(store),
+      clock,
+      log: logger,
+      maxStaleMs: config.callers.maxStaleSeconds * 1000,
+    }),
+    tickets: createTicketIssuer({
+      connections: config.connections,
+      tokens,
+      astrato,
+      clock,
+      log: logger,
+      telemetry,
+    }),
+    vendor: createTokenVendor({ connections: config.connections, tokens, clock, telemetry }),
+    status: createStatusReader({
+      connections: config.connections,
+      tokens,
+      status: new DynamoStatusStore(store),
+      clock,
+    }),
+    logger,
+    metrics,
+    clock,
+  });
+}

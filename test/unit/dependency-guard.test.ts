@@ -1,0 +1,115 @@
+import { DependencyGuard, DependencyUnavailableError, isUnavailability } from '../../shared/dependency-guard';
+import { silentLog } from '../../shared/tokens/ports';
+import { ManualClock } from '../support/fakes';
+
+/** A call that stays pending until the test settles it: a dependency that hangs, held by hand. */
+function pending() {
+  let settle: { resolve: (value: string) => void; reject: (error: unknown) => void } | undefined;
+  const promise = new Promise<string>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  return { promise, resolve: (v: string) => settle?.resolve(v), reject: (e: unknown) => settle?.reject(e) };
+}
+
+const timeout = () => Object.assign(new Error('request timed out'), { name: 'TimeoutError' });
+
+function setup() {
+  const clock = new ManualClock();
+  const counted: string[] = [];
+  const guard = new DependencyGuard({
+    dependency: 'Table',
+    clock,
+    log: silentLog,
+    telemetry: { count: (metric) => counted.push(metric), timing() {} },
+  });
+  let calls = 0;
+  const call = (work: () => Promise<string>) =>
+    guard.run(() => {
+      calls++;
+      return work();
+    });
+  return { clock, guard, counted, call, calls: () => calls };
+}
+
+describe('DependencyGuard', () => {
+  it('up: every call goes through, a service answer (even a failed condition) keeps it up', async () => {
+    const { guard, call, calls } = setup();
+    await expect(call(async () => 'ok')).resolves.toBe('ok');
+    const conditional = Object.assign(new Error('condition'), {
+      name: 'ConditionalCheckFailedException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(call(() => Promise.reject(conditional))).rejects.toBe(conditional);
+    expect(guard.state).toBe('up');
+    expect(calls()).toBe(2);
+  });
+
+  it('after a failure: down, calls fail at once without I/O until the back-off passes', async () => {
+    const { clock, guard, call, calls, counted } = setup();
+    await expect(call(() => Promise.reject(timeout()))).rejects.toThrow('request timed out');
+    expect(guard.state).toBe('down');
+    expect(counted).toEqual(['TableUnavailable']);
+    for (let i = 0; i < 10; i++)
+      await expect(call(async () => 'x')).rejects.toBeInstanceOf(DependencyUnavailableError);
+    expect(calls()).toBe(1);
+    clock.advance(1000);
+    await expect(call(async () => 'back')).resolves.toBe('back');
+    expect(guard.state).toBe('up');
+  });
+
+  it('one probe at a time: while it hangs, every other call fails at once instead of waiting', async () => {
+    const { clock, guard, call, calls } = setup();
+    await call(() => Promise.reject(timeout())).catch(() => undefined);
+    clock.advance(1000);
+    const hanging = pending();
+    const probe = call(() => hanging.promise);
+    expect(guard.state).toBe('probing');
+    const others = await Promise.allSettled(Array.from({ length: 5 }, () => call(async () => 'x')));
+    // They settled while the probe is still pending, without calling the dependency.
+    expect(
+      others.map((o) => o.status === 'rejected' && o.reason instanceof DependencyUnavailableError),
+    ).toEqual(Array(5).fill(true));
+    expect(calls()).toBe(2);
+    hanging.reject(timeout());
+    await expect(probe).rejects.toThrow('request timed out');
+    expect(guard.state).toBe('down');
+  });
+
+  it('each failed probe doubles the back-off, up to 10 s; a success resets it', async () => {
+    const { clock, guard, call } = setup();
+    await call(() => Promise.reject(timeout())).catch(() => undefined);
+    const backoffs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      // Skipped calls until the back-off has passed; then the probe, which fails again.
+      let waited = 0;
+      while (
+        await call(() => Promise.reject(timeout())).catch(
+          (error: unknown) => error instanceof DependencyUnavailableError,
+        )
+      ) {
+        clock.advance(100);
+        waited += 100;
+      }
+      backoffs.push(waited);
+    }
+    expect(backoffs).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
+    clock.advance(10_000);
+    await call(async () => 'ok');
+    await call(() => Promise.reject(timeout())).catch(() => undefined);
+    clock.advance(999);
+    await expect(call(async () => 'x')).rejects.toBeInstanceOf(DependencyUnavailableError);
+    clock.advance(1);
+    await expect(call(async () => 'x')).resolves.toBe('x');
+  });
+
+  it('tells unavailability from an answer, and says nothing of a call its caller aborted', () => {
+    expect(isUnavailability(timeout())).toBe(true);
+    expect(isUnavailability(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isUnavailability({ name: 'InternalServerError', $metadata: { httpStatusCode: 500 } })).toBe(true);
+    expect(isUnavailability({ name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } })).toBe(true);
+    expect(isUnavailability({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } })).toBe(
+      false,
+    );
+    expect(isUnavailability(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toBe(false);
+  });
+});
