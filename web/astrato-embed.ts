@@ -44,8 +44,9 @@ export interface TicketUrls {
 }
 
 /**
- * Where the embed stands. `renewing`: the session ended after the frame was signed in, and
- * {@link AstratoEmbedOptions.getTicket} is fetching and redeeming a fresh ticket for the same frame.
+ * Where the embed stands. `renewing`: the frame said it is not signed in after it had loaded (the
+ * session ended, as far as a page can tell), and {@link AstratoEmbedOptions.getTicket} is fetching
+ * and redeeming a fresh ticket for the same frame.
  */
 export type EmbedStatus =
   | 'idle'
@@ -113,13 +114,17 @@ export interface AstratoEmbedOptions {
   readonly signOutUrl?: string;
   /**
    * Fetches a fresh ticket from the page's backend (which asks the broker), as the vendor's sample
-   * page does on `401Error`. With it, a frame that was signed in and later posts that it is not
-   * (the vendor session ended: signed out in another tab, or past its 7 days) is signed in again:
-   * the helper redeems the new ticket and reloads the same iframe (never a second one), reporting
-   * `renewing`, then `embedded`. At most once per {@link AstratoEmbed.embed} and once a minute;
-   * when that is spent, or the renewal fails, the state is `frame-signed-out` as without it. Also
-   * the ticket source of {@link AstratoEmbed.openTopLevel} when that is called without one.
-   * Without it, an ended session is only reported.
+   * page does on `401Error`. With it, a frame that had loaded and then posts that it is not signed
+   * in (the vendor session ended: signed out in another tab, or past its 7 days) is signed in
+   * again: the helper redeems the new ticket and reloads the same iframe (never a second one),
+   * reporting `renewing`, then `embedded`. At most once per {@link AstratoEmbed.embed} and once a
+   * minute; when that is spent, or the renewal fails, the state is `frame-signed-out` as without
+   * it. A message that comes before the frame's first `load` is that load's verdict (e.g.
+   * third-party cookies blocked) and is never renewed; one that comes after it cannot be told
+   * apart from an ended session, so a browser that withholds the cookie from an app that asks its
+   * server only after loading costs one renewal, no more. Also the ticket source of
+   * {@link AstratoEmbed.openTopLevel} when that is called without one. Without it, an ended
+   * session is only reported.
    *
    * @see github.com/astrato-io/astrato-oem-integration-example, `src/templates/index.html`
    *   (`handleAstrato401Error`: a fresh ticket, the credentialed `?embed` fetch, then
@@ -336,19 +341,21 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     const who = user.email ? ` as ${user.email}` : '';
     return set({
       status: 'embedded',
-      message: renewed
-        ? `The analytics session had ended: signed in again${who}.`
-        : `Signed in to analytics${who}.`,
+      message: renewed ? `Signed in to analytics again${who}.` : `Signed in to analytics${who}.`,
       user,
       canOpenTopLevel: false,
     });
   };
 
-  /** The vendor's sample does the same on `401Error`: a fresh ticket, redeemed, and the frame reloaded. */
+  /**
+   * The vendor's sample does the same on `401Error`: a fresh ticket, redeemed, and the frame
+   * reloaded. The words stay neutral: a browser that withholds the cookie may also get here, when
+   * the app posts its first `401Error` after the frame's load.
+   */
   const renew = async (getTicket: () => Promise<TicketUrls>, current: number): Promise<void> => {
     set({
       status: 'renewing',
-      message: 'The analytics session ended: signing in again...',
+      message: 'The dashboard says it is not signed in: signing in again...',
       ...withUser(state.user),
       canOpenTopLevel: false,
     });
@@ -358,7 +365,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     } catch (error) {
       if (current !== generation) return;
       const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
-      frameSignedOut(`The analytics session ended and could not be renewed: ${why}`, 'no-ticket');
+      frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
       return;
     }
     if (current !== generation) return;
@@ -371,7 +378,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     if (current !== generation || !frame) return;
     if (!redeemed.ok) {
       frameSignedOut(
-        `The analytics session ended and signing in again failed. ${redeemed.message}`,
+        `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
         redeemed.failure,
         redeemed.httpStatus,
       );
@@ -395,7 +402,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     if (state.status === 'renewing') {
       if (renewedFrameLoading) {
         renewedFrameLoading = false;
-        frameSignedOut(`Signed in again, but the dashboard still is not. ${NOT_SIGNED_IN}`);
+        frameSignedOut(`${NOT_SIGNED_IN} Signing in again did not help.`);
       }
       return;
     }
@@ -412,8 +419,8 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     }
     frameSignedOut(
       verdict === 'spent-for-this-embed'
-        ? 'The analytics session ended again after it was renewed once: open the dashboard again.'
-        : 'The analytics session ended again within a minute of the last renewal: open the dashboard again.',
+        ? `${NOT_SIGNED_IN} It was signed in again once already since it was opened.`
+        : `${NOT_SIGNED_IN} It was signed in again less than a minute ago.`,
     );
   };
 

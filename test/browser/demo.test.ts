@@ -128,7 +128,9 @@ describe('demo SaaS page in Chromium', () => {
   it('cross site, default settings: the helper reports the frame not signed in; the new-tab fallback shows the right user', async () => {
     const page = await browser();
     await signIn(page, urls.demoCrossSite, 'carol@example.com', ['sales']);
-    const navigations = await openAnalytics(page, ['embedded', 'frame-signed-out', 'redeem-failed']);
+    // 'embedded' can come first here and last only a moment: when the frame's "not signed in"
+    // follows its load event, the helper renews once before it reports (session-renewal.test.ts).
+    const navigations = await openAnalytics(page, ['frame-signed-out', 'redeem-failed']);
     expect(navigations).toEqual([]);
     // The credentialed fetch worked (CORS allowed this origin) but Chromium kept the third-party cookie.
     expect(await page.getByTestId('frame-status').getAttribute('data-status')).toBe('frame-signed-out');
