@@ -20,11 +20,13 @@ import {
  * 1. A person signs in to the SaaS app (its own session, nothing to do with the partner).
  * 2. "Open analytics": the page asks its own backend, which asks the broker for a one-time ticket
  *    with the SaaS app's caller key. The key stays on the server; the browser never sees it.
- * 3. The page hands the ticket's URLs to the project's browser helper (web/astrato-embed.ts,
+ * 3. The page hands the ticket's URLs to the project's browser helper (the package in web/,
  *    served as one ES module): it redeems `redeemUrl` with a credentialed fetch, then injects the
  *    dashboard frame; no top-level navigation. Whatever goes wrong (redemption refused, a frame
  *    that is not signed in because third-party cookies are blocked) is shown, with the fallback
- *    the vendor's top-level form allows: the dashboard in a new tab.
+ *    the vendor's top-level form allows: the dashboard in a new tab. The page's ticket function is
+ *    the helper's `getTicket` too, so a vendor session that ends later (signed out in another
+ *    tab) is signed in again once, in the same frame.
  * 4. Signing out of the SaaS app ends the partner session first (`signOutUrl`), so the next
  *    person in this browser never sees the previous one's dashboard.
  */
@@ -166,9 +168,12 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
           dashboardUrl: page.dashboardUrl,
           expectedEmail: page.email,
           ...(page.signOutUrl ? { signOutUrl: page.signOutUrl } : {}),
+          // A fresh ticket when the vendor session ends later, and for the new-tab fallback.
+          getTicket: ticket,
           onStateChange(state) {
             $('status').textContent = state.message;
             $('status').dataset.status = state.status;
+            $('status').dataset.failure = state.failure ?? '';
             $('status').hidden = state.canOpenTopLevel;
             $('fallback').hidden = !state.canOpenTopLevel;
             $('fallback-why').textContent = state.canOpenTopLevel ? state.message : '';
@@ -189,7 +194,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
           await embed.embed(urls);
         });
         $('top-level').addEventListener('click', () => {
-          embed.openTopLevel(ticket).then((state) => {
+          embed.openTopLevel().then((state) => {
             if (state.failure === 'no-ticket') showError(new Error(state.message));
           });
         });

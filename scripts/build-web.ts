@@ -1,13 +1,13 @@
 /**
- * `npm run build:web`: compiles the browser helper (web/astrato-embed.ts) to one dependency-free
- * ES module, dist/web/astrato-embed.js, for a SaaS team to serve from its own site. The local demo
- * builds the same module in memory (local/demo-app.ts).
+ * `npm run build:web`: builds the browser helper package (web/, `@ticket-broker/astrato-embed`)
+ * from web/astrato-embed.ts: the dependency-free ES module and its declarations, in web/dist/.
+ * `npm pack` in web/ runs it first (`prepack`). The local demo builds the same module in memory
+ * (local/demo-app.ts).
  */
-import { buildEmbedHelper, EMBED_HELPER_OUTFILE } from '../web/build';
+import { buildEmbedPackage } from '../web/build';
 
 try {
-  const { bytes } = buildEmbedHelper({ outfile: EMBED_HELPER_OUTFILE });
-  console.log(`wrote ${EMBED_HELPER_OUTFILE} (${bytes} bytes)`);
+  for (const { file, bytes } of await buildEmbedPackage()) console.log(`wrote ${file} (${bytes} bytes)`);
 } catch (error) {
   console.error(`build:web: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

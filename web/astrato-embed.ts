@@ -1,6 +1,7 @@
 /**
  * Astrato embed helper for a SaaS page: the browser half of the broker's ticket flow, with no
- * dependencies. `npm run build:web` compiles it to one ES module, `dist/web/astrato-embed.js`.
+ * dependencies. Published from this folder as the package `@ticket-broker/astrato-embed` (one ES
+ * module and its types; see README.md beside this file); `npm run build:web` builds it.
  *
  * The page's own backend asks the broker for a ticket (`POST /v1/tickets`, with its caller key,
  * which never reaches the browser) and hands the page the 201 body's `redeemUrl`, `embedUrl` and
@@ -12,10 +13,12 @@
  * 2. every outcome is reported to the page ({@link EmbedState}): a failed redemption (CORS refused,
  *    network, ticket refused), a redemption for someone else than the expected person, a frame
  *    that says it is not signed in (third-party cookies blocked, or the session ended);
- * 3. {@link AstratoEmbed.openTopLevel} is the fallback that works in every browser: the dashboard
+ * 3. with {@link AstratoEmbedOptions.getTicket}, a frame that was signed in and later says it is
+ *    not (the vendor session ended) is signed in again once, in the same iframe;
+ * 4. {@link AstratoEmbed.openTopLevel} is the fallback that works in every browser: the dashboard
  *    opened top-level in a new tab with a fresh ticket's `embedUrl` (its cookie is first-party
  *    there);
- * 4. {@link AstratoEmbed.signOut} ends the vendor session with `signOutUrl` before the next
+ * 5. {@link AstratoEmbed.signOut} ends the vendor session with `signOutUrl` before the next
  *    person uses the browser.
  *
  * What it can know against the real tenant: the redemption's HTTP outcome (or that the browser
@@ -40,11 +43,16 @@ export interface TicketUrls {
   readonly signOutUrl: string;
 }
 
-/** Where the embed stands. */
+/**
+ * Where the embed stands. `renewing`: the frame said it is not signed in after it had loaded (the
+ * session ended, as far as a page can tell), and {@link AstratoEmbedOptions.getTicket} is fetching
+ * and redeeming a fresh ticket for the same frame.
+ */
 export type EmbedStatus =
   | 'idle'
   | 'redeeming'
   | 'embedded'
+  | 'renewing'
   | 'redeem-failed'
   | 'wrong-user'
   | 'frame-signed-out'
@@ -65,7 +73,7 @@ export type EmbedFailure =
   | 'frame-not-signed-in'
   /** The browser refused to open the new tab (a popup blocker). */
   | 'popup-blocked'
-  /** The page's ticket function failed (e.g. the broker refused). */
+  /** The page's ticket function failed (e.g. the broker refused), or the page gave none. */
   | 'no-ticket';
 
 /** The user as the vendor's redemption answer describes it (fields present only when it sent them). */
@@ -76,6 +84,7 @@ export interface RedeemedUser {
   readonly groupNames?: readonly string[];
 }
 
+/** What the helper knows at one moment, as handed to {@link AstratoEmbedOptions.onStateChange}. */
 export interface EmbedState {
   readonly status: EmbedStatus;
   /** One sentence for people. */
@@ -89,6 +98,7 @@ export interface EmbedState {
   readonly canOpenTopLevel: boolean;
 }
 
+/** Options of {@link createAstratoEmbed}. */
 export interface AstratoEmbedOptions {
   /** Where the iframe goes (its children are replaced). */
   readonly container: HTMLElement;
@@ -102,23 +112,54 @@ export interface AstratoEmbedOptions {
   readonly frameTitle?: string;
   /** A `signOutUrl` known from an earlier page (the broker's 201 answer), for {@link AstratoEmbed.signOut}. */
   readonly signOutUrl?: string;
+  /**
+   * Fetches a fresh ticket from the page's backend (which asks the broker), as the vendor's sample
+   * page does on `401Error`. With it, a frame that had loaded and then posts that it is not signed
+   * in (the vendor session ended: signed out in another tab, or past its 7 days) is signed in
+   * again: the helper redeems the new ticket and reloads the same iframe (never a second one),
+   * reporting `renewing`, then `embedded`. At most once per {@link AstratoEmbed.embed} and once a
+   * minute; when that is spent, or the renewal fails, the state is `frame-signed-out` as without
+   * it. A message that comes before the frame's first `load` is that load's verdict (e.g.
+   * third-party cookies blocked) and is never renewed; one that comes after it cannot be told
+   * apart from an ended session, so a browser that withholds the cookie from an app that asks its
+   * server only after loading costs one renewal, no more. Also the ticket source of
+   * {@link AstratoEmbed.openTopLevel} when that is called without one. Without it, an ended
+   * session is only reported.
+   *
+   * @see github.com/astrato-io/astrato-oem-integration-example, `src/templates/index.html`
+   *   (`handleAstrato401Error`: a fresh ticket, the credentialed `?embed` fetch, then
+   *   `iframe.src = iframe.src`)
+   */
+  readonly getTicket?: () => Promise<TicketUrls>;
 }
 
+/** The helper for one dashboard container, made by {@link createAstratoEmbed}. */
 export interface AstratoEmbed {
+  /** The latest state (also handed to `onStateChange`). */
   readonly state: EmbedState;
-  /** Redeems the ticket with a credentialed fetch, then shows the dashboard frame. */
+  /**
+   * Redeems the ticket with a credentialed fetch, then shows the dashboard frame. Resolves once
+   * the frame has loaded or a step failed; each call starts over, with its own renewal.
+   */
   embed(ticket: TicketUrls): Promise<EmbedState>;
   /**
    * The fallback: opens a new tab at once (call it from a click, or popup blockers refuse), asks
-   * `nextTicket` for a fresh ticket (the last one is spent) and sends the tab to its `embedUrl`.
+   * `nextTicket` (default: {@link AstratoEmbedOptions.getTicket}) for a fresh ticket (the last one
+   * is spent) and sends the tab to its `embedUrl`.
    */
-  openTopLevel(nextTicket: () => Promise<TicketUrls>): Promise<EmbedState>;
+  openTopLevel(nextTicket?: () => Promise<TicketUrls>): Promise<EmbedState>;
   /** Ends the vendor session in this browser (and in the fallback tab), and removes the frame. */
   signOut(): Promise<EmbedState>;
 }
 
 /** The window name of the fallback tab, so sign-out can reuse it. */
 const FALLBACK_TAB = 'astrato-dashboard';
+
+/** The shortest time between two automatic renewals, whatever the frame posts. */
+const RENEWAL_INTERVAL_MS = 60_000;
+
+const NOT_SIGNED_IN =
+  'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.';
 
 /** What the vendor's sample page listens for: the embedded app is not signed in. */
 function isNotSignedInMessage(data: unknown): boolean {
@@ -144,10 +185,80 @@ function userFrom(body: unknown): RedeemedUser {
   };
 }
 
+/** The outcome of one credentialed redemption. */
+type Redemption =
+  | { readonly ok: true; readonly user: RedeemedUser }
+  | {
+      readonly ok: false;
+      readonly failure: EmbedFailure;
+      readonly message: string;
+      readonly httpStatus?: number;
+    };
+
+/** Redeems a ticket's `?embed` form with credentials: the vendor sets its cookie and names the user. */
+async function redeem(redeemUrl: string): Promise<Redemption> {
+  let response: Response;
+  try {
+    response = await fetch(redeemUrl, { credentials: 'include', cache: 'no-store' });
+  } catch {
+    return {
+      ok: false,
+      failure: 'cors-or-network',
+      message:
+        'The browser refused or could not reach the analytics sign-in (CORS not allowed for this site, or the network).',
+    };
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    return {
+      ok: false,
+      failure: 'ticket-refused',
+      httpStatus: response.status,
+      message: `The analytics sign-in was refused (HTTP ${response.status}): the ticket is used or expired.`,
+    };
+  }
+  try {
+    return { ok: true, user: userFrom(await response.json()) };
+  } catch {
+    return {
+      ok: false,
+      failure: 'unexpected-answer',
+      httpStatus: response.status,
+      message: 'The analytics sign-in answered something unexpected.',
+    };
+  }
+}
+
+/**
+ * How many sessions the helper renews without the person doing anything: one per embed and one
+ * a minute, so a frame that keeps saying "not signed in" (a cookie the browser withholds, a user
+ * the tenant refuses) can never drive a loop of tickets and reloads.
+ */
+class RenewalBudget {
+  private spentForThisEmbed = false;
+  private lastAt = Number.NEGATIVE_INFINITY;
+
+  /** A new embed: its own renewal, still no more than one a minute. */
+  startEmbed(): void {
+    this.spentForThisEmbed = false;
+  }
+
+  /** Spends the renewal when one is left, else says why not. */
+  take(now: number): 'granted' | 'spent-for-this-embed' | 'too-soon' {
+    if (this.spentForThisEmbed) return 'spent-for-this-embed';
+    if (now - this.lastAt < RENEWAL_INTERVAL_MS) return 'too-soon';
+    this.spentForThisEmbed = true;
+    this.lastAt = now;
+    return 'granted';
+  }
+}
+
 /**
  * Ends the vendor session of this browser where the page can reach its cookie (same site, or
  * third-party cookies allowed): a credentialed `no-cors` GET, so no CORS permission is needed and
  * the answer is not read. Resolves even when the request fails (nothing more a page can do).
+ *
+ * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication (`/auth/proxy/0/sign_out`)
  */
 export async function signOutOfAstrato(signOutUrl: string): Promise<void> {
   try {
@@ -157,7 +268,12 @@ export async function signOutOfAstrato(signOutUrl: string): Promise<void> {
   }
 }
 
-/** Creates the helper for one dashboard container. */
+/**
+ * Creates the helper for one dashboard container. Nothing happens until {@link AstratoEmbed.embed}.
+ *
+ * @returns the helper; its {@link AstratoEmbed.state} starts `idle`
+ * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
+ */
 export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   const dashboardOrigin = new URL(options.dashboardUrl, window.location.href).origin;
   let state: EmbedState = { status: 'idle', message: 'Not started.', canOpenTopLevel: false };
@@ -165,6 +281,10 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let signOutUrl = options.signOutUrl;
   let usedFallback = false;
   let generation = 0;
+  const renewals = new RenewalBudget();
+  // While renewing, the frame still holds the ended session's document, which may keep posting
+  // "not signed in"; only a message after the reload says the renewal did not help.
+  let renewedFrameLoading = false;
 
   const set = (next: EmbedState): EmbedState => {
     state = next;
@@ -175,19 +295,138 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   const removeFrame = () => {
     frame?.remove();
     frame = undefined;
+    renewedFrameLoading = false;
+  };
+
+  const withUser = (user: RedeemedUser | undefined) => (user ? { user } : {});
+
+  const frameSignedOut = (
+    message: string,
+    failure: EmbedFailure = 'frame-not-signed-in',
+    httpStatus?: number,
+  ) =>
+    set({
+      status: 'frame-signed-out',
+      failure,
+      message,
+      ...(httpStatus !== undefined ? { httpStatus } : {}),
+      ...withUser(state.user),
+      canOpenTopLevel: true,
+    });
+
+  const isOtherUser = (user: RedeemedUser): boolean => {
+    const expected = options.expectedEmail?.toLowerCase();
+    return Boolean(expected && user.email !== undefined && user.email.toLowerCase() !== expected);
+  };
+
+  /** That session is in the browser now: end it before anything can show it. */
+  const refuseOtherUser = async (
+    user: RedeemedUser,
+    ticketSignOutUrl: string,
+    current: number,
+  ): Promise<EmbedState> => {
+    await signOutOfAstrato(ticketSignOutUrl);
+    if (current !== generation) return state;
+    removeFrame();
+    return set({
+      status: 'wrong-user',
+      failure: 'other-user',
+      message: `The analytics session is for ${user.email}, not for ${options.expectedEmail}: not shown.`,
+      user,
+      canOpenTopLevel: false,
+    });
+  };
+
+  const signedIn = (user: RedeemedUser, renewed: boolean): EmbedState => {
+    const who = user.email ? ` as ${user.email}` : '';
+    return set({
+      status: 'embedded',
+      message: renewed ? `Signed in to analytics again${who}.` : `Signed in to analytics${who}.`,
+      user,
+      canOpenTopLevel: false,
+    });
+  };
+
+  /**
+   * The vendor's sample does the same on `401Error`: a fresh ticket, redeemed, and the frame
+   * reloaded. The words stay neutral: a browser that withholds the cookie may also get here, when
+   * the app posts its first `401Error` after the frame's load.
+   */
+  const renew = async (getTicket: () => Promise<TicketUrls>, current: number): Promise<void> => {
+    set({
+      status: 'renewing',
+      message: 'The dashboard says it is not signed in: signing in again...',
+      ...withUser(state.user),
+      canOpenTopLevel: false,
+    });
+    let ticket: TicketUrls;
+    try {
+      ticket = await getTicket();
+    } catch (error) {
+      if (current !== generation) return;
+      const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
+      frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
+      return;
+    }
+    if (current !== generation) return;
+    signOutUrl = ticket.signOutUrl;
+    const redeemed = await redeem(ticket.redeemUrl);
+    if (redeemed.ok && isOtherUser(redeemed.user)) {
+      await refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
+      return;
+    }
+    if (current !== generation || !frame) return;
+    if (!redeemed.ok) {
+      frameSignedOut(
+        `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
+        redeemed.failure,
+        redeemed.httpStatus,
+      );
+      return;
+    }
+    const { user } = redeemed;
+    renewedFrameLoading = true;
+    frame.addEventListener(
+      'load',
+      () => {
+        renewedFrameLoading = false;
+        if (current === generation && state.status === 'renewing') signedIn(user, true);
+      },
+      { once: true },
+    );
+    // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second frame.
+    frame.src = options.dashboardUrl;
+  };
+
+  const onNotSignedIn = () => {
+    if (state.status === 'renewing') {
+      if (renewedFrameLoading) {
+        renewedFrameLoading = false;
+        frameSignedOut(`${NOT_SIGNED_IN} Signing in again did not help.`);
+      }
+      return;
+    }
+    // Any other state already says what the page needs (a failure, the new tab, signed out).
+    if (state.status !== 'redeeming' && state.status !== 'embedded') return;
+    if (state.status === 'redeeming' || !options.getTicket) {
+      frameSignedOut(NOT_SIGNED_IN);
+      return;
+    }
+    const verdict = renewals.take(Date.now());
+    if (verdict === 'granted') {
+      void renew(options.getTicket, generation);
+      return;
+    }
+    frameSignedOut(
+      verdict === 'spent-for-this-embed'
+        ? `${NOT_SIGNED_IN} It was signed in again once already since it was opened.`
+        : `${NOT_SIGNED_IN} It was signed in again less than a minute ago.`,
+    );
   };
 
   window.addEventListener('message', (event: MessageEvent) => {
     if (!frame || event.source !== frame.contentWindow || event.origin !== dashboardOrigin) return;
-    if (!isNotSignedInMessage(event.data)) return;
-    set({
-      status: 'frame-signed-out',
-      failure: 'frame-not-signed-in',
-      message:
-        'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.',
-      ...(state.user ? { user: state.user } : {}),
-      canOpenTopLevel: true,
-    });
+    if (isNotSignedInMessage(event.data)) onNotSignedIn();
   });
 
   const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> =>
@@ -200,14 +439,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
         () => {
           // A "not signed in" message arrives before load: it wins.
           if (current !== generation || state.status !== 'redeeming') return resolve(state);
-          resolve(
-            set({
-              status: 'embedded',
-              message: user.email ? `Signed in to analytics as ${user.email}.` : 'Signed in to analytics.',
-              user,
-              canOpenTopLevel: false,
-            }),
-          );
+          resolve(signedIn(user, false));
         },
         { once: true },
       );
@@ -224,62 +456,43 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     async embed(ticket: TicketUrls): Promise<EmbedState> {
       generation += 1;
       const current = generation;
+      renewals.startEmbed();
       signOutUrl = ticket.signOutUrl;
       // Never leave a previous frame up while redeeming: it may show someone else's session.
       removeFrame();
       set({ status: 'redeeming', message: 'Signing in to analytics...', canOpenTopLevel: false });
-      let response: Response;
-      try {
-        response = await fetch(ticket.redeemUrl, { credentials: 'include', cache: 'no-store' });
-      } catch {
-        return set({
-          status: 'redeem-failed',
-          failure: 'cors-or-network',
-          message:
-            'The browser refused or could not reach the analytics sign-in (CORS not allowed for this site, or the network).',
-          canOpenTopLevel: true,
-        });
-      }
-      if (!response.ok) {
-        await response.body?.cancel();
-        return set({
-          status: 'redeem-failed',
-          failure: 'ticket-refused',
-          httpStatus: response.status,
-          message: `The analytics sign-in was refused (HTTP ${response.status}): the ticket is used or expired.`,
-          canOpenTopLevel: true,
-        });
-      }
-      let user: RedeemedUser;
-      try {
-        user = userFrom(await response.json());
-      } catch {
-        return set({
-          status: 'redeem-failed',
-          failure: 'unexpected-answer',
-          httpStatus: response.status,
-          message: 'The analytics sign-in answered something unexpected.',
-          canOpenTopLevel: true,
-        });
-      }
-      const expected = options.expectedEmail?.toLowerCase();
-      if (expected && user.email !== undefined && user.email.toLowerCase() !== expected) {
-        // That session is in the browser now: end it before anything can show it.
-        await signOutOfAstrato(ticket.signOutUrl);
-        return set({
-          status: 'wrong-user',
-          failure: 'other-user',
-          message: `The analytics session is for ${user.email}, not for ${options.expectedEmail}: not shown.`,
-          user,
-          canOpenTopLevel: false,
-        });
+      const redeemed = await redeem(ticket.redeemUrl);
+      if (redeemed.ok && isOtherUser(redeemed.user)) {
+        return refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
       }
       if (current !== generation) return state;
-      set({ status: 'redeeming', message: 'Loading the dashboard...', user, canOpenTopLevel: false });
-      return injectFrame(user, current);
+      if (!redeemed.ok) {
+        return set({
+          status: 'redeem-failed',
+          failure: redeemed.failure,
+          message: redeemed.message,
+          ...(redeemed.httpStatus !== undefined ? { httpStatus: redeemed.httpStatus } : {}),
+          canOpenTopLevel: true,
+        });
+      }
+      set({
+        status: 'redeeming',
+        message: 'Loading the dashboard...',
+        user: redeemed.user,
+        canOpenTopLevel: false,
+      });
+      return injectFrame(redeemed.user, current);
     },
 
-    async openTopLevel(nextTicket: () => Promise<TicketUrls>): Promise<EmbedState> {
+    async openTopLevel(nextTicket = options.getTicket): Promise<EmbedState> {
+      if (!nextTicket) {
+        return set({
+          ...state,
+          failure: 'no-ticket',
+          message: 'No ticket for the dashboard: pass getTicket to createAstratoEmbed, or a function here.',
+          canOpenTopLevel: true,
+        });
+      }
       // Opened before any await, inside the click, so popup blockers let it through.
       const tab = window.open('about:blank', FALLBACK_TAB);
       if (!tab) {
