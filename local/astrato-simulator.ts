@@ -88,6 +88,8 @@ export interface AstratoSimulator {
   dashboardUrl: string;
   stop(): Promise<void>;
   counts(): Record<AstratoEndpoint, number>;
+  /** Requests open now and the most open at once since the last `resetCounts()`, per endpoint. */
+  inFlight(): { current: Record<AstratoEndpoint, number>; peak: Record<AstratoEndpoint, number> };
   resetCounts(): void;
   faults: FaultController<AstratoEndpoint>;
   /** Every m2m token minted so far stops working. */
@@ -422,7 +424,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
       if (method === 'GET') run = () => dashboard(req, res);
     }
     if (endpoint === undefined) throw new HttpError(404, 'Not found');
-    counters.hit(endpoint);
+    counters.hit(endpoint, res);
     if (await faults.apply(endpoint, res, signal, (status) => faultBody(endpoint, status))) return;
     if (run === undefined) {
       res.setHeader('allow', allow);
@@ -434,6 +436,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const control = {
     faults,
     counts: () => counters.snapshot(),
+    inFlight: () => counters.inFlight(),
     resetCounts: () => counters.reset(),
     revokeAllTokens: () => tokens.clear(),
     rotateClientSecret(clientId: string, newSecret: string) {
@@ -462,6 +465,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     dashboardUrl: `${server.url}/dashboard`,
     stop: () => server.stop(),
     counts: control.counts,
+    inFlight: control.inFlight,
     resetCounts: control.resetCounts,
     faults,
     revokeAllTokens: control.revokeAllTokens,
