@@ -194,7 +194,14 @@ export class Counters<E extends string> {
   private open: Record<E, number>;
   private peaks: Record<E, number>;
 
-  constructor(private readonly endpoints: readonly E[]) {
+  /**
+   * @param observe called as a request opens (+1) and as its response closes (-1), in the order
+   *   they happen: a test replays it across several simulators of one process
+   */
+  constructor(
+    private readonly endpoints: readonly E[],
+    private readonly observe?: (endpoint: E, change: 1 | -1) => void,
+  ) {
     this.values = Counters.zero(endpoints);
     this.open = Counters.zero(endpoints);
     this.peaks = Counters.zero(endpoints);
@@ -210,8 +217,10 @@ export class Counters<E extends string> {
     if (response === undefined) return;
     this.open[endpoint] += 1;
     this.peaks[endpoint] = Math.max(this.peaks[endpoint], this.open[endpoint]);
+    this.observe?.(endpoint, 1);
     response.once('close', () => {
       this.open[endpoint] -= 1;
+      this.observe?.(endpoint, -1);
     });
   }
 

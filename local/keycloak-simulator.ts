@@ -71,6 +71,11 @@ export interface KeycloakSimulatorOptions {
    * 401 `unauthorized_client` "Invalid client or Invalid client credentials". @default 'invalid_client'
    */
   invalidClientError?: 'invalid_client' | 'unauthorized_client';
+  /**
+   * Called as a request opens (+1) and as its response closes (-1), in order: how a test sees
+   * what a client had open at once across several simulators (simulator-only).
+   */
+  onInFlight?: (endpoint: KeycloakEndpoint, change: 1 | -1) => void;
 }
 
 /** A running simulator, with the test hooks. */
@@ -150,7 +155,7 @@ export async function startKeycloakSimulator(
 
   const tokens = new Map<string, IssuedToken>();
   const issued: string[] = [];
-  const counters = new Counters(KEYCLOAK_ENDPOINTS);
+  const counters = new Counters(KEYCLOAK_ENDPOINTS, opts.onInFlight);
   const grants = new Counters(GRANTS);
   const faults = new FaultController(KEYCLOAK_ENDPOINTS, opts.random);
   let origin = '';

@@ -6,8 +6,18 @@ import { DynamoStatusStore } from '../status/status-store';
 import { refreshPolicyFrom } from '../tokens/refresh-policy';
 import { createRefresher, RefreshIncompleteError, type RefreshSummary } from '../use-cases/refresh-tokens';
 import { invocationDeadline, startDeadline } from './deadline';
-import type { Runtime } from './runtime';
-import { REFRESH_RUN_TIMEOUT_SECONDS } from './schedule';
+import type { Runtime, RuntimeOptions } from './runtime';
+import { REFRESH_RUN_TIMEOUT_SECONDS, SECRET_CHECK_MINUTES } from './schedule';
+
+/**
+ * How the refresher's runtime is built (the handler passes these to `createRuntime`): its service
+ * name, and secrets held for the rotation check period instead of a request container's 5 minutes,
+ * so a run where nothing is due reads no secret.
+ */
+export const REFRESHER_RUNTIME_OPTIONS = {
+  serviceName: 'refresh-tokens',
+  secretMaxAgeMs: SECRET_CHECK_MINUTES * 60_000,
+} as const satisfies RuntimeOptions;
 
 /**
  * The scheduled refresher wired from a runtime: what `functions/refresh-tokens/handler.ts` exports.

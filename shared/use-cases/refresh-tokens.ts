@@ -87,6 +87,8 @@ export interface RefresherDeps {
    * between token endpoint hosts.
    */
   readonly concurrency: number;
+  /** The deadline budget of one connection's refresh. @default connectionBudgetMs */
+  readonly connectionBudgetMs?: (connection: Connection) => number;
   readonly fetch?: typeof fetch;
 }
 
@@ -102,6 +104,7 @@ export interface RefresherDeps {
  * logs: one `refresh outcome` line per connection renewed or failed.
  */
 export function createRefresher(deps: RefresherDeps) {
+  const budgetOf = deps.connectionBudgetMs ?? connectionBudgetMs;
   async function probe(
     connection: string,
     url: string,
@@ -215,11 +218,7 @@ export function createRefresher(deps: RefresherDeps) {
   async function refreshAndRecord(connection: string, work: Deadline, run: Deadline) {
     const config = deps.connections[connection] as Connection;
     const started = deps.clock.now();
-    const own = startDeadline(
-      Math.min(work.at, started + connectionBudgetMs(config)),
-      deps.clock,
-      work.signal,
-    );
+    const own = startDeadline(Math.min(work.at, started + budgetOf(config)), deps.clock, work.signal);
     let result: ConnectionRefreshResult;
     try {
       result = await refreshOne(connection, own);
