@@ -78,6 +78,11 @@ export interface AstratoSimulatorOptions {
   now?: () => number;
   /** Source for fault `errorRate`. @default Math.random */
   random?: () => number;
+  /**
+   * Called as a request opens (+1) and as its response closes (-1), in order: how a test or a
+   * benchmark sees what a client had open at once across several simulators (simulator-only).
+   */
+  onInFlight?: (endpoint: AstratoEndpoint, change: 1 | -1) => void;
 }
 
 /** A running simulator, with the test hooks. */
@@ -162,7 +167,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const users = new Map<string, { email: string; name?: string }>();
   const issuedTokens: string[] = [];
   const issuedTickets: string[] = [];
-  const counters = new Counters(ASTRATO_ENDPOINTS);
+  const counters = new Counters(ASTRATO_ENDPOINTS, opts.onInFlight);
   const faults = new FaultController(ASTRATO_ENDPOINTS, opts.random);
 
   const noStore = { 'cache-control': 'no-store' };

@@ -377,18 +377,18 @@ describe('secret reads', () => {
     // A rotation where the partner accepts both secrets for a while: a new version is put.
     const version = fleet.secretsManager.putSecret(`fleet/${rotated}`, JSON.stringify(fleetClient(rotated)));
     expect(await run(260)).toEqual({ reads: 0, tokenRequests: 0, renewed: 0, fresh: 6 });
-    for (const at of [400, 600, 800])
+    // Renewals every 200 s (tokens due after 180 s) up to the check: still no read, so the tokens
+    // are minted with the version the process holds.
+    const checkAt = SECRET_CHECK_MINUTES * 60 + 1;
+    const renewals: number[] = [];
+    for (let at = checkAt - 101; at > 300; at -= 200) renewals.unshift(at);
+    for (const at of renewals)
       expect(await run(at)).toEqual({ reads: 0, tokenRequests: 6, renewed: 6, fresh: 0 });
     expect(await storedVersion(rotated)).not.toBe(version);
 
-    // Past 15 minutes since the reads: the rotation check reads every secret once, and the token
-    // minted with the older version is renewed although still fresh; the others are left alone.
-    expect(await run(SECRET_CHECK_MINUTES * 60 + 1)).toEqual({
-      reads: 6,
-      tokenRequests: 1,
-      renewed: 1,
-      fresh: 5,
-    });
+    // Past the check period since the reads: the rotation check reads every secret once, and the
+    // token minted with the older version is renewed though still fresh; the others are left alone.
+    expect(await run(checkAt)).toEqual({ reads: 6, tokenRequests: 1, renewed: 1, fresh: 5 });
     expect(await storedVersion(rotated)).toBe(version);
 
     // The partner refuses the secret the process holds (rotated and revoked at once): the renewal
@@ -397,7 +397,7 @@ describe('secret reads', () => {
     const refusedVersion = fleet.secretsManager.putSecret(`fleet/${refused}`, JSON.stringify(renewedSecret));
     fleet.keycloaks[1]?.rotateClientSecret(renewedSecret.clientId, renewedSecret.clientSecret);
     // Five renewals (the rotated connection's token is still fresh), one refused and retried.
-    expect(await run(1000)).toEqual({ reads: 1, tokenRequests: 6, renewed: 5, fresh: 1 });
+    expect(await run(checkAt + 100)).toEqual({ reads: 1, tokenRequests: 6, renewed: 5, fresh: 1 });
     expect(await storedVersion(refused)).toBe(refusedVersion);
   });
 });

@@ -4,7 +4,11 @@ import { dirname, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type AstratoSimulator, startAstratoSimulator } from '../../local/astrato-simulator';
+import {
+  type AstratoEndpoint,
+  type AstratoSimulator,
+  startAstratoSimulator,
+} from '../../local/astrato-simulator';
 import { createTable, type LocalDynamo, type OperationCounts, startDynamo } from '../../local/dynamodb';
 import {
   type KeycloakEndpoint,
@@ -36,8 +40,13 @@ export interface FleetOptions {
   readonly probe?: boolean;
   /** The simulators' clock (epoch ms). @default Date.now */
   readonly now?: () => number;
-  /** Told as a token or OMS request opens (+1) and closes (-1) at a Keycloak host, in order. */
-  readonly onInFlight?: (host: string, endpoint: KeycloakEndpoint, change: 1 | -1) => void;
+  /**
+   * Told as a request opens (+1) and closes (-1) at any host, in order, with the endpoint
+   * (Keycloak: `token`, `oms`; Astrato: `token`, `setup`, ...).
+   */
+  readonly onInFlight?: (host: string, endpoint: KeycloakEndpoint | AstratoEndpoint, change: 1 | -1) => void;
+  /** Keycloak access token and Astrato m2m token lifetime. @default the simulators' (300 s, 600 s) */
+  readonly tokenLifetimeSeconds?: number;
   /** Per-attempt upstream timeout of every connection. @default 2000 */
   readonly timeoutMs?: number;
 }
@@ -71,6 +80,7 @@ export class Fleet {
       ]),
     );
     const now = options.now ? { now: options.now } : {};
+    const lifetime = options.tokenLifetimeSeconds;
     const [dynamo, secretsManager, keycloaks, astratos] = await Promise.all([
       startDynamo(),
       startSecretsManager({ seed }),
@@ -80,6 +90,7 @@ export class Fleet {
           const sim = await startKeycloakSimulator({
             ...now,
             clients: ids.map(fleetClient),
+            ...(lifetime ? { accessTokenLifetimeSeconds: lifetime } : {}),
             ...(options.onInFlight
               ? { onInFlight: (endpoint, change) => options.onInFlight?.(host, endpoint, change) }
               : {}),
@@ -88,7 +99,21 @@ export class Fleet {
           return sim;
         }),
       ),
-      Promise.all(astratoIds.map((ids) => startAstratoSimulator({ ...now, clients: ids.map(fleetClient) }))),
+      Promise.all(
+        astratoIds.map(async (ids) => {
+          let host = '';
+          const sim = await startAstratoSimulator({
+            ...now,
+            clients: ids.map(fleetClient),
+            ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}),
+            ...(options.onInFlight
+              ? { onInFlight: (endpoint, change) => options.onInFlight?.(host, endpoint, change) }
+              : {}),
+          });
+          host = new URL(sim.url).host;
+          return sim;
+        }),
+      ),
     ]);
     await createTable({ endpoint: dynamo.endpoint, tableName: FLEET_TABLE });
     const timeoutMs = options.timeoutMs ?? 2000;
