@@ -39,6 +39,9 @@ export function tokenEndpointHost(connection: Connection): string {
   return new URL(connection.kind === 'astrato-oem' ? connection.baseUrl : connection.tokenUrl).host;
 }
 
+/** How many connection ids a log line or an error message names before it only counts the rest. */
+const NAMED_IN_MESSAGE = 20;
+
 const CHECK_PROBE_URL =
   'the connection probeUrl: a GET there with the fresh token must answer 2xx; a 404 or an HTML page usually means a wrong URL, a 401 or 403 that the API does not accept this client';
 
@@ -273,7 +276,7 @@ export function createRefresher(deps: RefresherDeps) {
         notReached: notReached.length,
         connections: ids.length,
         concurrency: deps.concurrency,
-        first: notReached.slice(0, 20),
+        first: notReached.slice(0, NAMED_IN_MESSAGE),
         check:
           'a dependency that hangs (the refresh outcome lines say which), or more connections than the run can reach within its time at refresh.concurrency',
       });
@@ -292,9 +295,6 @@ export function createRefresher(deps: RefresherDeps) {
 }
 
 export type Refresher = ReturnType<typeof createRefresher>;
-
-/** How many connection ids an error message names before it only counts the rest. */
-const NAMED_IN_MESSAGE = 20;
 
 const named = (ids: readonly string[]) =>
   ids.length > NAMED_IN_MESSAGE
