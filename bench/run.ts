@@ -1,9 +1,13 @@
 /**
  * `npm run bench`: the broker against the simulators, on loopback, on this machine.
  *
- *   npm run bench [-- --only lambda,concurrent,naive,stampede,refresh,cold,outage] [--runs 2]
- *                    [--environments 4] [--baseline <git ref>] [--token-latency 150]
- *                    [--setup-latency 50] [--quick]
+ *   npm run bench [-- --only lambda,concurrent,naive,stampede,refresh,cold,outage,refresher-200]
+ *                    [--runs 2] [--environments 4] [--baseline <git ref>] [--token-latency 150]
+ *                    [--setup-latency 50] [--connections 200] [--refresher-baseline <git ref>]
+ *                    [--quick]
+ *
+ * With `--only`, the scenarios run replace their own figures in bench/results/latest.json and
+ * report.md; the others' figures stay as recorded (each scenario says when it last ran).
  *
  * Every scenario runs `--runs` times (default 2; 1 with --quick) and the report gives each figure
  * per run with its spread, so a reader can tell signal from noise on a shared machine.
@@ -12,12 +16,15 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { build } from 'esbuild';
 import { esbuildOptions, FUNCTION_ENTRIES, type FunctionName } from '../infra/bundling';
+import { SECRET_CHECK_MINUTES } from '../shared/runtime/schedule';
+import { startChild } from '../test/support/child-process';
 import { cdfChart } from './lib/chart';
+import type { FleetInfraReady, FleetStats } from './lib/fleet-infra';
 import { runLoad, type Sample } from './lib/load';
 import {
   type Broker,
@@ -38,6 +45,9 @@ const run = promisify(execFile);
  * (zod's full build, every SDK code path), rebuilt from git in the same run with its own settings.
  */
 const BASELINE_REF = 'e95d0d158e094155b19788277934ba2ad31dfd24';
+/** The refresher before issue 21 (every connection at once, every secret read every run). */
+const REFRESHER_BASELINE_REF = '21d4c564ff5aadab1e3770d2f483daeb37e6d630';
+const ALL_SCENARIOS = 'lambda,concurrent,naive,stampede,refresh,cold,outage,refresher-200';
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -46,6 +56,8 @@ const { values: args } = parseArgs({
     baseline: { type: 'string', default: BASELINE_REF },
     'token-latency': { type: 'string', default: '150' },
     'setup-latency': { type: 'string', default: '50' },
+    connections: { type: 'string', default: '200' },
+    'refresher-baseline': { type: 'string', default: REFRESHER_BASELINE_REF },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -55,9 +67,7 @@ const QUICK = args.quick === true;
 const RUNS = Number(args.runs ?? (QUICK ? 1 : 2));
 const ENVIRONMENTS = Number(args.environments);
 const ONLY = new Set(
-  (args.only ?? 'lambda,concurrent,naive,stampede,refresh,cold,outage')
-    .split(',')
-    .map((name) => (name === 'warm' ? 'concurrent' : name)),
+  (args.only ?? ALL_SCENARIOS).split(',').map((name) => (name === 'warm' ? 'concurrent' : name)),
 );
 const TICKETS = QUICK ? 300 : 2000;
 const CONCURRENCY = 16;
@@ -91,6 +101,7 @@ interface Goal {
 let goals: Goal[] = [];
 let results: Record<string, unknown> = {};
 let series: { label: string; values: number[]; color: string }[] = [];
+let loadAverage: number[] = [];
 
 function goal(text: string, value: number, unit: string, met: boolean): void {
   goals.push({ goal: text, value: round(value), unit, met });
@@ -428,11 +439,15 @@ async function refreshKeepsWarm(): Promise<void> {
 }
 
 /** The baseline's function entries and bundling settings, extracted from git into the build folder. */
-async function baselineSources(ref: string): Promise<{
+async function baselineSources(
+  ref: string,
+  folder = 'baseline-src',
+): Promise<{
   entries: Record<FunctionName, string>;
   options: typeof esbuildOptions;
+  dir: string;
 }> {
-  const dir = resolve(BUILD_DIR, 'baseline-src');
+  const dir = resolve(BUILD_DIR, folder);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // Inside the repository, so esbuild resolves the same node_modules for both.
@@ -445,7 +460,7 @@ async function baselineSources(ref: string): Promise<{
   const entries = Object.fromEntries(
     Object.entries(bundling.FUNCTION_ENTRIES).map(([name, entry]) => [name, resolve(dir, entry)]),
   ) as Record<FunctionName, string>;
-  return { entries, options: bundling.esbuildOptions };
+  return { entries, options: bundling.esbuildOptions, dir };
 }
 
 /**
@@ -584,6 +599,240 @@ async function outage(): Promise<void> {
   }
 }
 
+/** What one refresher run did, as the refresher process and the stand-ins saw it. */
+interface RefresherRunFigures {
+  readonly durationMs: number;
+  readonly cpuMs: number;
+  readonly maxRssMiB: number;
+  readonly metricSeries: number;
+  readonly metricSeriesWithConnection: number;
+  readonly logLines: number;
+  readonly logBytes: number;
+  readonly peakOpenUpstreamRequests: number;
+  readonly peakOpenRequestsAtOneHost: number;
+  readonly secretReads: number;
+  readonly tableOperations: number;
+  readonly tableOperationsByKind: Record<string, number>;
+  readonly tokenRequests: number;
+  readonly probeRequests: number;
+  readonly outcome: Record<string, unknown>;
+  readonly series: readonly string[];
+}
+
+/** How 200 connections (or `--connections`) sit on hosts: 3/4 oauth2 over 3 hosts, 1/4 astrato over 2. */
+function fleetLayout(connections: number): { keycloakHosts: number[]; astratoHosts: number[] } {
+  const split = (count: number, hosts: number) =>
+    Array.from({ length: hosts }, (_, i) => Math.floor(count / hosts) + (i < count % hosts ? 1 : 0)).filter(
+      (n) => n > 0,
+    );
+  const oauth = Math.ceil((connections * 3) / 4);
+  return { keycloakHosts: split(oauth, Math.min(3, oauth)), astratoHosts: split(connections - oauth, 2) };
+}
+
+/**
+ * One refresher process (a bundle under Node 22, the deployable settings) against a fleet: a cold
+ * run where every token is due (none stored), a warm run where every token is fresh, and a warm run
+ * where every token is due again (the stored tokens deleted).
+ */
+async function measureRefresher(
+  bundle: string,
+  fleet: { environment: Record<string, string>; control: string },
+  env: Record<string, string> = {},
+): Promise<Record<'coldEveryTokenDue' | 'warmEveryTokenFresh' | 'warmEveryTokenDue', RefresherRunFigures>> {
+  const control = async (path: string, method = 'POST') => {
+    const response = await fetch(`${fleet.control}${path}`, { method });
+    if (!response.ok) throw new Error(`fleet control ${path}: ${response.status}`);
+    return response.json() as Promise<Record<string, unknown>>;
+  };
+  const child = await startChild(NODE_22, [bundle], /^READY (refresher)$/m, {
+    env: {
+      PATH: process.env.PATH,
+      ...fleet.environment,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      ...env,
+    },
+  });
+  let runs = 0;
+  const runOnce = async (): Promise<RefresherRunFigures> => {
+    await control('/reset');
+    runs += 1;
+    child.process.stdin?.write('run\n');
+    const pattern = /^RUN (.+)$/gm;
+    for (let waited = 0; ; waited += 20) {
+      const lines = [...child.output().matchAll(pattern)];
+      if (lines.length >= runs) {
+        const run = JSON.parse(lines[runs - 1]?.[1] ?? '{}') as {
+          durationMs: number;
+          cpuMs: number;
+          maxRssMiB: number;
+          emfSeries: string[];
+          logLines: number;
+          logBytes: number;
+          summary?: Record<string, unknown>;
+          error?: string;
+        };
+        const stats = (await control('/stats', 'GET')) as unknown as FleetStats;
+        const table = Object.values(stats.tableOperations).reduce((sum, n) => sum + n, 0);
+        return {
+          durationMs: round(run.durationMs),
+          cpuMs: round(run.cpuMs),
+          maxRssMiB: round(run.maxRssMiB),
+          metricSeries: run.emfSeries.length,
+          metricSeriesWithConnection: run.emfSeries.filter((series) => series.includes('"connection"'))
+            .length,
+          logLines: run.logLines,
+          logBytes: run.logBytes,
+          peakOpenUpstreamRequests: stats.peakOpenRequests,
+          peakOpenRequestsAtOneHost: stats.peakOpenRequestsPerHost,
+          secretReads: stats.secretReads,
+          tableOperations: table,
+          tableOperationsByKind: stats.tableOperations,
+          tokenRequests: stats.tokenRequests,
+          probeRequests: stats.probeRequests,
+          outcome: run.summary ?? { error: run.error },
+          series: run.emfSeries,
+        };
+      }
+      if (waited > 120_000)
+        throw new Error(`the refresher did not finish a run: ${child.output().slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  try {
+    // Whatever an earlier refresher left in the table: every token due.
+    await control('/forget-tokens');
+    const coldEveryTokenDue = await runOnce();
+    const warmEveryTokenFresh = await runOnce();
+    await control('/forget-tokens');
+    const warmEveryTokenDue = await runOnce();
+    return { coldEveryTokenDue, warmEveryTokenFresh, warmEveryTokenDue };
+  } finally {
+    await child.stop();
+  }
+}
+
+/** The bundle of bench/lib/refresher-entry.ts around a refresher handler (today's, or a baseline's). */
+async function refresherBundle(name: string, handlerModule?: string): Promise<string> {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  let entry = resolve('bench/lib/refresher-entry.ts');
+  if (handlerModule) {
+    // The same entry, importing the baseline's handler (extracted from git) instead of today's.
+    entry = resolve(BUILD_DIR, `${name}-entry.ts`);
+    writeFileSync(
+      entry,
+      readFileSync('bench/lib/refresher-entry.ts', 'utf8')
+        .replace("'../../functions/refresh-tokens/handler'", JSON.stringify(handlerModule))
+        .replace("'../../local/lambda-context'", JSON.stringify(resolve('local/lambda-context.ts'))),
+    );
+  }
+  const outfile = resolve(BUILD_DIR, `${name}.cjs`);
+  await build(esbuildOptions(entry, outfile));
+  return outfile;
+}
+
+/**
+ * The refresher at 200 connections (issue 21): every token due, on five token hosts whose
+ * endpoints answer at the usual simulated latency, the OAuth 2.0 connections probed. Today's
+ * refresher and the one before issue 21, in the same run; and today's at 2 connections, for the
+ * metric series and the run time one connection adds.
+ */
+async function refresherAtScale(): Promise<void> {
+  const connections = Number(args.connections);
+  const concurrency = 8;
+  const layout = fleetLayout(connections);
+  const start = (layoutOf: ReturnType<typeof fleetLayout>, legacyConfigFile?: string) =>
+    startChild(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/lib/fleet-infra.ts',
+        JSON.stringify({
+          ...layoutOf,
+          concurrency,
+          tokenLatencyMs: TOKEN_LATENCY,
+          probeLatencyMs: SETUP_LATENCY,
+          ...(legacyConfigFile ? { legacyConfigFile } : {}),
+        }),
+      ],
+      /^READY (.+)$/m,
+      { timeoutMs: 60_000 },
+    );
+  const current = await refresherBundle('refresher-current');
+  const baselineRef = String(args['refresher-baseline']);
+  const baseline = await baselineSources(baselineRef, 'refresher-baseline-src');
+  const before = await refresherBundle('refresher-baseline', baseline.entries.refreshTokens);
+  const legacyConfig = resolve(BUILD_DIR, 'fleet-config-without-concurrency.json');
+
+  log(`refresher-200: ${connections} connections (${JSON.stringify(layout)}), concurrency ${concurrency}...`);
+  const infra = await start(layout, legacyConfig);
+  let today: Awaited<ReturnType<typeof measureRefresher>>;
+  let beforeIssue: Awaited<ReturnType<typeof measureRefresher>>;
+  try {
+    const ready = JSON.parse(infra.ready) as FleetInfraReady;
+    today = await measureRefresher(current, ready);
+    log(`refresher-200: the refresher before issue 21 (${baselineRef.slice(0, 7)}), same fleet...`);
+    // Its schema refuses refresh.concurrency; the same configuration without it.
+    beforeIssue = await measureRefresher(before, ready, { BROKER_CONFIG_FILE: legacyConfig });
+  } finally {
+    await infra.stop();
+  }
+  log('refresher-200: today at 2 connections...');
+  const small = await start({ keycloakHosts: [1], astratoHosts: [1] });
+  let two: Awaited<ReturnType<typeof measureRefresher>>;
+  try {
+    two = await measureRefresher(current, JSON.parse(small.ready) as FleetInfraReady);
+  } finally {
+    await small.stop();
+  }
+  const due = today.warmEveryTokenDue;
+  const sameSeries =
+    [...due.series, ...today.warmEveryTokenFresh.series].sort().join('\n') ===
+    [...two.warmEveryTokenDue.series, ...two.warmEveryTokenFresh.series].sort().join('\n');
+  const strip = (figures: Awaited<ReturnType<typeof measureRefresher>>) =>
+    Object.fromEntries(
+      Object.entries(figures).map(([phase, { series: _, ...rest }]) => [phase, rest]),
+    ) as Record<string, Omit<RefresherRunFigures, 'series'>>;
+  results.refresher200 = {
+    connections,
+    layout,
+    concurrency,
+    tokenLatencyMs: TOKEN_LATENCY,
+    probeLatencyMs: SETUP_LATENCY,
+    schedulePeriodMs: 60_000,
+    today: strip(today),
+    beforeIssue21: { ref: baselineRef, ...strip(beforeIssue) },
+    todayAtTwoConnections: strip(two),
+    healthySeriesAt200: [...new Set([...due.series, ...today.warmEveryTokenFresh.series])].sort(),
+    healthySeriesSameAtTwoAnd200: sameSeries,
+    runTimePerConnectionMs: round((due.durationMs - two.warmEveryTokenDue.durationMs) / (connections - 2)),
+  };
+  goal(
+    `refresher, ${connections} connections, every token due: run time <= 15 s (a quarter of the period)`,
+    due.durationMs / 1000,
+    ' s',
+    due.durationMs <= 15_000,
+  );
+  goal(
+    `refresher, ${connections} connections: peak upstream requests open at once <= refresh.concurrency (${concurrency})`,
+    Math.max(today.coldEveryTokenDue.peakOpenUpstreamRequests, due.peakOpenUpstreamRequests),
+    '',
+    Math.max(today.coldEveryTokenDue.peakOpenUpstreamRequests, due.peakOpenUpstreamRequests) <= concurrency,
+  );
+  goal(
+    `refresher: metric series of a healthy run, ${connections} connections (the same set as at 2)`,
+    new Set([...due.series, ...today.warmEveryTokenFresh.series]).size,
+    '',
+    sameSeries,
+  );
+  goal(
+    `refresher, ${connections} connections, warm runs: secret reads (held ${SECRET_CHECK_MINUTES} minutes)`,
+    due.secretReads + today.warmEveryTokenFresh.secretReads,
+    '',
+    due.secretReads + today.warmEveryTokenFresh.secretReads === 0,
+  );
+}
+
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
@@ -620,9 +869,56 @@ function figures(value: unknown, path = ''): Map<string, number> {
 interface RunRecord {
   readonly goals: Goal[];
   readonly results: Record<string, unknown>;
+  /** `os.loadavg()` (1, 5, 15 minutes) when the run started: the machine is shared. */
+  readonly loadAverageAtStart?: readonly number[];
 }
 
-function report(data: { runs: RunRecord[] } & Record<string, unknown>): string {
+interface ScenarioRecord {
+  readonly at: string;
+  readonly command: string;
+  readonly loadAverageAtStart?: readonly (readonly number[] | undefined)[];
+}
+
+type BenchRecord = { runs: RunRecord[]; scenarios?: Record<string, ScenarioRecord> } & Record<
+  string,
+  unknown
+>;
+
+/**
+ * A run of some scenarios (`--only`) folded into the record of the last full run: each scenario
+ * run replaces its own results and goals (a goal is known by its text), the others stay as
+ * recorded, and `scenarios` says when and how each was last run.
+ */
+function mergedWithRecord(fresh: BenchRecord): BenchRecord {
+  let recorded: BenchRecord;
+  try {
+    recorded = JSON.parse(readFileSync('bench/results/latest.json', 'utf8')) as BenchRecord;
+  } catch {
+    return fresh;
+  }
+  const earlier: Record<string, ScenarioRecord> =
+    recorded.scenarios ??
+    Object.fromEntries(
+      Object.keys(recorded.runs[0]?.results ?? {}).map((key) => [
+        key,
+        { at: String(recorded.at), command: 'npm run bench' },
+      ]),
+    );
+  const runs = Array.from({ length: Math.max(recorded.runs.length, fresh.runs.length) }, (_, i) => {
+    const before: RunRecord = recorded.runs[i] ?? { goals: [], results: {} };
+    const now: RunRecord = fresh.runs[i] ?? { goals: [], results: {} };
+    const replaced = new Set(now.goals.map((g) => g.goal));
+    const loadAverageAtStart = now.loadAverageAtStart ?? before.loadAverageAtStart;
+    return {
+      goals: [...before.goals.filter((g) => !replaced.has(g.goal)), ...now.goals],
+      results: { ...before.results, ...now.results },
+      ...(loadAverageAtStart ? { loadAverageAtStart } : {}),
+    };
+  });
+  return { ...recorded, ...fresh, scenarios: { ...earlier, ...fresh.scenarios }, runs };
+}
+
+function report(data: BenchRecord): string {
   const runs = data.runs;
   const goalNames = [...new Set(runs.flatMap((r) => r.goals.map((g) => g.goal)))];
   const goalRows = goalNames.map((name) => {
@@ -646,7 +942,15 @@ function report(data: { runs: RunRecord[] } & Record<string, unknown>): string {
   const lines = [
     '# Benchmark report',
     '',
-    `Run: ${new Date().toISOString()} with \`npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`, ${runs.length} run(s) of every scenario.`,
+    `${runs.length} run(s) of every scenario. When and how each scenario (its results key) was last run, with the machine's load average (1, 5, 15 minutes) as each run started:`,
+    '',
+    '| scenario | last run | command | load average at start, per run |',
+    '| --- | --- | --- | --- |',
+    ...Object.entries(data.scenarios ?? {}).map(
+      ([key, ran]) =>
+        `| ${key} | ${ran.at} | \`${ran.command}\` | ${(ran.loadAverageAtStart ?? []).map((load) => (load ? load.map((n) => n.toFixed(2)).join(', ') : '-')).join(' / ') || '-'} |`,
+    ),
+    '',
     `Machine: ${JSON.stringify(machine())}.`,
     `Upstream latency set in the simulators: token endpoints ${TOKEN_LATENCY} ms, /oem/setup ${SETUP_LATENCY} ms. Everything on loopback.`,
     '',
@@ -685,22 +989,35 @@ async function main(): Promise<void> {
     goals = [];
     results = {};
     series = [];
+    loadAverage = loadavg();
     if (ONLY.has('lambda')) await lambdaShaped();
     if (ONLY.has('concurrent') || ONLY.has('naive')) await concurrentAndNaive();
     if (ONLY.has('stampede')) await stampede();
     if (ONLY.has('refresh')) await refreshKeepsWarm();
     if (ONLY.has('cold')) await coldStart();
     if (ONLY.has('outage')) await outage();
-    runs.push({ goals, results });
+    if (ONLY.has('refresher-200')) await refresherAtScale();
+    runs.push({ goals, results, loadAverageAtStart: loadAverage });
     if (i === 1) chart = series;
   }
-  const data = {
-    at: new Date().toISOString(),
+  const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const at = new Date().toISOString();
+  const ran = Object.fromEntries(
+    [...new Set(runs.flatMap((record) => Object.keys(record.results)))].map((key) => [
+      key,
+      { at, command, loadAverageAtStart: runs.map((record) => record.loadAverageAtStart) },
+    ]),
+  );
+  const fresh = {
+    at,
     machine: machine(),
     upstreamLatencyMs: { token: TOKEN_LATENCY, setup: SETUP_LATENCY },
     quick: QUICK,
+    scenarios: ran,
     runs,
   };
+  const everyScenario = ALL_SCENARIOS.split(',').every((name) => ONLY.has(name));
+  const data = everyScenario ? fresh : mergedWithRecord(fresh);
   writeFileSync('bench/results/latest.json', `${JSON.stringify(data, null, 2)}\n`);
   if (chart.length > 0)
     writeFileSync(

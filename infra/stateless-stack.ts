@@ -14,7 +14,7 @@ import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { BrokerConfig } from '../shared/config/schema';
-import { REFRESH_SCHEDULE_MINUTES } from '../shared/runtime/schedule';
+import { REFRESH_RUN_TIMEOUT_SECONDS, REFRESH_SCHEDULE_MINUTES } from '../shared/runtime/schedule';
 import { FUNCTION_ENTRIES } from './bundling';
 import { LogGroupAccessLogDestination } from './constructs/access-log-destination';
 import { BrokerFunction, type ConnectionSecrets } from './constructs/broker-function';
@@ -163,7 +163,7 @@ export class StatelessStack extends Stack {
       config,
       metricsNamespace,
       // Under the one-minute period, so runs do not pile up.
-      timeout: Duration.seconds(50),
+      timeout: Duration.seconds(REFRESH_RUN_TIMEOUT_SECONDS),
       logRetention,
     })
       .bindTable(props.table, { read: ['token', 'lease'], write: ['token', 'lease', 'status'] })
@@ -281,6 +281,7 @@ export class StatelessStack extends Stack {
       metricsNamespace,
       issueTicket: this.issueTicket,
       refreshTokens: this.refreshTokens,
+      refreshTimeout: Duration.seconds(REFRESH_RUN_TIMEOUT_SECONDS),
       api: this.api,
       deadLetterQueue: this.deadLetterQueue,
       ticketLatencyThreshold: latencyThreshold,

@@ -78,6 +78,11 @@ export interface AstratoSimulatorOptions {
   now?: () => number;
   /** Source for fault `errorRate`. @default Math.random */
   random?: () => number;
+  /**
+   * Called as a request opens (+1) and as its response closes (-1), in order: how a test or a
+   * benchmark sees what a client had open at once across several simulators (simulator-only).
+   */
+  onInFlight?: (endpoint: AstratoEndpoint, change: 1 | -1) => void;
 }
 
 /** A running simulator, with the test hooks. */
@@ -88,6 +93,8 @@ export interface AstratoSimulator {
   dashboardUrl: string;
   stop(): Promise<void>;
   counts(): Record<AstratoEndpoint, number>;
+  /** Requests open now and the most open at once since the last `resetCounts()`, per endpoint. */
+  inFlight(): { current: Record<AstratoEndpoint, number>; peak: Record<AstratoEndpoint, number> };
   resetCounts(): void;
   faults: FaultController<AstratoEndpoint>;
   /** Every m2m token minted so far stops working. */
@@ -160,7 +167,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const users = new Map<string, { email: string; name?: string }>();
   const issuedTokens: string[] = [];
   const issuedTickets: string[] = [];
-  const counters = new Counters(ASTRATO_ENDPOINTS);
+  const counters = new Counters(ASTRATO_ENDPOINTS, opts.onInFlight);
   const faults = new FaultController(ASTRATO_ENDPOINTS, opts.random);
 
   const noStore = { 'cache-control': 'no-store' };
@@ -422,7 +429,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
       if (method === 'GET') run = () => dashboard(req, res);
     }
     if (endpoint === undefined) throw new HttpError(404, 'Not found');
-    counters.hit(endpoint);
+    counters.hit(endpoint, res);
     if (await faults.apply(endpoint, res, signal, (status) => faultBody(endpoint, status))) return;
     if (run === undefined) {
       res.setHeader('allow', allow);
@@ -434,6 +441,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
   const control = {
     faults,
     counts: () => counters.snapshot(),
+    inFlight: () => counters.inFlight(),
     resetCounts: () => counters.reset(),
     revokeAllTokens: () => tokens.clear(),
     rotateClientSecret(clientId: string, newSecret: string) {
@@ -462,6 +470,7 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
     dashboardUrl: `${server.url}/dashboard`,
     stop: () => server.stop(),
     counts: control.counts,
+    inFlight: control.inFlight,
     resetCounts: control.resetCounts,
     faults,
     revokeAllTokens: control.revokeAllTokens,

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -19,12 +20,21 @@ export interface LocalDynamo {
   stop(): Promise<void>;
 }
 
+/** What a benchmark or a test reads off dynalite: the table operations clients asked for. */
+export interface OperationCounts {
+  /** Requests received per DynamoDB operation (`GetItem`, `PutItem`, ...), since start or the last reset. */
+  operations(): Record<string, number>;
+  resetOperations(): void;
+}
+
 /**
  * Starts dynalite on 127.0.0.1: in memory, or on disk under `dataDir` (created if missing) so
  * state survives a restart. `port` lets a test stop DynamoDB mid-run and bring it back where the
  * clients already point.
  */
-export async function startDynamo(opts: { port?: number; dataDir?: string } = {}): Promise<LocalDynamo> {
+export async function startDynamo(
+  opts: { port?: number; dataDir?: string } = {},
+): Promise<LocalDynamo & OperationCounts> {
   if (opts.dataDir !== undefined) await mkdir(opts.dataDir, { recursive: true });
   // Zero delays: tables are ACTIVE at once, so a local start does not wait half a second per table.
   const server = dynalite({
@@ -33,9 +43,25 @@ export async function startDynamo(opts: { port?: number; dataDir?: string } = {}
     updateTableMs: 0,
     ...(opts.dataDir !== undefined ? { path: opts.dataDir } : {}),
   });
+  let operations: Record<string, number> = {};
+  // Counted beside dynalite's own handler: the SDK names the operation in X-Amz-Target
+  // (`DynamoDB_20120810.GetItem`).
+  server.on('request', (req: IncomingMessage) => {
+    const target = req.headers['x-amz-target'];
+    const operation = typeof target === 'string' ? (target.split('.').at(-1) ?? target) : 'unknown';
+    operations[operation] = (operations[operation] ?? 0) + 1;
+  });
   // dynalite's close() waits for the HTTP server, then closes LevelDB (its lock released).
   const { url, port, stop } = await listenOnLoopback(server, opts.port);
-  return { endpoint: url, port, stop };
+  return {
+    endpoint: url,
+    port,
+    operations: () => ({ ...operations }),
+    resetOperations: () => {
+      operations = {};
+    },
+    stop,
+  };
 }
 
 /**

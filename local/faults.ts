@@ -188,24 +188,55 @@ export class FaultController<E extends string> {
   }
 }
 
-/** Requests received per endpoint, faulted ones included. */
+/** Requests received per endpoint, faulted ones included; and how many were open at once. */
 export class Counters<E extends string> {
   private values: Record<E, number>;
+  private open: Record<E, number>;
+  private peaks: Record<E, number>;
 
-  constructor(private readonly endpoints: readonly E[]) {
+  /**
+   * @param observe called as a request opens (+1) and as its response closes (-1), in the order
+   *   they happen: a test replays it across several simulators of one process
+   */
+  constructor(
+    private readonly endpoints: readonly E[],
+    private readonly observe?: (endpoint: E, change: 1 | -1) => void,
+  ) {
     this.values = Counters.zero(endpoints);
+    this.open = Counters.zero(endpoints);
+    this.peaks = Counters.zero(endpoints);
   }
 
-  hit(endpoint: E): void {
+  /**
+   * Counts a request. Given its response, the request is also counted as in flight until the
+   * response is closed (answered, dropped, or given up by the client), so a test or a benchmark
+   * can see how many requests a client had open at once.
+   */
+  hit(endpoint: E, response?: { once(event: 'close', listener: () => void): unknown }): void {
     this.values[endpoint] += 1;
+    if (response === undefined) return;
+    this.open[endpoint] += 1;
+    this.peaks[endpoint] = Math.max(this.peaks[endpoint], this.open[endpoint]);
+    this.observe?.(endpoint, 1);
+    response.once('close', () => {
+      this.open[endpoint] -= 1;
+      this.observe?.(endpoint, -1);
+    });
   }
 
   snapshot(): Record<E, number> {
     return { ...this.values };
   }
 
+  /** Requests open now, and the most open at once since the last reset. */
+  inFlight(): { current: Record<E, number>; peak: Record<E, number> } {
+    return { current: { ...this.open }, peak: { ...this.peaks } };
+  }
+
+  /** Zeroes the counts and the peaks (requests still open stay counted as open). */
   reset(): void {
     this.values = Counters.zero(this.endpoints);
+    this.peaks = { ...this.open };
   }
 
   private static zero<E extends string>(endpoints: readonly E[]): Record<E, number> {

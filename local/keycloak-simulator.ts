@@ -71,6 +71,11 @@ export interface KeycloakSimulatorOptions {
    * 401 `unauthorized_client` "Invalid client or Invalid client credentials". @default 'invalid_client'
    */
   invalidClientError?: 'invalid_client' | 'unauthorized_client';
+  /**
+   * Called as a request opens (+1) and as its response closes (-1), in order: how a test sees
+   * what a client had open at once across several simulators (simulator-only).
+   */
+  onInFlight?: (endpoint: KeycloakEndpoint, change: 1 | -1) => void;
 }
 
 /** A running simulator, with the test hooks. */
@@ -83,6 +88,8 @@ export interface KeycloakSimulator {
   omsApiUrl: string;
   stop(): Promise<void>;
   counts(): Record<KeycloakEndpoint, number>;
+  /** Requests open now and the most open at once since the last `resetCounts()`, per endpoint. */
+  inFlight(): { current: Record<KeycloakEndpoint, number>; peak: Record<KeycloakEndpoint, number> };
   resetCounts(): void;
   /** Token requests per `grant_type` (faulted and refused ones included, like {@link counts}). */
   grantCounts(): Record<'client_credentials' | 'refresh_token', number>;
@@ -148,7 +155,7 @@ export async function startKeycloakSimulator(
 
   const tokens = new Map<string, IssuedToken>();
   const issued: string[] = [];
-  const counters = new Counters(KEYCLOAK_ENDPOINTS);
+  const counters = new Counters(KEYCLOAK_ENDPOINTS, opts.onInFlight);
   const grants = new Counters(GRANTS);
   const faults = new FaultController(KEYCLOAK_ENDPOINTS, opts.random);
   let origin = '';
@@ -336,7 +343,7 @@ export async function startKeycloakSimulator(
     if (await handleSimControl(req, res, path, control)) return;
     const tokenMatch = TOKEN_PATH.exec(path);
     if (tokenMatch) {
-      counters.hit('token');
+      counters.hit('token', res);
       const form = method === 'POST' ? await readForm(req) : undefined;
       const grantType = form instanceof URLSearchParams ? form.get('grant_type') : null;
       if (grantType !== null && GRANTS.includes(grantType as Grant)) grants.hit(grantType as Grant);
@@ -365,7 +372,7 @@ export async function startKeycloakSimulator(
       return;
     }
     if (path === '/oms-api/' || path === '/oms-api') {
-      counters.hit('oms');
+      counters.hit('oms', res);
       if (await faults.apply('oms', res, signal, (status) => faultBody('oms', status))) return;
       if (method !== 'GET' && method !== 'HEAD') {
         res.setHeader('allow', 'GET');
@@ -383,6 +390,7 @@ export async function startKeycloakSimulator(
   const control = {
     faults,
     counts: () => counters.snapshot(),
+    inFlight: () => counters.inFlight(),
     resetCounts: () => {
       counters.reset();
       grants.reset();
@@ -416,6 +424,7 @@ export async function startKeycloakSimulator(
     omsApiUrl: `${server.url}/oms-api/`,
     stop: () => server.stop(),
     counts: control.counts,
+    inFlight: control.inFlight,
     resetCounts: control.resetCounts,
     grantCounts: () => grants.snapshot(),
     faults,

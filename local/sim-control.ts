@@ -10,7 +10,8 @@ import { HttpError, parseJson, readBody, sendJson, sendNoContent } from './http-
  * | request | effect |
  * | --- | --- |
  * | `GET /__sim/counts` | requests per endpoint, JSON |
- * | `POST /__sim/counts/reset` | zero the counters |
+ * | `POST /__sim/counts/reset` | zero the counters (and the in-flight peaks) |
+ * | `GET /__sim/in-flight` | requests open now and the most open at once, per endpoint: `{current, peak}` |
  * | `GET /__sim/faults` | faults in force |
  * | `PUT /__sim/faults/{endpoint or *}` | set a fault (JSON {@link Fault}) |
  * | `DELETE /__sim/faults` (or `/__sim/faults/{endpoint}`) | clear all faults (or one) |
@@ -40,6 +41,7 @@ export type ControlRoutes = Record<
 export interface SimControl<E extends string> {
   readonly faults: FaultController<E>;
   counts(): Record<E, number>;
+  inFlight(): { current: Record<E, number>; peak: Record<E, number> };
   resetCounts(): void;
   revokeAllTokens(): void;
   rotateClientSecret(clientId: string, newSecret: string): void;
@@ -78,6 +80,10 @@ export async function handleSimControl<E extends string>(
   }
   if (pathname === '/__sim/counts' && method === 'GET') {
     sendJson(res, 200, control.counts());
+    return true;
+  }
+  if (pathname === '/__sim/in-flight' && method === 'GET') {
+    sendJson(res, 200, control.inFlight());
     return true;
   }
   if (pathname === '/__sim/counts/reset' && method === 'POST') {

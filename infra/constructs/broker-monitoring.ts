@@ -33,6 +33,8 @@ export interface BrokerMonitoringProps {
   readonly metricsNamespace: string;
   readonly issueTicket: IFunction;
   readonly refreshTokens: IFunction;
+  /** The refresher's timeout: its run time is graphed against it. */
+  readonly refreshTimeout: Duration;
   readonly api: HttpApi;
   /** The refresh schedule's dead-letter queue (also the refresher's failed-run destination). */
   readonly deadLetterQueue: IQueue;
@@ -64,7 +66,9 @@ export class BrokerMonitoring extends Construct {
         period: Duration.minutes(1),
         ...(label ? { label } : {}),
       });
-    // Per-connection series (dimensions service and connection): one line per connection, however many.
+    // Per-connection series (dimensions service and connection): one line per connection that has
+    // one. Only a failing connection writes such a series, and only while it fails, so a healthy
+    // deployment pays for no series per connection.
     const perConnection = (metricName: string, service: string, label: string) =>
       new MathExpression({
         expression: `SEARCH('{${props.metricsNamespace},connection,service} MetricName="${metricName}" service="${service}"', 'Sum', 60)`,
@@ -124,7 +128,7 @@ export class BrokerMonitoring extends Construct {
       ),
       alarm(
         'RenewalFailing',
-        'RefreshFailedConnections (Maximum) >= 1 in each of the last 3 minutes: the refresher could not renew (or probe) a connection\'s token in 3 runs in a row. Early warning: requests still use the current token until it expires. Runbook: README "Operations".',
+        'RefreshFailedConnections (Maximum) >= 1 in each of the last 3 minutes: the refresher could not renew (or probe) a connection\'s token, or could not reach a connection before its run\'s deadline, in 3 runs in a row. Early warning: requests still use the current token until it expires. Runbook: README "Operations".',
         {
           metric: custom('RefreshFailedConnections', SERVICE_NAMES.refreshTokens, 'Maximum'),
           threshold: 1,
@@ -174,6 +178,7 @@ export class BrokerMonitoring extends Construct {
     }
 
     const ticket = SERVICE_NAMES.issueTicket;
+    const refresher = SERVICE_NAMES.refreshTokens;
     const graph = (title: string, left: IMetric[], width = 12) =>
       new GraphWidget({ title, left, width, height: 6 });
     // Dashboards are global, not regional: the region keeps two regions' dashboards apart.
@@ -213,17 +218,32 @@ export class BrokerMonitoring extends Construct {
           graph('Where requests got their token, per minute', [
             custom('TokenCacheHitL1', ticket, 'Sum', 'memory'),
             custom('TokenCacheHitL2', ticket, 'Sum', 'table'),
-            new MathExpression({
-              expression: `SUM(SEARCH('{${props.metricsNamespace},connection,service} MetricName="TokenAcquired" service="${ticket}"', 'Sum', 60))`,
-              label: 'acquired',
-              period: Duration.minutes(1),
-              usingMetrics: {},
-            }),
+            custom('TokenAcquired', ticket, 'Sum', 'acquired'),
             custom('TokenLeaseWait', ticket, 'SampleCount', 'waited'),
           ]),
-          graph('Refresh results per connection, per minute', [
-            perConnection('RefreshSucceeded', SERVICE_NAMES.refreshTokens, 'succeeded'),
-            perConnection('RefreshFailed', SERVICE_NAMES.refreshTokens, 'failed'),
+          graph('Refresh results per minute, and each failing connection', [
+            custom('RefreshSucceeded', refresher, 'Sum', 'connections refreshed'),
+            custom('RefreshFailedConnections', refresher, 'Sum', 'failed or not reached'),
+            custom('RefreshConnectionsNotReached', refresher, 'Sum', 'not reached before the deadline'),
+            perConnection('RefreshFailed', refresher, 'failing:'),
+          ]),
+        ],
+        [
+          new GraphWidget({
+            title: 'Refresher run time (Lambda Duration, maximum) against its timeout',
+            left: [
+              props.refreshTokens.metricDuration({
+                period: Duration.minutes(1),
+                statistic: 'Maximum',
+                label: 'longest run',
+              }),
+            ],
+            leftAnnotations: [{ value: props.refreshTimeout.toMilliseconds(), label: 'timeout' }],
+            width: 12,
+            height: 6,
+          }),
+          graph('Token acquisitions by the refresher, per minute', [
+            custom('TokenAcquired', refresher, 'Sum', 'renewals'),
           ]),
         ],
         [

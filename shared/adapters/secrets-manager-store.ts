@@ -29,6 +29,9 @@ const CONFIGURATION_FAILURES = new Set([
   'InvalidParameterException',
 ]);
 
+/** How many replaced versions of one secret a process remembers. */
+const MAX_SUPERSEDED_VERSIONS = 8;
+
 export interface SecretsManagerStoreOptions {
   readonly client: SecretsManagerClient;
   readonly clock: Clock;
@@ -51,6 +54,8 @@ interface Entry {
  */
 export class SecretsManagerStore implements SecretStore {
   private readonly cache = new Map<string, Entry>();
+  /** Versions of each secret this process held before a newer one (a few: rotations are rare). */
+  private readonly superseded = new Map<string, string[]>();
   private readonly inFlight = new SingleFlight<ClientCredentials>();
   private readonly ttlMs: number;
 
@@ -60,6 +65,10 @@ export class SecretsManagerStore implements SecretStore {
 
   knownVersion(secretId: string): string | undefined {
     return this.cache.get(secretId)?.credentials.versionId;
+  }
+
+  isSuperseded(secretId: string, version: string): boolean {
+    return this.superseded.get(secretId)?.includes(version) ?? false;
   }
 
   async get(secretId: string, options: SecretReadOptions): Promise<ClientCredentials> {
@@ -106,6 +115,10 @@ export class SecretsManagerStore implements SecretStore {
       response.VersionId,
       this.options.sensitive,
     );
+    if (cached && cached.credentials.versionId !== credentials.versionId) {
+      const older = [...(this.superseded.get(secretId) ?? []), cached.credentials.versionId];
+      this.superseded.set(secretId, older.slice(-MAX_SUPERSEDED_VERSIONS));
+    }
     this.cache.set(secretId, { credentials, fetchedAt: this.options.clock.now() });
     return credentials;
   }

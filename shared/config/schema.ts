@@ -158,9 +158,22 @@ export const connectionSchema = z.discriminatedUnion('kind', [
   oauth2ConnectionSchema,
 ]);
 
+/** How many connections the refresher renews at once, unless the configuration says otherwise. */
+export const DEFAULT_REFRESH_CONCURRENCY = 8;
+
 export const refreshSettingsSchema = z.strictObject({
   hardSkewSeconds: z._default(z.number().check(z.int(), z.minimum(0), z.maximum(600)), 30),
   minWindowSeconds: z._default(z.number().check(z.int(), z.minimum(0), z.maximum(3600)), 120),
+  /**
+   * At most this many connections are refreshed at once by a run (token endpoint, secret, table
+   * and probe calls), shared fairly between token endpoint hosts. Bounded so that one 512 MB
+   * function never opens hundreds of requests at once, nor one realm gets a burst of grants.
+   * @default 8
+   */
+  concurrency: z._default(
+    z.number().check(z.int(), z.minimum(1), z.maximum(64)),
+    DEFAULT_REFRESH_CONCURRENCY,
+  ),
 });
 
 /** Longest a cached caller record may serve while the table is unreachable (the revocation bound in an outage). */
@@ -192,7 +205,11 @@ export const brokerConfigSchema = z.strictObject({
         message: 'at least one connection is required',
       }),
     ),
-  refresh: z._default(refreshSettingsSchema, { hardSkewSeconds: 30, minWindowSeconds: 120 }),
+  refresh: z._default(refreshSettingsSchema, {
+    hardSkewSeconds: 30,
+    minWindowSeconds: 120,
+    concurrency: DEFAULT_REFRESH_CONCURRENCY,
+  }),
   callers: z._default(callerSettingsSchema, { maxStaleSeconds: DEFAULT_CALLER_MAX_STALE_SECONDS }),
 });
 

@@ -50,6 +50,12 @@ export interface RuntimeOptions {
    * lease as dead and takes it over at once. @default AWS_LAMBDA_LOG_STREAM_NAME, else random
    */
   readonly ownerId?: string;
+  /**
+   * How long a client secret read from Secrets Manager is reused before it is read again. The
+   * refresher sets its rotation check here (SECRET_CHECK_MINUTES).
+   * @default 300000 (5 minutes)
+   */
+  readonly secretMaxAgeMs?: number;
 }
 
 export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
@@ -114,7 +120,13 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
     providers,
     cache: new DynamoTokenCache(adapterOptions),
     leases: new DynamoLeaseStore(adapterOptions),
-    secrets: new SecretsManagerStore({ client: secretsManagerClient, clock, log: logger, sensitive }),
+    secrets: new SecretsManagerStore({
+      client: secretsManagerClient,
+      clock,
+      log: logger,
+      sensitive,
+      ...(options.secretMaxAgeMs !== undefined ? { ttlMs: options.secretMaxAgeMs } : {}),
+    }),
     policy: refreshPolicyFrom(config.refresh),
     clock,
     log: logger,

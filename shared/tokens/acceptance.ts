@@ -44,7 +44,8 @@ export class TokenAcceptance {
 
   /**
    * As `accepts`, but a token from another process that names a different secret version than the
-   * one this process knows makes it re-read the secret once, to learn which version is current.
+   * one this process knows makes it re-read the secret once, to learn which version is current,
+   * unless that version is one this process has seen replaced (the token is then simply older).
    */
   async acceptsAfterVersionCheck(
     token: CachedToken,
@@ -55,6 +56,8 @@ export class TokenAcceptance {
     if (this.accepts(token, secretId, rule)) return true;
     const version = this.deps.secrets.knownVersion(secretId);
     if (version === undefined || token.secretVersion === version) return false;
+    // Minted with a version this process saw replaced: older, refused without a read.
+    if (this.deps.secrets.isSuperseded(secretId, token.secretVersion)) return false;
     try {
       await this.deps.secrets.get(secretId, { refresh: true, signal });
     } catch (error) {

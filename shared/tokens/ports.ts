@@ -51,6 +51,11 @@ export interface SecretStore {
   get(secretId: string, options: SecretReadOptions): Promise<ClientCredentials>;
   /** The newest version id this process has seen, without any I/O. */
   knownVersion(secretId: string): string | undefined;
+  /**
+   * Whether this process has seen `version` replaced by a newer one, without any I/O: a token
+   * minted with it is older than the secret, and reading the secret again would tell nothing new.
+   */
+  isSuperseded(secretId: string, version: string): boolean;
 }
 
 export interface TokenRequest {

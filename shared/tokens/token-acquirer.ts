@@ -49,7 +49,9 @@ export class TokenAcquirer {
       const token = await this.withCurrentCredentials(request, provider);
       this.deps.sensitive.register(token.accessToken);
       this.deps.sensitive.register(token.refreshToken);
-      telemetry.count('TokenAcquired', 1, { connection });
+      // No connection dimension: a healthy connection adds no series of its own (the
+      // connection is in the log line below). A failure below keeps its connection.
+      telemetry.count('TokenAcquired');
       telemetry.timing('TokenAcquireLatency', clock.now() - started);
       log.info('token acquired', {
         connection,

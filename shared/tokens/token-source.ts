@@ -153,8 +153,11 @@ export class TokenSource {
     let stored: CachedToken | undefined;
     try {
       return await this.within(options.deadline, async ({ at, signal }) => {
-        // Read the secret's current version now, so a rotation is seen within one schedule period.
-        await this.deps.secrets.get(secretId, { refresh: true, signal });
+        // The secret as this process holds it: the store reads it again only once its value is
+        // older than the store's age limit, which in the refresher is the rotation check
+        // (SECRET_CHECK_MINUTES). A run where nothing is due costs no read; a new version seen
+        // here makes every token minted with the older one due (acceptance.ts).
+        await this.deps.secrets.get(secretId, { signal });
         const read = await this.stores.readToken(connection, signal);
         stored = read.available ? read.token : undefined;
         if (stored && this.acceptance.accepts(stored, secretId, freshForRefresher)) {

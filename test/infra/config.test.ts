@@ -39,7 +39,7 @@ describe('the configuration file', () => {
       probeUrl: 'https://oms-api-in01.astoreshop.com/oms-api/',
       vendable: true,
     });
-    expect(exampleConfig.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120 });
+    expect(exampleConfig.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120, concurrency: 8 });
   });
 
   it('a missing file is one error naming the path (the app adds how to give another)', () => {

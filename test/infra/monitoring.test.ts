@@ -184,7 +184,9 @@ describe('dashboard', () => {
         'Ticket function duration, p50 and p99 (all routes)',
         'Astrato /oem/setup latency, p50 and p99',
         'Where requests got their token, per minute',
-        'Refresh results per connection, per minute',
+        'Refresh results per minute, and each failing connection',
+        'Refresher run time (Lambda Duration, maximum) against its timeout',
+        'Token acquisitions by the refresher, per minute',
         'Refresh dead-letter queue',
         'API 4xx and 5xx per minute',
         'Alarms',
@@ -201,6 +203,8 @@ describe('dashboard', () => {
       'TokenLeaseWait',
       'RefreshSucceeded',
       'RefreshFailed',
+      'RefreshFailedConnections',
+      'RefreshConnectionsNotReached',
       'NumberOfMessagesSent',
       '5xx',
       '4xx',
@@ -209,6 +213,37 @@ describe('dashboard', () => {
         metric,
         shown: true,
       });
+  });
+});
+
+describe('metric series that do not grow with the connections', () => {
+  const reads = () => metricsReadBy(stateless).filter((read) => read.namespace === METRICS_NAMESPACE);
+
+  it('every alarm and widget reads an aggregate, except the failing-connection search', () => {
+    const perConnection = reads().filter((read) => read.dimensionNames.includes('connection'));
+    // A connection writes RefreshFailed with its id only while it fails (refresh-tokens.ts).
+    expect(perConnection.map((read) => read.metricName)).toEqual(['RefreshFailed']);
+    for (const read of reads().filter((each) => !each.dimensionNames.includes('connection')))
+      expect(read.dimensionNames).toEqual(['service']);
+  });
+
+  it('the refresher run time is drawn against its timeout', () => {
+    const dashboard = Object.values(stateless.findResources('AWS::CloudWatch::Dashboard'))[0] as {
+      Properties: { DashboardBody: unknown };
+    };
+    const widgets = (
+      JSON.parse(render(dashboard.Properties.DashboardBody)) as {
+        widgets: { properties: { title?: string; annotations?: { horizontal?: { value: number }[] } } }[];
+      }
+    ).widgets;
+    const runTime = widgets.find((widget) => widget.properties.title?.startsWith('Refresher run time'));
+    expect(runTime?.properties.annotations?.horizontal).toEqual([
+      expect.objectContaining({ value: 50_000, label: 'timeout' }),
+    ]);
+    stateless.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('refresher'),
+      Timeout: 50,
+    });
   });
 });
 

@@ -3,9 +3,11 @@ import type { Context } from 'aws-lambda';
 import { lambdaContext as localLambdaContext, scheduledEvent } from '../../local/lambda-context';
 import { tableKeys } from '../../shared/adapters/table';
 import { systemClock } from '../../shared/clock';
+import { parseBrokerConfig } from '../../shared/config/schema';
 import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
 import { synthesize } from '../infra/support';
 import { type ApiHandler, addCaller, bearer, invoke, loadApiHandler } from '../support/api-harness';
+import { startBlackHole } from '../support/black-hole';
 import { apiEvent, lambdaContext } from '../support/events';
 import { eventually } from '../support/eventually';
 import { OutputCapture } from '../support/log-capture';
@@ -50,6 +52,22 @@ afterAll(async () => {
   output.stop();
   await stack?.stop();
 });
+
+/** Loads a module with another environment, as another function container would start. */
+async function withEnvironment<T>(environment: NodeJS.ProcessEnv, load: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  Object.assign(process.env, environment);
+  try {
+    let loaded: T | undefined;
+    await jest.isolateModulesAsync(async () => {
+      loaded = await load();
+    });
+    return loaded as T;
+  } finally {
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
+  }
+}
 
 const ticket = (key = ticketKey, body: unknown = { email: 'metrics@example.com' }) =>
   invoke(api, { method: 'POST', path: '/v1/tickets', headers: bearer(key), body });
@@ -128,6 +146,33 @@ it('the handlers write every metric the dashboard and the alarms read', async ()
   ).resolves.toMatchObject({
     failed: 0,
   });
+
+  // A run that cannot reach every connection before its deadline: one slot, held by a token
+  // endpoint that never answers (another refresher container, with its own configuration).
+  const hole = await startBlackHole();
+  try {
+    const { oms } = stack.config.connections;
+    if (oms?.kind !== 'oauth2-client-credentials') throw new Error('unexpected test configuration');
+    const config = parseBrokerConfig({
+      connections: {
+        hang: { ...oms, tokenUrl: `${hole.url}/realms/x/protocol/openid-connect/token` },
+        oms,
+      },
+      refresh: { concurrency: 1 },
+    });
+    const crowded = await withEnvironment(
+      stack.environmentWith(config, 'crowded'),
+      () => import('../../functions/refresh-tokens/handler'),
+    );
+    await expect(
+      (crowded.handler as unknown as typeof refresh)(
+        scheduledEvent(),
+        localLambdaContext('refresh-tokens', 4_000),
+      ),
+    ).rejects.toThrow("not reached before the run's deadline: oms");
+  } finally {
+    await hole.stop();
+  }
 
   const written = metricsWrittenIn(output.lines());
   const reads = metricsReadBy(synthesize().stateless);

@@ -50,6 +50,7 @@ describe('refresher use-case', () => {
           clock,
           log: logger,
           telemetry: noTelemetry,
+          concurrency: stack.config.refresh.concurrency,
         }).run(startDeadline(clock.now() + 10_000, clock)),
     };
   };

@@ -5,6 +5,7 @@ import {
   OMS_WELCOME,
   startKeycloakSimulator,
 } from '../../local/keycloak-simulator';
+import { eventually } from '../support/eventually';
 
 /** RFC 6749 2.3.1: form-urlencode id and secret, then base64 `id:secret`. */
 const basic = (id: string, secret: string) => {
@@ -385,6 +386,28 @@ describe('Keycloak-style token server and OMS API stand-in', () => {
       expect(sim.grantCounts()).toEqual({ client_credentials: 2, refresh_token: 0 });
       sim.resetCounts();
       expect(sim.counts()).toEqual({ token: 0, oms: 0 });
+    });
+
+    it('counts the requests open at once, per endpoint (how a client spreads its requests)', async () => {
+      const sim = await start();
+      sim.faults.set('token', { latencyMs: 60_000 });
+      const giveUp = new AbortController();
+      const pending = Array.from({ length: 5 }, () =>
+        fetch(sim.tokenUrl, { method: 'POST', signal: giveUp.signal }).catch(() => undefined),
+      );
+      await eventually(async () => {
+        if (sim.counts().token < 5) throw new Error('not all arrived yet');
+      });
+      expect(sim.inFlight()).toEqual({ current: { token: 5, oms: 0 }, peak: { token: 5, oms: 0 } });
+      giveUp.abort();
+      await Promise.all(pending);
+      await eventually(async () => {
+        if (sim.inFlight().current.token > 0) throw new Error('still open');
+      });
+      const control = await (await fetch(`${sim.url}/__sim/in-flight`)).json();
+      expect(control).toEqual({ current: { token: 0, oms: 0 }, peak: { token: 5, oms: 0 } });
+      sim.resetCounts();
+      expect(sim.inFlight().peak.token).toBe(0);
     });
 
     it('is repeatable under a seeded errorRate', async () => {

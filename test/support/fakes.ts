@@ -81,6 +81,8 @@ export class MemorySecretStore implements SecretStore {
   private current = new Map<string, ClientCredentials>();
   /** What this "process" has read and caches, like the Secrets Manager adapter. */
   private cached = new Map<string, ClientCredentials>();
+  /** Versions this "process" held before a newer one. */
+  private readonly replaced = new Map<string, Set<string>>();
   reads = 0;
   put(secretId: string, clientId: string, clientSecret: string): ClientCredentials {
     const versionId = `v${this.current.size}-${Math.random().toString(36).slice(2, 8)}`;
@@ -94,11 +96,16 @@ export class MemorySecretStore implements SecretStore {
     this.reads++;
     const value = this.current.get(secretId);
     if (!value) throw new Error(`no secret ${secretId}`);
+    if (cached && cached.versionId !== value.versionId)
+      this.replaced.set(secretId, new Set([...(this.replaced.get(secretId) ?? []), cached.versionId]));
     this.cached.set(secretId, value);
     return value;
   }
   knownVersion(secretId: string): string | undefined {
     return this.cached.get(secretId)?.versionId;
+  }
+  isSuperseded(secretId: string, version: string): boolean {
+    return this.replaced.get(secretId)?.has(version) ?? false;
   }
 }
 

@@ -27,7 +27,7 @@ function issuesOf(document: unknown): readonly string[] {
 describe('configuration schema', () => {
   it('accepts the docs/design.md example and applies defaults', () => {
     const config = parseBrokerConfig(valid);
-    expect(config.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120 });
+    expect(config.refresh).toEqual({ hardSkewSeconds: 30, minWindowSeconds: 120, concurrency: 8 });
     const astrato = config.connections.astrato;
     expect(astrato?.kind === 'astrato-oem' && astrato.baseUrl).toBe('https://app.astrato.io');
     expect(astrato?.kind === 'astrato-oem' && astrato.embedUrlTemplate).toBe(
@@ -59,6 +59,20 @@ describe('configuration schema', () => {
     expect(issuesOf({ ...valid, callers: { cacheSeconds: 1 } })).toEqual([
       expect.stringMatching(/^callers: .*cacheSeconds/),
     ]);
+  });
+
+  it("bounds the refresher's fan-out: 8 connections at once by default, 1 to 64", () => {
+    expect(parseBrokerConfig({ ...valid, refresh: { minWindowSeconds: 60 } }).refresh).toEqual({
+      hardSkewSeconds: 30,
+      minWindowSeconds: 60,
+      concurrency: 8,
+    });
+    expect(parseBrokerConfig({ ...valid, refresh: { concurrency: 64 } }).refresh.concurrency).toBe(64);
+    expect(parseBrokerConfig({ ...valid, refresh: { concurrency: 1 } }).refresh.concurrency).toBe(1);
+    for (const concurrency of [0, 65, 2.5, '8'])
+      expect(issuesOf({ ...valid, refresh: { concurrency } })).toEqual([
+        expect.stringMatching(/^refresh\.concurrency: /),
+      ]);
   });
 
   it('allows plain http on loopback only', () => {

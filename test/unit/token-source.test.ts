@@ -377,13 +377,21 @@ describe('TokenSource.refreshDue', () => {
     expect(provider.requests).toHaveLength(1);
   });
 
-  it('renews a fresh token that was minted with a rotated-out secret', async () => {
+  it('renews a fresh token minted with a rotated-out secret once the store holds the new version, reading nothing itself', async () => {
     const { secrets, provider, make } = world();
     await make().get('astrato');
     const rotated = secrets.put('sec/astrato', 'client', 'secret-two');
+    const reads = secrets.reads;
+    // Until the store reads the secret again (the refresher's store does once its value is older
+    // than the rotation check period), a run costs no read and the fresh token stays.
+    expect((await make().refreshDue('astrato')).action).toBe('fresh');
+    expect(secrets.reads).toBe(reads);
+    await secrets.get('sec/astrato', { refresh: true });
     const outcome = await make().refreshDue('astrato');
     expect(outcome.action === 'renewed' && outcome.token.secretVersion).toBe(rotated.versionId);
     expect(provider.requests).toHaveLength(2);
+    // The stored token names a version the process saw replaced: no read to find out which is newer.
+    expect(secrets.reads).toBe(reads + 1);
   });
 
   it('reports a failure with the token still on hand, without throwing', async () => {
