@@ -76,7 +76,7 @@ describe('DependencyGuard', () => {
   });
 
   it('each failed probe doubles the back-off, up to 10 s; a success resets it', async () => {
-    const { clock, guard, call } = setup();
+    const { clock, call } = setup();
     await call(() => Promise.reject(timeout())).catch(() => undefined);
     const backoffs: number[] = [];
     for (let i = 0; i < 6; i++) {
