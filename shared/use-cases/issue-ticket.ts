@@ -140,6 +140,23 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         });
       let { token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline });
       const started = deps.clock.now();
+      const setupWithRenewal = async (): Promise<{ ticketId: string }> => {
+        try {
+          return await setup(token.accessToken);
+        } catch (error) {
+          if (!(error instanceof UpstreamTokenRejectedError)) throw error;
+          deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
+          await deps.tokens.invalidate(id, token, deadline);
+          ({ token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline }));
+          return await setup(token.accessToken);
+        } finally {
+          // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
+          deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
+        }
+      };
+      // The vendor is asked first (its answer is the long wait), then the record goes out while it
+      // runs: from the moment the vendor is asked the ticket may exist.
+      const issuing = setupWithRenewal();
       const record = {
         at: new Date(started).toISOString(),
         requestId: origin.requestId,
@@ -152,22 +169,10 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         groupIds,
         groupNames,
       } as const;
-      // The vendor is asked now: from here on the ticket may exist, so the record goes out alongside.
       const recorded = deps.audit.record({ ...record, outcome: 'ticket_issued' }, deadline.signal);
       let ticket: { ticketId: string };
       try {
-        try {
-          ticket = await setup(token.accessToken);
-        } catch (error) {
-          if (!(error instanceof UpstreamTokenRejectedError)) throw error;
-          deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
-          await deps.tokens.invalidate(id, token, deadline);
-          ({ token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline }));
-          ticket = await setup(token.accessToken);
-        } finally {
-          // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
-          deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
-        }
+        ticket = await issuing;
       } catch (error) {
         await recorded;
         await deps.audit.record(
