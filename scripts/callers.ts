@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditRecord } from '../shared/audit/audit-trail';
-import { DynamoAuditTrail } from '../shared/audit/dynamo-audit-trail';
+import { DynamoAuditReader } from '../shared/audit/dynamo-audit-reader';
 import {
   CallerAdminError,
   createCaller,
@@ -281,7 +281,7 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(limit) || limit < 1)
         throw new CallerAdminError('--limit must be a whole number from 1');
       const now = Date.now();
-      const { records, truncated } = await new DynamoAuditTrail(table).query(
+      const { records, truncated } = await new DynamoAuditReader(table).query(
         {
           since: now - sinceMs,
           until: now + 1,

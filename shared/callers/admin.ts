@@ -1,7 +1,7 @@
 import type { Connections } from './authorization';
 import type { CallerRecord, CallerStore, ConnectionScope, LastUseStore } from './caller';
+import { InvalidCidrError, normalizeCidrs } from './cidr';
 import { generateKey, isValidKeyId } from './keys';
-import { InvalidCidrError, normalizeCidrs } from './source-networks';
 
 export interface NewCallerInput {
   readonly name: string;

@@ -9,12 +9,12 @@ import {
 } from '../errors';
 import type { Log } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
-import type { Caller, CallerRecord, CallerStore } from './caller';
+import type { Caller, CallerReader, CallerRecord } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 import { ReadBudget } from './read-budget';
 
 export interface AuthenticatorOptions {
-  readonly store: CallerStore;
+  readonly store: CallerReader;
   readonly clock: Clock;
   /** How long a caller record is reused; a disabled caller is refused at most this much later. @default 15000 */
   readonly cacheMs?: number;

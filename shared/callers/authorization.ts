@@ -151,7 +151,12 @@ export function authorizeSource(caller: Caller, sourceIp: string | undefined): v
   let networks = parsedNetworks.get(text);
   if (!networks) {
     if (parsedNetworks.size >= MAX_PARSED_NETWORKS) parsedNetworks.clear();
-    networks = new SourceNetworks(caller.sourceCidrs);
+    try {
+      networks = new SourceNetworks(caller.sourceCidrs);
+    } catch {
+      // Only a record edited by hand gets here (the command checks every CIDR): fail closed.
+      networks = new SourceNetworks([]);
+    }
     parsedNetworks.set(text, networks);
   }
   if (sourceIp === undefined || !networks.allows(sourceIp)) {

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
-import { MAX_SOURCE_CIDRS, normalizeCidr } from './source-networks';
+import { MAX_SOURCE_CIDRS } from './source-networks';
 import '../validation';
 
 /** What a caller may do on one connection (docs/design.md "Callers"). */
@@ -46,23 +46,12 @@ export const callerRecordSchema = z.object({
   /** ISO 8601: from then on the key is refused like an unknown one (`--expires-in`, or a rotation's overlap). */
   expiresAt: z.optional(z.string().check(z.refine((value) => Number.isFinite(Date.parse(value)), 'a date'))),
   /**
-   * The networks requests may come from (`--source-cidrs`), in {@link normalizeCidr}'s form; absent:
-   * any. A stored entry that does not parse fails the whole record, so it authenticates nobody.
+   * The networks requests may come from (`--source-cidrs`), checked when written (shared/callers/
+   * cidr.ts); absent: any. A stored entry that does not parse (a record edited by hand) refuses
+   * every request of the caller.
    */
   sourceCidrs: z.optional(
-    z
-      .array(
-        z.string().check(
-          z.refine((cidr) => {
-            try {
-              return normalizeCidr(cidr) === cidr;
-            } catch {
-              return false;
-            }
-          }, 'a CIDR'),
-        ),
-      )
-      .check(z.minLength(1), z.maxLength(MAX_SOURCE_CIDRS)),
+    z.array(z.string().check(z.maxLength(64))).check(z.minLength(1), z.maxLength(MAX_SOURCE_CIDRS)),
   ),
   /** The key this one replaced (`rotate`). */
   replaces: z.optional(z.string()),
@@ -89,9 +78,13 @@ export interface CallerChanges {
   readonly sourceCidrs?: readonly string[] | null;
 }
 
-/** Persistence of caller records (`caller#<keyId>` items); each call takes the signal of its work. */
-export interface CallerStore {
+/** What authentication needs of the caller records: one by key id. */
+export interface CallerReader {
   get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined>;
+}
+
+/** Persistence of caller records (`caller#<keyId>` items); each call takes the signal of its work. */
+export interface CallerStore extends CallerReader {
   /** Creates the record; fails if the key id exists. */
   create(record: CallerRecord, signal: AbortSignal): Promise<void>;
   list(signal: AbortSignal): Promise<CallerRecord[]>;
@@ -108,9 +101,13 @@ export interface CallerStore {
  * When each caller key was last used (`lastused#<keyId>` items). The API function records, the
  * operators' command reads; neither touches the caller record itself.
  */
-export interface LastUseStore {
+export interface LastUseWriter {
   /** Records a use at `at` (epoch ms); never moves an already later one back. */
   record(keyId: string, at: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Last uses as the operators' command sees them: recorded and listed. */
+export interface LastUseStore extends LastUseWriter {
   /** Every recorded last use, by key id (epoch ms). */
   list(signal: AbortSignal): Promise<Map<string, number>>;
 }

@@ -1,13 +1,7 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { conditionalWrite, GROUP_INDEX, groupKeys, KEY_PREFIXES, tableKeys } from '../adapters/table';
 import { type CallerChanges, type CallerRecord, type CallerStore, callerRecordSchema } from './caller';
+import { DynamoCallerReader } from './dynamo-caller-reader';
 
 /**
  * Marks a table whose caller records are all in the group index. Records written before the index
@@ -21,21 +15,8 @@ const indexKeysOf = (keyId: string) => ({
   [GROUP_INDEX.sortKey]: keyId,
 });
 
-/** Caller records in the broker's table. */
-export class DynamoCallerStore implements CallerStore {
-  constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
-
-  async get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined> {
-    const { Item } = await this.options.client.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.caller(keyId) } }),
-      { abortSignal: signal },
-    );
-    if (!Item) return undefined;
-    const parsed = callerRecordSchema.safeParse(Item);
-    // A malformed record authenticates nobody.
-    return parsed.success ? parsed.data : undefined;
-  }
-
+/** Caller records in the broker's table: what the operators' command reads and writes. */
+export class DynamoCallerStore extends DynamoCallerReader implements CallerStore {
   async create(record: CallerRecord, signal: AbortSignal): Promise<void> {
     await this.options.client.send(
       new PutCommand({

@@ -1,36 +1,10 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { conditionalWrite, GROUP_INDEX, groupKeys, tableKeys } from '../adapters/table';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GROUP_INDEX, groupKeys } from '../adapters/table';
 import type { LastUseStore } from './caller';
+import { DynamoLastUseWriter } from './dynamo-last-use-writer';
 
-/**
- * `lastused#<keyId>` items: `lastUsedAt` (epoch ms), in the group index under `lastused` so the
- * operators' `list` reads them all in one query. A separate kind of item from `caller#`, so the API
- * function's role may write these (PutItem on `lastused#*` only) while still unable to write a
- * caller record.
- */
-export class DynamoLastUseStore implements LastUseStore {
-  constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
-
-  async record(keyId: string, at: number, signal: AbortSignal): Promise<void> {
-    // Conditional: an environment whose write arrives late never moves a later use back.
-    await conditionalWrite(
-      this.options.client.send(
-        new PutCommand({
-          TableName: this.options.tableName,
-          Item: {
-            pk: tableKeys.lastUsed(keyId),
-            [GROUP_INDEX.partitionKey]: groupKeys.lastUses,
-            [GROUP_INDEX.sortKey]: keyId,
-            lastUsedAt: at,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR lastUsedAt < :at',
-          ExpressionAttributeValues: { ':at': at },
-        }),
-        { abortSignal: signal },
-      ),
-    );
-  }
-
+/** `lastused#` items as the operators' command sees them: written, and listed from the group index. */
+export class DynamoLastUseStore extends DynamoLastUseWriter implements LastUseStore {
   async list(signal: AbortSignal): Promise<Map<string, number>> {
     const uses = new Map<string, number>();
     let startKey: Record<string, unknown> | undefined;

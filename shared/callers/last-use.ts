@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { describeError } from '../errors';
 import type { Log } from '../tokens/ports';
-import type { LastUseStore } from './caller';
+import type { LastUseWriter } from './caller';
 
 /** How often one execution environment records a key's use, at most. @see LastUseRecorder */
 export const LAST_USE_WRITE_INTERVAL_MS = 5 * 60_000;
@@ -20,7 +20,7 @@ export class LastUseRecorder {
 
   constructor(
     private readonly options: {
-      readonly store: LastUseStore;
+      readonly store: LastUseWriter;
       readonly clock: Clock;
       readonly log: Log;
       /** @default LAST_USE_WRITE_INTERVAL_MS */

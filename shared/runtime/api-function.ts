@@ -1,8 +1,8 @@
 import { AuditRecorder } from '../audit/audit-trail';
 import { DynamoAuditTrail } from '../audit/dynamo-audit-trail';
 import { CallerAuthenticator } from '../callers/authenticator';
-import { DynamoCallerStore } from '../callers/dynamo-caller-store';
-import { DynamoLastUseStore } from '../callers/dynamo-last-use-store';
+import { DynamoCallerReader } from '../callers/dynamo-caller-reader';
+import { DynamoLastUseWriter } from '../callers/dynamo-last-use-writer';
 import { LastUseRecorder } from '../callers/last-use';
 import { createApiHandler } from '../http/api';
 import { DynamoStatusStore } from '../status/status-store';
@@ -25,7 +25,7 @@ export function apiFunction(runtime: Runtime) {
   });
   return createApiHandler({
     authenticator: new CallerAuthenticator({
-      store: new DynamoCallerStore(store),
+      store: new DynamoCallerReader(store),
       clock,
       log: logger,
       maxStaleMs: config.callers.maxStaleSeconds * 1000,
@@ -47,7 +47,7 @@ export function apiFunction(runtime: Runtime) {
       clock,
     }),
     audit,
-    lastUse: new LastUseRecorder({ store: new DynamoLastUseStore(store), clock, log: logger }),
+    lastUse: new LastUseRecorder({ store: new DynamoLastUseWriter(store), clock, log: logger }),
     logger,
     metrics,
     clock,

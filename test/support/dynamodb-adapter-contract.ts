@@ -2,6 +2,8 @@ import { DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamod
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createTable, type LocalDynamo } from '../../local/dynamodb';
 import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import type { AuditRecord } from '../../shared/audit/audit-trail';
+import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
 import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
 import type { CallerRecord } from '../../shared/callers/caller';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
@@ -231,7 +233,10 @@ export function describeDynamoAdapters(engine: Engine): void {
       return {
         callers: new DynamoCallerStore(table),
         lastUses: new DynamoLastUseStore(table),
-        audit: new DynamoAuditTrail(table),
+        audit: Object.assign(new DynamoAuditReader(table), {
+          append: (record: AuditRecord, signal: AbortSignal) =>
+            new DynamoAuditTrail(table).append(record, signal),
+        }),
       };
     });
 

@@ -9,13 +9,9 @@ import {
 } from '../../shared/callers/admin';
 import { CallerAuthenticator } from '../../shared/callers/authenticator';
 import { authorizeSource } from '../../shared/callers/authorization';
+import { InvalidCidrError, normalizeCidr, normalizeCidrs } from '../../shared/callers/cidr';
 import { LastUseRecorder } from '../../shared/callers/last-use';
-import {
-  InvalidCidrError,
-  normalizeCidr,
-  normalizeCidrs,
-  SourceNetworks,
-} from '../../shared/callers/source-networks';
+import { SourceNetworks } from '../../shared/callers/source-networks';
 import { ForbiddenError, UnauthorizedError } from '../../shared/errors';
 import type { Log, Telemetry } from '../../shared/tokens/ports';
 import {
