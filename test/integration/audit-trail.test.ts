@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
+import { createCaller } from '../../shared/callers/admin';
+import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { type ApiHandler, type ApiResponse, addCaller, bearer, invoke } from '../support/api-harness';
 import type { EventOptions } from '../support/events';
 import { OutputCapture } from '../support/log-capture';
@@ -120,6 +122,35 @@ describe('source networks (requestContext.http.sourceIp)', () => {
     expect((await ticket('::ffff:203.0.113.17')).status).toBe(403);
     expect(stack.astrato.counts()).toMatchObject({ setup: 0 });
     expect((await ticket('::ffff:198.51.100.9')).status).toBe(201);
+  });
+});
+
+describe('an expired key', () => {
+  it('gets the same 401 as an unknown key; only the log line says why, with the key id', async () => {
+    // Expired an hour ago: the clock of this handler is the system's, so the record says so.
+    const store = new DynamoCallerStore({ client: stack.documentClient(), tableName: TABLE_NAME });
+    const { key, record } = await createCaller(
+      store,
+      { name: 'Lapsed', connections: ['oms'], tokens: true, expiresInMs: 3_600_000 },
+      { connections: stack.config.connections, now: new Date(Date.now() - 7_200_000) },
+    );
+    produced.push(key);
+    const ask = (presented: string) =>
+      invoke(handler, { method: 'POST', path: '/v1/connections/oms/token', headers: bearer(presented) });
+    const expired = await ask(key);
+    const unknown = await ask(`tb_${record.keyId.replace(/.$/, 'Z')}_${'A'.repeat(43)}`);
+    expect(expired.status).toBe(401);
+    expect({ ...expired.body, requestId: '' }).toEqual({ ...unknown.body, requestId: '' });
+    const access = (requestId: string) =>
+      output.lines().find((line) => line.message === 'request' && line.requestId === requestId);
+    expect(access(expired.requestId)).toMatchObject({
+      status: 401,
+      authFailure: 'expired',
+      caller: record.keyId,
+    });
+    expect(access(unknown.requestId)).toMatchObject({ status: 401, authFailure: 'invalid' });
+    expect(access(unknown.requestId)).not.toHaveProperty('caller');
+    expect(JSON.stringify(output.lines())).not.toContain(key);
   });
 });
 
