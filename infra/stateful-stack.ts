@@ -1,9 +1,10 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store';
+import { GROUP_INDEX } from '../shared/adapters/table';
 import type { BrokerConfig } from '../shared/config/schema';
 import { DEFAULT_CONFIG_PATH } from './config-file';
 import { connectionSecretsOf, SECRET_VALUE_SHAPE } from './connection-secrets';
@@ -119,6 +120,16 @@ export class StatefulStack extends Stack {
       timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
       deletionProtection: props.tableDeletionProtection ?? true,
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The group index (callers, last uses, audit records by day): the operators' command reads
+    // through it instead of scanning a table that holds a year of audit records. Part of the table
+    // resource, so the stack's resource count (and the maximum number of connections) is unchanged;
+    // an existing table gets it in place (CloudFormation adds one index per update).
+    this.table.addGlobalSecondaryIndex({
+      indexName: GROUP_INDEX.name,
+      partitionKey: { name: GROUP_INDEX.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: GROUP_INDEX.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
     });
     const namePrefix = secretNamePrefix(prefix);
     this.connectionSecrets = { namePrefix, key: this.key };

@@ -140,7 +140,7 @@ export class StatelessStack extends Stack {
     const metricsNamespace = metricsNamespaceOf(prefix);
 
     // Both functions serve every configured connection, with least privilege on the table by kind of
-    // item: only the operators' `callers` command writes caller# items.
+    // item: only the operators' `callers` command writes caller# items (and reads audit# ones).
     this.issueTicket = new BrokerFunction(this, 'IssueTicket', {
       entry: FUNCTION_ENTRIES.issueTicket,
       description: 'ticket-broker HTTP API: embed tickets, vendable tokens, status',
@@ -153,6 +153,9 @@ export class StatelessStack extends Stack {
       .bindTable(props.table, {
         read: ['caller', 'token', 'lease', 'status'],
         write: ['token', 'lease'],
+        // Audit records and last uses are only ever added or replaced by this function: it can
+        // neither read, update nor delete one (docs/security.md).
+        put: ['audit', 'lastUsed'],
       })
       .bindConnectionSecrets(props.connectionSecrets);
 

@@ -1,13 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import {
+  type AttributeValue,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  PutItemCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { GROUP_INDEX } from '../shared/adapters/table';
 import { sleep } from '../shared/clock';
 import { listenOnLoopback } from './http-kit';
 
@@ -64,9 +69,32 @@ export async function startDynamo(
   };
 }
 
+/** The broker table's definition, as the stateful stack declares it (infra/stateful-stack.ts). */
+const TABLE_DEFINITION = {
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' as const },
+    { AttributeName: GROUP_INDEX.partitionKey, AttributeType: 'S' as const },
+    { AttributeName: GROUP_INDEX.sortKey, AttributeType: 'S' as const },
+  ],
+  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' as const }],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: GROUP_INDEX.name,
+      KeySchema: [
+        { AttributeName: GROUP_INDEX.partitionKey, KeyType: 'HASH' as const },
+        { AttributeName: GROUP_INDEX.sortKey, KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'ALL' as const },
+    },
+  ],
+  BillingMode: 'PAY_PER_REQUEST' as const,
+};
+
 /**
- * Creates the broker's single table (partition key `pk`, string; on-demand) unless it exists, and
- * waits until it is ACTIVE. Idempotent, safe to race.
+ * Creates the broker's single table (partition key `pk`, string; on-demand; the group index)
+ * unless it exists, and waits until it is ACTIVE. Idempotent, safe to race. A table kept by
+ * `--data-dir` from before the group index is rebuilt with it, items kept (dynalite cannot add an
+ * index to a table).
  *
  * TTL is not enabled: dynalite does not know `UpdateTimeToLive`. Nothing depends on it, since every
  * read checks expiry itself (docs/design.md, DynamoDB table); the CDK stack enables it on AWS.
@@ -79,33 +107,60 @@ export async function createTable(opts: { endpoint: string; tableName: string })
     maxAttempts: 2,
   });
   try {
-    if (!(await tableStatus(client, opts.tableName))) {
+    const existing = await describeTable(client, opts.tableName);
+    if (existing && !existing.GlobalSecondaryIndexes?.some((index) => index.IndexName === GROUP_INDEX.name)) {
+      await rebuildWithIndex(client, opts.tableName);
+    } else if (!existing) {
       try {
-        await client.send(
-          new CreateTableCommand({
-            TableName: opts.tableName,
-            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-            KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-            BillingMode: 'PAY_PER_REQUEST',
-          }),
-        );
+        await client.send(new CreateTableCommand({ TableName: opts.tableName, ...TABLE_DEFINITION }));
       } catch (error) {
         // Another process created it between our describe and create.
         if (!(error instanceof ResourceInUseException)) throw error;
       }
     }
-    // The SDK's waiter polls every 20 s at the least; with dynalite's zero delays a short loop is enough.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const status = await tableStatus(client, opts.tableName);
-      if (status === 'ACTIVE') return;
-      if (Date.now() > deadline) {
-        throw new Error(`table ${opts.tableName} is not ACTIVE after 10 s (status: ${status ?? 'absent'})`);
-      }
-      await sleep(25);
-    }
+    await untilActive(client, opts.tableName);
   } finally {
     client.destroy();
+  }
+}
+
+async function untilActive(client: DynamoDBClient, tableName: string): Promise<void> {
+  // The SDK's waiter polls every 20 s at the least; with dynalite's zero delays a short loop is enough.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const status = await tableStatus(client, tableName);
+    if (status === 'ACTIVE') return;
+    if (Date.now() > deadline) {
+      throw new Error(`table ${tableName} is not ACTIVE after 10 s (status: ${status ?? 'absent'})`);
+    }
+    await sleep(25);
+  }
+}
+
+/** Copies every item out, recreates the table with today's definition, and puts them back. */
+async function rebuildWithIndex(client: DynamoDBClient, tableName: string): Promise<void> {
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({ TableName: tableName, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  await client.send(new DeleteTableCommand({ TableName: tableName }));
+  while ((await tableStatus(client, tableName)) !== undefined) await sleep(25);
+  await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+  await untilActive(client, tableName);
+  for (const item of items) await client.send(new PutItemCommand({ TableName: tableName, Item: item }));
+}
+
+async function describeTable(client: DynamoDBClient, tableName: string) {
+  try {
+    return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
   }
 }
 

@@ -1,19 +1,26 @@
 /**
- * `npm run callers -- create|list|disable ...`: manages caller keys in whatever DynamoDB the
- * environment points at (AWS, or local with AWS_ENDPOINT_URL_DYNAMODB).
+ * `npm run callers -- create|list|rotate|update|disable|audit ...`: manages caller keys and reads
+ * the audit trail in whatever DynamoDB the environment points at (AWS, or local with
+ * AWS_ENDPOINT_URL_DYNAMODB).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AuditRecord } from '../shared/audit/audit-trail';
+import { DynamoAuditReader } from '../shared/audit/dynamo-audit-reader';
 import {
   CallerAdminError,
   createCaller,
   describeCaller,
   disableCaller,
   listCallers,
+  parseDuration,
+  rotateCaller,
+  updateCallerSources,
 } from '../shared/callers/admin';
 import { DynamoCallerStore } from '../shared/callers/dynamo-caller-store';
+import { DynamoLastUseStore } from '../shared/callers/dynamo-last-use-store';
 import {
   type BrokerConfig,
   ConfigValidationError,
@@ -26,14 +33,23 @@ const USAGE = `usage:
                             (--email-domains x.com,y.org | --any-email)
                             [--groups a,b] [--group-names "Sales EMEA,Support"]
                             [--tokens] [--no-tickets]
+                            [--expires-in 90d] [--source-cidrs 203.0.113.0/24,2001:db8::/32]
   npm run callers -- list [--json]
+  npm run callers -- rotate <keyId> [--overlap 24h] [--expires-in 90d]
+  npm run callers -- update <keyId> (--source-cidrs <cidr,...> | --any-source)
   npm run callers -- disable <keyId>
+  npm run callers -- audit [--since 1h] [--caller <keyId>] [--email <address>] [--limit 10000] [--json]
 
 --groups and --group-names: the groupIds and groupNames the caller may request (exact match;
 left out, none may be requested).
 --email-domains or --any-email: required with tickets. A key that may mint tickets for any email
 can open a session as any user of the tenant, its administrators included: say so with
 --any-email, or limit it to your users' domains.
+--expires-in: the key stops working after this long (whole hours or days: 24h, 90d).
+--source-cidrs: requests must come from these networks (IPv4 or IPv6; API Gateway's source IP).
+rotate: a new key with the same name, scopes and networks (and lifetime), printed once; the old
+key keeps working for --overlap (default 24h; 0 ends it at once), then expires.
+audit: tickets issued, tokens vended and refusals (403), oldest first, since --since (default 1h).
 
 options (all commands):
   --table <name>    DynamoDB table (default: $TABLE_NAME)
@@ -100,6 +116,43 @@ function emails(scope: ReturnType<typeof describeCaller>['scopes'][string]): str
   }
 }
 
+/** One line per caller: key id, state, created, expiry, last use, name, scopes, networks, rotation. */
+function callerLine(caller: ReturnType<typeof describeCaller>): string {
+  const scopes = Object.entries(caller.scopes)
+    .map(([id, scope]) => `${id}[${[...grants(scope), ...emails(scope)].join(',')}]`)
+    .join(' ');
+  const state = { active: 'active  ', expired: 'EXPIRED ', disabled: 'DISABLED' }[caller.state];
+  const extra = [
+    `expires:${caller.expiresAt ?? 'never'}`,
+    `last-used:${caller.lastUsedAt ?? 'never'}`,
+    ...(caller.sourceCidrs ? [`from:${caller.sourceCidrs.join('|')}`] : []),
+    ...(caller.replaces ? [`replaces:${caller.replaces}`] : []),
+    ...(caller.replacedBy ? [`replaced-by:${caller.replacedBy}`] : []),
+  ];
+  return `${caller.keyId}  ${state}  ${caller.createdAt}  ${caller.name}  ${scopes}  ${extra.join('  ')}`;
+}
+
+/** One line per audit record: never more than the record holds (no ticket, token or key). */
+function auditLine(record: AuditRecord): string {
+  const groups = [
+    ...(record.groupIds?.length ? [`groupIds=${record.groupIds.join('|')}`] : []),
+    ...(record.groupNames?.length ? [`groupNames=${JSON.stringify(record.groupNames.join('|'))}`] : []),
+  ];
+  return [
+    record.at,
+    record.outcome + (record.error ? `(${record.error})` : ''),
+    record.action,
+    `caller=${record.callerKeyId}`,
+    JSON.stringify(record.callerName),
+    `from=${record.sourceIp}`,
+    ...(record.connection ? [`connection=${record.connection}`] : []),
+    ...(record.email ? [`email=${record.email}`] : []),
+    ...groups,
+    `request=${record.requestId}`,
+    ...(record.detail ? [`detail=${JSON.stringify(record.detail)}`] : []),
+  ].join('  ');
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -113,6 +166,14 @@ async function main(argv: string[]): Promise<number> {
       'any-email': { type: 'boolean' },
       tokens: { type: 'boolean' },
       'no-tickets': { type: 'boolean' },
+      'expires-in': { type: 'string' },
+      'source-cidrs': { type: 'string' },
+      'any-source': { type: 'boolean' },
+      overlap: { type: 'string' },
+      since: { type: 'string' },
+      caller: { type: 'string' },
+      email: { type: 'string' },
+      limit: { type: 'string' },
       table: { type: 'string' },
       config: { type: 'string' },
       json: { type: 'boolean' },
@@ -126,10 +187,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const tableName = values.table ?? process.env.TABLE_NAME;
   if (!tableName) throw new CallerAdminError('the table is required: --table <name> or TABLE_NAME');
-  const store = new DynamoCallerStore({
-    client: DynamoDBDocumentClient.from(dynamoClient()),
-    tableName,
-  });
+  const table = { client: DynamoDBDocumentClient.from(dynamoClient()), tableName };
+  const store = new DynamoCallerStore(table);
+  const expiresInMs =
+    values['expires-in'] === undefined ? undefined : parseDuration('--expires-in', values['expires-in']);
 
   switch (command) {
     case 'create': {
@@ -145,32 +206,66 @@ async function main(argv: string[]): Promise<number> {
           ...(values['any-email'] ? { anyEmail: true } : {}),
           ...(values.tokens ? { tokens: true } : {}),
           ...(values['no-tickets'] ? { tickets: false } : {}),
+          ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+          ...(values['source-cidrs'] !== undefined ? { sourceCidrs: list(values['source-cidrs']) } : {}),
         },
         { now: new Date(), ...(config ? { connections: config.connections } : {}) },
       );
       console.log(`created caller ${record.keyId} (${record.name})`);
       console.log(`scopes: ${JSON.stringify(record.scopes)}`);
+      console.log(`expires: ${record.expiresAt ?? 'never'}`);
+      console.log(`source networks: ${record.sourceCidrs?.join(', ') ?? 'any'}`);
       console.log('');
       console.log('caller key (shown once; only its hash is stored; hand it over now):');
       console.log(key);
       return 0;
     }
     case 'list': {
-      const callers = (await listCallers(store)).map(describeCaller);
+      const now = new Date();
+      const callers = (await listCallers(store, new DynamoLastUseStore(table))).map(
+        ({ record, lastUsedAt }) => describeCaller(record, { now, lastUsedAt }),
+      );
       if (values.json) {
         console.log(JSON.stringify(callers, null, 2));
       } else if (callers.length === 0) {
         console.log('no callers');
       } else {
-        for (const caller of callers) {
-          const scopes = Object.entries(caller.scopes)
-            .map(([id, scope]) => `${id}[${[...grants(scope), ...emails(scope)].join(',')}]`)
-            .join(' ');
-          console.log(
-            `${caller.keyId}  ${caller.disabled ? 'DISABLED' : 'active  '}  ${caller.createdAt}  ${caller.name}  ${scopes}`,
-          );
-        }
+        for (const caller of callers) console.log(callerLine(caller));
       }
+      return 0;
+    }
+    case 'rotate': {
+      const keyId = rest[0];
+      if (!keyId) throw new CallerAdminError('usage: npm run callers -- rotate <keyId> [--overlap 24h]');
+      const overlapMs = values.overlap === undefined ? undefined : parseDuration('--overlap', values.overlap);
+      const { record, key, oldExpiresAt } = await rotateCaller(store, keyId, {
+        now: new Date(),
+        ...(overlapMs !== undefined ? { overlapMs } : {}),
+        ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+      });
+      console.log(`created caller ${record.keyId} (${record.name}), replacing ${keyId}`);
+      console.log(`scopes: ${JSON.stringify(record.scopes)}`);
+      console.log(`expires: ${record.expiresAt ?? 'never'}`);
+      console.log(`source networks: ${record.sourceCidrs?.join(', ') ?? 'any'}`);
+      console.log(
+        `the old key ${keyId} expires at ${oldExpiresAt} (within 15 s of that, the broker's caller cache); both work until then`,
+      );
+      console.log('');
+      console.log('caller key (shown once; only its hash is stored; hand it over now):');
+      console.log(key);
+      return 0;
+    }
+    case 'update': {
+      const keyId = rest[0];
+      const cidrs = values['source-cidrs'];
+      if (!keyId || (cidrs === undefined) === (values['any-source'] !== true))
+        throw new CallerAdminError(
+          'usage: npm run callers -- update <keyId> (--source-cidrs <cidr,...> | --any-source)',
+        );
+      const stored = await updateCallerSources(store, keyId, cidrs === undefined ? null : list(cidrs));
+      console.log(
+        `caller ${keyId}: source networks ${stored ? stored.join(', ') : 'any'} (takes effect within 15 s, the broker's caller cache)`,
+      );
       return 0;
     }
     case 'disable': {
@@ -178,6 +273,29 @@ async function main(argv: string[]): Promise<number> {
       if (!keyId) throw new CallerAdminError('usage: npm run callers -- disable <keyId>');
       await disableCaller(store, keyId, new Date());
       console.log(`disabled caller ${keyId} (takes effect within 15 s, the broker's caller cache)`);
+      return 0;
+    }
+    case 'audit': {
+      const sinceMs = parseDuration('--since', values.since ?? '1h');
+      const limit = values.limit === undefined ? 10_000 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new CallerAdminError('--limit must be a whole number from 1');
+      const now = Date.now();
+      const { records, truncated } = await new DynamoAuditReader(table).query(
+        {
+          since: now - sinceMs,
+          until: now + 1,
+          limit,
+          ...(values.caller !== undefined ? { callerKeyId: values.caller } : {}),
+          ...(values.email !== undefined ? { email: values.email } : {}),
+        },
+        AbortSignal.timeout(300_000),
+      );
+      if (values.json) console.log(JSON.stringify(records, null, 2));
+      else if (records.length === 0) console.log('no audit records');
+      else for (const record of records) console.log(auditLine(record));
+      if (truncated)
+        console.error(`callers: the first ${limit} records only: narrow --since or raise --limit`);
       return 0;
     }
     default:

@@ -82,9 +82,29 @@ export class PayloadTooLargeError extends BrokerError {
   readonly code = 'payload_too_large';
 }
 
+/**
+ * Why a caller key was refused, for the log line only: the caller sees the same 401 for a key that
+ * is unknown, wrong or expired. `invalid` never says which part of the key was wrong.
+ */
+export type UnauthorizedReason = 'missing' | 'malformed' | 'invalid' | 'disabled' | 'expired';
+
+export interface UnauthorizedOptions extends BrokerErrorOptions {
+  /** @default 'invalid' */
+  reason?: UnauthorizedReason;
+  /** The key id, only once the key's secret has matched (a disabled or expired key). */
+  keyId?: string;
+}
+
 export class UnauthorizedError extends BrokerError {
   override readonly name = 'UnauthorizedError';
   readonly code = 'unauthorized';
+  readonly reason: UnauthorizedReason;
+  readonly keyId: string | undefined;
+  constructor(message: string, options: UnauthorizedOptions = {}) {
+    super(message, options);
+    this.reason = options.reason ?? 'invalid';
+    this.keyId = options.keyId;
+  }
 }
 
 export class ForbiddenError extends BrokerError {

@@ -32,6 +32,11 @@ export interface TableAccess {
   readonly read: readonly TableItemKind[];
   /** Kinds of item the function may put and delete (PutItem, DeleteItem). */
   readonly write: readonly TableItemKind[];
+  /**
+   * Kinds of item the function may only put (PutItem): never read, update or delete, e.g. audit
+   * records, which it adds and cannot then change. @default - none
+   */
+  readonly put?: readonly TableItemKind[];
 }
 
 /** The item read action the functions use: no Query, Scan, batch or table actions. */
@@ -39,6 +44,9 @@ export const TABLE_READ_ACTIONS = ['dynamodb:GetItem'] as const;
 
 /** The item write actions the functions use (no UpdateItem: nothing in them updates an item). */
 export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
+
+/** The one action on kinds of item a function only adds (`TableAccess.put`). */
+export const TABLE_PUT_ACTIONS = ['dynamodb:PutItem'] as const;
 
 /** Read-only access to a secret's value. Nothing in the app may put, update, rotate or delete one. */
 export const SECRET_READ_ACTIONS = ['secretsmanager:GetSecretValue'] as const;
@@ -234,7 +242,7 @@ export class BrokerFunction extends NodejsFunction {
 
   /**
    * Items of the broker's table, by kind: GetItem on the kinds in `access.read`, PutItem and
-   * DeleteItem on those in `access.write`, each bounded by IAM's `dynamodb:LeadingKeys` condition on
+   * DeleteItem on those in `access.write`, PutItem alone on those in `access.put`, each bounded by IAM's `dynamodb:LeadingKeys` condition on
    * the item key's prefix (`token#*`, ...), on that table only; plus what its customer-managed key
    * needs, usable only through DynamoDB. Sets `TABLE_NAME`. Identity-policy statements on this
    * function's role (the key's policy delegates to IAM), so the stateful stack never references
@@ -242,8 +250,14 @@ export class BrokerFunction extends NodejsFunction {
    * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
    */
   bindTable(table: ITable, access: TableAccess): this {
-    if (access.read.length === 0 && access.write.length === 0)
+    const put = access.put ?? [];
+    if (access.read.length === 0 && access.write.length === 0 && put.length === 0)
       throw new InvalidPropsError(`${this.node.path}: bindTable needs at least one kind of item`);
+    const both = put.filter((kind) => access.read.includes(kind) || access.write.includes(kind));
+    if (both.length > 0)
+      throw new InvalidPropsError(
+        `${this.node.path}: bindTable: ${both.join(', ')} may be put only, or read and written, not both`,
+      );
     const statement = (sid: string, actions: readonly string[], kinds: readonly TableItemKind[]) =>
       new PolicyStatement({
         sid,
@@ -257,6 +271,7 @@ export class BrokerFunction extends NodejsFunction {
       this.addToRolePolicy(statement('TableReads', TABLE_READ_ACTIONS, access.read));
     if (access.write.length > 0)
       this.addToRolePolicy(statement('TableWrites', TABLE_WRITE_ACTIONS, access.write));
+    if (put.length > 0) this.addToRolePolicy(statement('TablePutsOnly', TABLE_PUT_ACTIONS, put));
     if (table.encryptionKey) this.bindKey(table.encryptionKey, 'dynamodb', TABLE_KEY_ACTIONS);
     this.addEnvironment(ENV.table, table.tableName);
     return this;

@@ -9,12 +9,12 @@ import {
 } from '../errors';
 import type { Log } from '../tokens/ports';
 import { SingleFlight } from '../tokens/single-flight';
-import type { Caller, CallerRecord, CallerStore } from './caller';
+import type { Caller, CallerReader, CallerRecord } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 import { ReadBudget } from './read-budget';
 
 export interface AuthenticatorOptions {
-  readonly store: CallerStore;
+  readonly store: CallerReader;
   readonly clock: Clock;
   /** How long a caller record is reused; a disabled caller is refused at most this much later. @default 15000 */
   readonly cacheMs?: number;
@@ -42,6 +42,9 @@ export interface AuthenticatorOptions {
   readonly maxStaleMs?: number;
   readonly log?: Log;
 }
+
+/** What the caller is told for a key that is unknown, wrong or expired alike. */
+const UNKNOWN_KEY = 'unknown or invalid caller key';
 
 interface Entry {
   readonly record: CallerRecord | undefined;
@@ -81,18 +84,24 @@ export class CallerAuthenticator {
 
   /**
    * @param signal the request's deadline: a table read that outlives it is abandoned
-   * @throws UnauthorizedError for a missing, malformed, unknown, wrong or disabled key
+   * @throws UnauthorizedError for a missing, malformed, unknown, wrong, disabled or expired key
+   *   (its `reason` says which, for the log line)
    * @throws StoreUnavailableError when the record cannot be read and none recent enough is held
    * @throws CallerLookupThrottledError when a key never verified here would need a read past the budget
    */
   async authenticate(authorization: string | undefined, signal: AbortSignal): Promise<Caller> {
     if (authorization === undefined || authorization.trim() === '') {
-      throw new UnauthorizedError('missing Authorization header (expected "Bearer <caller key>")');
+      throw new UnauthorizedError('missing Authorization header (expected "Bearer <caller key>")', {
+        reason: 'missing',
+      });
     }
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1]) throw new UnauthorizedError('Authorization header must be "Bearer <caller key>"');
+    if (!match?.[1])
+      throw new UnauthorizedError('Authorization header must be "Bearer <caller key>"', {
+        reason: 'malformed',
+      });
     const parsed = parseKey(match[1]);
-    if (!parsed) throw new UnauthorizedError('malformed caller key');
+    if (!parsed) throw new UnauthorizedError('malformed caller key', { reason: 'malformed' });
     const { keyId } = parsed;
     const secretHash = hashSecret(parsed.secret);
     const known = this.verified.get(keyId);
@@ -102,13 +111,22 @@ export class CallerAuthenticator {
     const matches = constantTimeEqual(secretHash, record?.secretHash ?? '');
     if (!record || !matches) {
       if (!known) this.remember(this.unverified, keyId, found, this.maxUnverifiedEntries);
-      throw new UnauthorizedError('unknown or invalid caller key');
+      throw new UnauthorizedError(UNKNOWN_KEY);
     }
     // Authenticated: only now may the record take a place among the verified ones (or move up).
     if (!known) this.unverified.delete(keyId);
     this.remember(this.verified, keyId, found, this.maxEntries);
-    if (record.disabled) throw new UnauthorizedError('caller key disabled');
-    return { keyId: record.keyId, name: record.name, scopes: record.scopes };
+    if (record.disabled) throw new UnauthorizedError('caller key disabled', { reason: 'disabled', keyId });
+    // Checked on every request against the clock, not when the record was read: an expiry holds to
+    // the millisecond. The caller is told no more than for an unknown key; the log line says why.
+    if (record.expiresAt !== undefined && this.options.clock.now() >= Date.parse(record.expiresAt))
+      throw new UnauthorizedError(UNKNOWN_KEY, { reason: 'expired', keyId });
+    return {
+      keyId: record.keyId,
+      name: record.name,
+      scopes: record.scopes,
+      ...(record.sourceCidrs ? { sourceCidrs: record.sourceCidrs } : {}),
+    };
   }
 
   /** A verified key's record: as held while fresh, else read again (the outage rules apply). */

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
+import { MAX_SOURCE_CIDRS } from './source-networks';
 import '../validation';
 
 /** What a caller may do on one connection (docs/design.md "Callers"). */
@@ -42,6 +43,20 @@ export const callerRecordSchema = z.object({
   disabled: z._default(z.boolean(), false),
   createdAt: z.string(),
   disabledAt: z.optional(z.string()),
+  /** ISO 8601: from then on the key is refused like an unknown one (`--expires-in`, or a rotation's overlap). */
+  expiresAt: z.optional(z.string().check(z.refine((value) => Number.isFinite(Date.parse(value)), 'a date'))),
+  /**
+   * The networks requests may come from (`--source-cidrs`), checked when written (shared/callers/
+   * cidr.ts); absent: any. A stored entry that does not parse (a record edited by hand) refuses
+   * every request of the caller.
+   */
+  sourceCidrs: z.optional(
+    z.array(z.string().check(z.maxLength(64))).check(z.minLength(1), z.maxLength(MAX_SOURCE_CIDRS)),
+  ),
+  /** The key this one replaced (`rotate`). */
+  replaces: z.optional(z.string()),
+  /** The key that replaced this one (`rotate`); this one then expires after the overlap. */
+  replacedBy: z.optional(z.string()),
 });
 
 export type CallerRecord = z.infer<typeof callerRecordSchema>;
@@ -51,14 +66,48 @@ export interface Caller {
   readonly keyId: string;
   readonly name: string;
   readonly scopes: Readonly<Record<string, ConnectionScope>>;
+  /** Where its requests may come from; absent: anywhere. */
+  readonly sourceCidrs?: readonly string[];
+}
+
+/** Changes the operators' command makes to an existing caller record. */
+export interface CallerChanges {
+  readonly expiresAt?: string;
+  readonly replacedBy?: string;
+  /** `null` removes the restriction (any source). */
+  readonly sourceCidrs?: readonly string[] | null;
+}
+
+/** What authentication needs of the caller records: one by key id. */
+export interface CallerReader {
+  get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined>;
 }
 
 /** Persistence of caller records (`caller#<keyId>` items); each call takes the signal of its work. */
-export interface CallerStore {
-  get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined>;
+export interface CallerStore extends CallerReader {
   /** Creates the record; fails if the key id exists. */
   create(record: CallerRecord, signal: AbortSignal): Promise<void>;
   list(signal: AbortSignal): Promise<CallerRecord[]>;
   /** Marks the caller disabled; resolves false when there is no such caller. */
   disable(keyId: string, at: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Applies `changes`; resolves false when there is no such caller, or (with `replacedBy`) when it
+   * was already replaced: a key is rotated once.
+   */
+  update(keyId: string, changes: CallerChanges, signal: AbortSignal): Promise<boolean>;
+}
+
+/**
+ * When each caller key was last used (`lastused#<keyId>` items). The API function records, the
+ * operators' command reads; neither touches the caller record itself.
+ */
+export interface LastUseWriter {
+  /** Records a use at `at` (epoch ms); never moves an already later one back. */
+  record(keyId: string, at: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Last uses as the operators' command sees them: recorded and listed. */
+export interface LastUseStore extends LastUseWriter {
+  /** Every recorded last use, by key id (epoch ms). */
+  list(signal: AbortSignal): Promise<Map<string, number>>;
 }

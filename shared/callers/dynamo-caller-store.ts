@@ -1,60 +1,44 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { conditionalWrite, tableKeys } from '../adapters/table';
-import { type CallerRecord, type CallerStore, callerRecordSchema } from './caller';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionalWrite, GROUP_INDEX, groupKeys, KEY_PREFIXES, tableKeys } from '../adapters/table';
+import { type CallerChanges, type CallerRecord, type CallerStore, callerRecordSchema } from './caller';
+import { DynamoCallerReader } from './dynamo-caller-reader';
 
-const CALLER_PREFIX = 'caller#';
+/**
+ * Marks a table whose caller records are all in the group index. Records written before the index
+ * existed (issue 20) are not; the first `list` finds them with one scan and indexes them.
+ */
+const CALLERS_INDEXED = tableKeys.meta('callers-indexed');
 
-/** Caller records in the broker's table. */
-export class DynamoCallerStore implements CallerStore {
-  constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+/** The index attributes of a caller record: its group, then its key id. */
+const indexKeysOf = (keyId: string) => ({
+  [GROUP_INDEX.partitionKey]: groupKeys.callers,
+  [GROUP_INDEX.sortKey]: keyId,
+});
 
-  async get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined> {
-    const { Item } = await this.options.client.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.caller(keyId) } }),
-      { abortSignal: signal },
-    );
-    if (!Item) return undefined;
-    const parsed = callerRecordSchema.safeParse(Item);
-    // A malformed record authenticates nobody.
-    return parsed.success ? parsed.data : undefined;
-  }
-
+/** Caller records in the broker's table: what the operators' command reads and writes. */
+export class DynamoCallerStore extends DynamoCallerReader implements CallerStore {
   async create(record: CallerRecord, signal: AbortSignal): Promise<void> {
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,
-        Item: { pk: tableKeys.caller(record.keyId), ...record },
+        Item: { pk: tableKeys.caller(record.keyId), ...indexKeysOf(record.keyId), ...record },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
       { abortSignal: signal },
     );
   }
 
+  /**
+   * Every caller, oldest first: one query of the group index (the table also holds up to a year of
+   * audit records, which a scan would read). The first call on a table from before the index scans
+   * once and indexes the older records.
+   */
   async list(signal: AbortSignal): Promise<CallerRecord[]> {
-    const records: CallerRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new ScanCommand({
-          TableName: this.options.tableName,
-          FilterExpression: 'begins_with(pk, :prefix)',
-          ExpressionAttributeValues: { ':prefix': CALLER_PREFIX },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-        { abortSignal: signal },
-      );
-      for (const item of page.Items ?? []) {
-        const parsed = callerRecordSchema.safeParse(item);
-        if (parsed.success) records.push(parsed.data);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const marker = await this.options.client.send(
+      new GetCommand({ TableName: this.options.tableName, Key: { pk: CALLERS_INDEXED } }),
+      { abortSignal: signal },
+    );
+    const records = marker.Item ? await this.queryIndex(signal) : await this.indexOlderRecords(signal);
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
@@ -71,5 +55,118 @@ export class DynamoCallerStore implements CallerStore {
         { abortSignal: signal },
       ),
     );
+  }
+
+  async update(keyId: string, changes: CallerChanges, signal: AbortSignal): Promise<boolean> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const values: Record<string, unknown> = {};
+    if (changes.expiresAt !== undefined) {
+      set.push('expiresAt = :expiresAt');
+      values[':expiresAt'] = changes.expiresAt;
+    }
+    if (changes.replacedBy !== undefined) {
+      set.push('replacedBy = :replacedBy');
+      values[':replacedBy'] = changes.replacedBy;
+    }
+    if (changes.sourceCidrs === null) remove.push('sourceCidrs');
+    else if (changes.sourceCidrs !== undefined) {
+      set.push('sourceCidrs = :sourceCidrs');
+      values[':sourceCidrs'] = [...changes.sourceCidrs];
+    }
+    if (set.length === 0 && remove.length === 0) return (await this.get(keyId, signal)) !== undefined;
+    const expression = [
+      set.length ? `SET ${set.join(', ')}` : '',
+      remove.length ? `REMOVE ${remove.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    return conditionalWrite(
+      this.options.client.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: { pk: tableKeys.caller(keyId) },
+          UpdateExpression: expression,
+          // A key is replaced once: a second rotation of the same key is refused, not stacked.
+          ConditionExpression:
+            changes.replacedBy !== undefined
+              ? 'attribute_exists(pk) AND attribute_not_exists(replacedBy)'
+              : 'attribute_exists(pk)',
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+  }
+
+  private async queryIndex(signal: AbortSignal): Promise<CallerRecord[]> {
+    const records: CallerRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          IndexName: GROUP_INDEX.name,
+          KeyConditionExpression: '#gpk = :group',
+          ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey },
+          ExpressionAttributeValues: { ':group': groupKeys.callers },
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+        { abortSignal: signal },
+      );
+      for (const item of page.Items ?? []) {
+        const parsed = callerRecordSchema.safeParse(item);
+        if (parsed.success) records.push(parsed.data);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  /** Once per table: finds caller records by a scan, adds their index keys, then sets the marker. */
+  private async indexOlderRecords(signal: AbortSignal): Promise<CallerRecord[]> {
+    const records: CallerRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new ScanCommand({
+          TableName: this.options.tableName,
+          FilterExpression: 'begins_with(pk, :prefix)',
+          ExpressionAttributeValues: { ':prefix': KEY_PREFIXES.caller },
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+        { abortSignal: signal },
+      );
+      for (const item of page.Items ?? []) {
+        const parsed = callerRecordSchema.safeParse(item);
+        if (parsed.success) records.push(parsed.data);
+        if (item[GROUP_INDEX.partitionKey] !== undefined || typeof item.pk !== 'string') continue;
+        await conditionalWrite(
+          this.options.client.send(
+            new UpdateCommand({
+              TableName: this.options.tableName,
+              Key: { pk: item.pk },
+              UpdateExpression: 'SET #gpk = :group, #gsk = :keyId',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey, '#gsk': GROUP_INDEX.sortKey },
+              ExpressionAttributeValues: {
+                ':group': groupKeys.callers,
+                ':keyId': item.pk.slice(KEY_PREFIXES.caller.length),
+              },
+            }),
+            { abortSignal: signal },
+          ),
+        );
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    await this.options.client.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: { pk: CALLERS_INDEXED, at: new Date().toISOString() },
+      }),
+      { abortSignal: signal },
+    );
+    return records;
   }
 }

@@ -191,6 +191,20 @@ export const callerSettingsSchema = z.strictObject({
   ),
 });
 
+/** How long audit records are kept by default: a year, as security reviews usually ask. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+
+/**
+ * The audit trail (docs/design.md "Audit trail"): each record carries a TTL this many days after
+ * it was written, so DynamoDB deletes it then. A change applies to records written after it.
+ */
+export const auditSettingsSchema = z.strictObject({
+  retentionDays: z._default(
+    z.number().check(z.int(), z.minimum(1), z.maximum(3650)),
+    DEFAULT_AUDIT_RETENTION_DAYS,
+  ),
+});
+
 /** Connection ids appear in table keys, URLs and metrics dimensions. */
 export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -211,6 +225,7 @@ export const brokerConfigSchema = z.strictObject({
     concurrency: DEFAULT_REFRESH_CONCURRENCY,
   }),
   callers: z._default(callerSettingsSchema, { maxStaleSeconds: DEFAULT_CALLER_MAX_STALE_SECONDS }),
+  audit: z._default(auditSettingsSchema, { retentionDays: DEFAULT_AUDIT_RETENTION_DAYS }),
 });
 
 export type AstratoConnection = z.infer<typeof astratoConnectionSchema>;
@@ -219,6 +234,7 @@ export type Connection = z.infer<typeof connectionSchema>;
 export type ConnectionKind = Connection['kind'];
 export type RefreshSettings = z.infer<typeof refreshSettingsSchema>;
 export type CallerSettings = z.infer<typeof callerSettingsSchema>;
+export type AuditSettings = z.infer<typeof auditSettingsSchema>;
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 /** The document as written by people (defaults not yet applied). */
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;

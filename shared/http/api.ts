@@ -6,16 +6,27 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpRouterHandler from '@middy/http-router';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import {
+  AUDIT_DETAIL_MAX,
+  type AuditAction,
+  type AuditRecorder,
+  type RequestOrigin,
+} from '../audit/audit-trail';
 import type { CallerAuthenticator } from '../callers/authenticator';
+import { authorizeSource } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
+import type { LastUseRecorder } from '../callers/last-use';
 import type { Clock } from '../clock';
 import {
   describeError,
+  ForbiddenError,
   InvalidRequestError,
   isBrokerError,
   MethodNotAllowedError,
   PayloadTooLargeError,
   RouteNotFoundError,
+  UnauthorizedError,
+  type UnauthorizedReason,
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../errors';
@@ -40,6 +51,18 @@ const DEADLINE_MARGIN_MS = 1000;
 interface ErrorState {
   problemCode?: string;
   errorCode?: string;
+  /** Why a caller key was refused (401): the log line says it, the caller is not told. */
+  authFailure?: UnauthorizedReason;
+  /** The key id of a refused key whose secret matched (disabled, expired). */
+  refusedKeyId?: string;
+}
+
+/** What an audit record of a refusal can say about the request, as far as it was read. */
+interface AuditSubject {
+  connection?: string;
+  email?: string;
+  groupIds?: readonly string[];
+  groupNames?: readonly string[];
 }
 
 export interface ApiDeps {
@@ -47,6 +70,10 @@ export interface ApiDeps {
   readonly tickets: TicketIssuer;
   readonly vendor: TokenVendor;
   readonly status: StatusReader;
+  /** Records tickets, vended tokens and refusals of authenticated callers. */
+  readonly audit: AuditRecorder;
+  /** Notes when each caller key was used, a few writes per key per hour at most. */
+  readonly lastUse: LastUseRecorder;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -206,44 +233,90 @@ export function createApiHandler(deps: ApiDeps) {
       timeout,
     );
 
-  const authenticate = async (event: ApiEvent, deadline: Deadline): Promise<Caller> => {
+  const originOf = (event: ApiEvent, context: Context): RequestOrigin => ({
+    requestId: event.requestContext?.requestId ?? context.awsRequestId,
+    sourceIp: event.requestContext?.http?.sourceIp ?? '',
+  });
+
+  /**
+   * Runs `route` for an authenticated caller allowed at the request's source address. A refusal
+   * (403) from here on is audited with what `subject` holds by then; the key's use is noted
+   * alongside the work, and awaited before answering (at most one write per key per 5 minutes).
+   */
+  const asCaller = async (
+    event: ApiEvent,
+    context: Context,
+    deadline: Deadline,
+    action: AuditAction,
+    route: (caller: Caller, origin: RequestOrigin, subject: AuditSubject) => Promise<ApiResult>,
+  ): Promise<ApiResult> => {
     const caller = await deps.authenticator.authenticate(header(event, 'authorization'), deadline.signal);
     logger.appendKeys({ caller: caller.keyId });
-    return caller;
+    const origin = originOf(event, context);
+    const subject: AuditSubject = {};
+    const used = deps.lastUse.touch(caller.keyId, deadline.signal);
+    try {
+      authorizeSource(caller, origin.sourceIp);
+      return await route(caller, origin, subject);
+    } catch (error) {
+      if (error instanceof ForbiddenError) {
+        await deps.audit.record(
+          {
+            at: new Date(deps.clock.now()).toISOString(),
+            requestId: origin.requestId,
+            action,
+            outcome: 'forbidden',
+            callerKeyId: caller.keyId,
+            callerName: caller.name,
+            sourceIp: origin.sourceIp,
+            ...subject,
+            detail: error.message.slice(0, AUDIT_DETAIL_MAX),
+          },
+          deadline.signal,
+        );
+      }
+      throw error;
+    } finally {
+      await used;
+    }
   };
 
   const handlers: Record<RoutePath, RouteHandler> = {
     '/v1/health': async () => json(200, { status: 'ok' }),
-    '/v1/tickets': async (event, _context, deadline) => {
-      const caller = await authenticate(event, deadline);
-      const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
-      if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
-      const ticket = await deps.tickets.issue(caller, parsed.data, deadline);
-      // Goes into the request's one access line (no second line per ticket).
-      logger.appendKeys({ connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
-      return json(
-        201,
-        {
-          ticketId: ticket.ticketId,
-          redeemUrl: ticket.redeemUrl,
-          embedUrl: ticket.embedUrl,
-          signOutUrl: ticket.signOutUrl,
-          connection: ticket.connection,
-          expiresAt: ticket.expiresAt,
-        },
-        { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
-      );
-    },
-    '/v1/connections/{id}/token': async (event, _context, deadline) => {
-      const caller = await authenticate(event, deadline);
-      const token = await deps.vendor.vend(caller, connectionParam(event), deadline);
-      const { tokenOrigin, ...body } = token;
-      return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
-    },
-    '/v1/connections/{id}/status': async (event, _context, deadline) => {
-      const caller = await authenticate(event, deadline);
-      return json(200, await deps.status.read(caller, connectionParam(event), deadline));
-    },
+    '/v1/tickets': (event, context, deadline) =>
+      asCaller(event, context, deadline, 'ticket', async (caller, origin, subject) => {
+        const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
+        if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
+        const { connection, email, groupIds, groupNames } = parsed.data;
+        Object.assign(subject, { connection, email, groupIds, groupNames });
+        const ticket = await deps.tickets.issue(caller, parsed.data, deadline, origin);
+        // Goes into the request's one access line (no second line per ticket).
+        logger.appendKeys({ connection: ticket.connection, tokenOrigin: ticket.tokenOrigin });
+        return json(
+          201,
+          {
+            ticketId: ticket.ticketId,
+            redeemUrl: ticket.redeemUrl,
+            embedUrl: ticket.embedUrl,
+            signOutUrl: ticket.signOutUrl,
+            connection: ticket.connection,
+            expiresAt: ticket.expiresAt,
+          },
+          { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
+        );
+      }),
+    '/v1/connections/{id}/token': (event, context, deadline) =>
+      asCaller(event, context, deadline, 'token', async (caller, origin, subject) => {
+        subject.connection = connectionParam(event);
+        const token = await deps.vendor.vend(caller, subject.connection, deadline, origin);
+        const { tokenOrigin, ...body } = token;
+        return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
+      }),
+    '/v1/connections/{id}/status': (event, context, deadline) =>
+      asCaller(event, context, deadline, 'status', async (caller, _origin, subject) => {
+        subject.connection = connectionParam(event);
+        return json(200, await deps.status.read(caller, subject.connection, deadline));
+      }),
   };
 
   const router = httpRouterHandler<ApiEvent, ApiResult>({
@@ -298,13 +371,15 @@ function requestLogging(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult>
   const started = new WeakMap<object, number>();
   const access = (request: middy.Request<ApiEvent, ApiResult>) => {
     const status = request.response?.statusCode ?? 500;
-    const { problemCode: code, errorCode } = request.internal as ErrorState;
+    const { problemCode: code, errorCode, authFailure, refusedKeyId } = request.internal as ErrorState;
     deps.logger.info('request', {
       method: request.event.requestContext?.http?.method,
       path: request.event.rawPath?.slice(0, 200),
       status,
       ...(code ? { code } : {}),
       ...(errorCode && errorCode !== code ? { errorCode } : {}),
+      ...(authFailure ? { authFailure } : {}),
+      ...(refusedKeyId ? { caller: refusedKeyId } : {}),
       durationMs: deps.clock.now() - (started.get(request) ?? deps.clock.now()),
     });
     if (code) deps.metrics.addMetric(`Errors_${code}`, 'Count', 1);
@@ -339,6 +414,9 @@ function problemDetails(deps: ApiDeps): middy.MiddlewareObj<ApiEvent, ApiResult>
       Object.assign(request.internal, {
         problemCode: code,
         errorCode: isBrokerError(error) ? error.code : 'internal',
+        ...(error instanceof UnauthorizedError
+          ? { authFailure: error.reason, ...(error.keyId ? { refusedKeyId: error.keyId } : {}) }
+          : {}),
       } satisfies ErrorState);
       request.response = problemResponse(error, requestId);
     },

@@ -1,5 +1,9 @@
+import { AuditRecorder } from '../audit/audit-trail';
+import { DynamoAuditTrail } from '../audit/dynamo-audit-trail';
 import { CallerAuthenticator } from '../callers/authenticator';
-import { DynamoCallerStore } from '../callers/dynamo-caller-store';
+import { DynamoCallerReader } from '../callers/dynamo-caller-reader';
+import { DynamoLastUseWriter } from '../callers/dynamo-last-use-writer';
+import { LastUseRecorder } from '../callers/last-use';
 import { createApiHandler } from '../http/api';
 import { DynamoStatusStore } from '../status/status-store';
 import { createStatusReader } from '../use-cases/connection-status';
@@ -14,9 +18,14 @@ import type { Runtime } from './runtime';
 export function apiFunction(runtime: Runtime) {
   const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato } = runtime;
   const store = { client: documentClient, tableName };
+  const audit = new AuditRecorder({
+    trail: new DynamoAuditTrail({ ...store, retentionDays: config.audit.retentionDays }),
+    log: logger,
+    telemetry,
+  });
   return createApiHandler({
     authenticator: new CallerAuthenticator({
-      store: new DynamoCallerStore(store),
+      store: new DynamoCallerReader(store),
       clock,
       log: logger,
       maxStaleMs: config.callers.maxStaleSeconds * 1000,
@@ -28,14 +37,17 @@ export function apiFunction(runtime: Runtime) {
       clock,
       log: logger,
       telemetry,
+      audit,
     }),
-    vendor: createTokenVendor({ connections: config.connections, tokens, clock, telemetry }),
+    vendor: createTokenVendor({ connections: config.connections, tokens, clock, telemetry, audit }),
     status: createStatusReader({
       connections: config.connections,
       tokens,
       status: new DynamoStatusStore(store),
       clock,
     }),
+    audit,
+    lastUse: new LastUseRecorder({ store: new DynamoLastUseWriter(store), clock, log: logger }),
     logger,
     metrics,
     clock,

@@ -1,3 +1,4 @@
+import type { AuditRecorder, RequestOrigin } from '../audit/audit-trail';
 import {
   authorizeTicket,
   authorizeTicketSubject,
@@ -10,6 +11,7 @@ import type { AstratoConnection } from '../config/schema';
 import {
   InternalError,
   InvalidRequestError,
+  isBrokerError,
   UpstreamRejectedError,
   UpstreamTokenRejectedError,
 } from '../errors';
@@ -51,6 +53,8 @@ export interface TicketIssuerDeps {
   readonly clock: Clock;
   readonly log: Log;
   readonly telemetry: Telemetry;
+  /** One record per ticket issued (docs/design.md "Audit trail"). */
+  readonly audit: AuditRecorder;
   /** @default 60000 */
   readonly ticketLifetimeMs?: number;
   readonly sleep?: Sleep;
@@ -86,12 +90,19 @@ export function signOutUrlFor(connection: AstratoConnection): string {
 
 /**
  * Issues a one-time embed ticket: scope checks, a usable m2m token (never waiting for a refresh),
- * `/oem/setup`; a 401 from setup drops the token, renews it once and retries once.
+ * `/oem/setup`; a 401 from setup drops the token, renews it once and retries once. The audit record
+ * is written while `/oem/setup` runs and awaited before the ticket is returned, so it adds no
+ * latency; a setup that fails after it is followed by a `ticket_failed` record.
  */
 export function createTicketIssuer(deps: TicketIssuerDeps) {
   const lifetimeMs = deps.ticketLifetimeMs ?? 60_000;
   return {
-    async issue(caller: Caller, request: TicketRequest, deadline: Deadline): Promise<IssuedTicket> {
+    async issue(
+      caller: Caller,
+      request: TicketRequest,
+      deadline: Deadline,
+      origin: RequestOrigin,
+    ): Promise<IssuedTicket> {
       const { id, connection, scope } = authorizeTicket(caller, deps.connections, request.connection);
       const groupIds = request.groupIds ?? [];
       const groupNames = request.groupNames ?? [];
@@ -127,21 +138,55 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
               error: error.message,
             }),
         });
-      let { token, origin } = await deps.tokens.get(id, { deadline });
+      let { token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline });
       const started = deps.clock.now();
+      const setupWithRenewal = async (): Promise<{ ticketId: string }> => {
+        try {
+          return await setup(token.accessToken);
+        } catch (error) {
+          if (!(error instanceof UpstreamTokenRejectedError)) throw error;
+          deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
+          await deps.tokens.invalidate(id, token, deadline);
+          ({ token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline }));
+          return await setup(token.accessToken);
+        } finally {
+          // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
+          deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
+        }
+      };
+      // The vendor is asked first (its answer is the long wait), then the record goes out while it
+      // runs: from the moment the vendor is asked the ticket may exist.
+      const issuing = setupWithRenewal();
+      const record = {
+        at: new Date(started).toISOString(),
+        requestId: origin.requestId,
+        action: 'ticket',
+        callerKeyId: caller.keyId,
+        callerName: caller.name,
+        sourceIp: origin.sourceIp,
+        connection: id,
+        email: request.email,
+        groupIds,
+        groupNames,
+      } as const;
+      const recorded = deps.audit.record({ ...record, outcome: 'ticket_issued' }, deadline.signal);
       let ticket: { ticketId: string };
       try {
-        ticket = await setup(token.accessToken);
+        ticket = await issuing;
       } catch (error) {
-        if (!(error instanceof UpstreamTokenRejectedError)) throw error;
-        deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
-        await deps.tokens.invalidate(id, token, deadline);
-        ({ token, origin } = await deps.tokens.get(id, { deadline }));
-        ticket = await setup(token.accessToken);
-      } finally {
-        // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
-        deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
+        await recorded;
+        await deps.audit.record(
+          {
+            ...record,
+            at: new Date(deps.clock.now()).toISOString(),
+            outcome: 'ticket_failed',
+            error: isBrokerError(error) ? error.code : 'internal',
+          },
+          deadline.signal,
+        );
+        throw error;
       }
+      await recorded;
       const urls = {
         redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticket.ticketId),
         embedUrl: embedUrlFor(connection, ticket.ticketId),
@@ -153,7 +198,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         ...urls,
         connection: id,
         expiresAt: new Date(deps.clock.now() + lifetimeMs).toISOString(),
-        tokenOrigin: origin,
+        tokenOrigin,
       };
     },
   };

@@ -156,6 +156,84 @@ describe('npm start', () => {
     expect(stillOpen).toEqual([]);
   }, 90_000);
 
+  it('the callers commands as printed: expiry, source networks, rotation, update, last use, the audit trail', async () => {
+    const stack = await start();
+    try {
+      const banner = stack.output();
+      const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+      const devKey = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+      const ticket = (key: string) =>
+        fetch(`${api}/v1/tickets`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'ada@example.com', groupIds: ['sales'] }),
+        });
+      const created = async (args: string) => {
+        const result = await callersAsPrinted(banner, args);
+        expect(result).toMatchObject({ code: 0 });
+        const [, key = '', keyId = ''] = /^(tb_([A-Za-z0-9]{16})_\S+)$/m.exec(result.output) ?? [];
+        return { key, keyId, output: result.output };
+      };
+      expect((await ticket(devKey)).status).toBe(201);
+
+      // Requests to the local stack come from 127.0.0.1: a key held to another network is refused.
+      const elsewhere = await created(
+        'create --name Elsewhere --connection astrato --groups sales --email-domains example.com --expires-in 90d --source-cidrs 203.0.113.0/24',
+      );
+      expect(elsewhere.output).toMatch(/^expires: \d{4}-\d\d-\d\dT/m);
+      expect(elsewhere.output).toContain('source networks: 203.0.113.0/24');
+      const refused = await ticket(elsewhere.key);
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { code: string }).code).toBe('forbidden');
+      const bad = await callersAsPrinted(banner, `update ${elsewhere.keyId} --source-cidrs 203.0.113.0/33`);
+      expect(bad.code).toBe(1);
+      // One line naming what is wrong (npm's own header lines aside).
+      expect(bad.output.split('\n').filter((entry) => entry.startsWith('callers:'))).toEqual([
+        'callers: --source-cidrs: "203.0.113.0/33": the prefix length must be a number from 0 to 32',
+      ]);
+      const updated = await callersAsPrinted(banner, `update ${elsewhere.keyId} --any-source`);
+      expect(updated.output).toContain(`caller ${elsewhere.keyId}: source networks any`);
+
+      const local = await created(
+        'create --name Local --connection astrato --groups sales --email-domains example.com --source-cidrs 127.0.0.0/8,::1',
+      );
+      expect((await ticket(local.key)).status).toBe(201);
+      const rotated = await created(`rotate ${local.keyId} --overlap 0`);
+      expect(rotated.output).toContain(`replacing ${local.keyId}`);
+      expect(rotated.output).toContain('source networks: 127.0.0.0/8, ::1/128');
+      expect((await ticket(rotated.key)).status).toBe(201);
+
+      const list = await callersAsPrinted(banner, 'list');
+      const line = (keyId: string) => list.output.split('\n').find((entry) => entry.startsWith(keyId)) ?? '';
+      expect(line(elsewhere.keyId)).toMatch(/active .* expires:\d{4}-.* last-used:\d{4}-/);
+      expect(line(local.keyId)).toMatch(
+        new RegExp(`EXPIRED .* from:127\\.0\\.0\\.0/8\\|::1/128 .*replaced-by:${rotated.keyId}`),
+      );
+      expect(line(rotated.keyId)).toMatch(new RegExp(`active .* replaces:${local.keyId}`));
+      expect(line(devKey.split('_')[1] ?? '')).toMatch(/local development .* last-used:\d{4}-/);
+
+      const audit = await callersAsPrinted(banner, 'audit --since 1h');
+      expect(audit).toMatchObject({ code: 0 });
+      const outcomes = audit.output
+        .split('\n')
+        .filter((entry) => /^\d{4}-/.test(entry))
+        .map((entry) => `${/caller=(\S+)/.exec(entry)?.[1]} ${entry.split('  ')[1]}`);
+      expect(outcomes).toEqual([
+        `${devKey.split('_')[1]} ticket_issued`,
+        `${elsewhere.keyId} forbidden`,
+        `${local.keyId} ticket_issued`,
+        `${rotated.keyId} ticket_issued`,
+      ]);
+      const mine = await callersAsPrinted(banner, `audit --caller ${elsewhere.keyId} --json`);
+      expect(JSON.parse(mine.output.slice(mine.output.indexOf('[')))).toEqual([
+        expect.objectContaining({ outcome: 'forbidden', sourceIp: expect.stringMatching(/127\.0\.0\.1$/) }),
+      ]);
+      expect(audit.output).not.toContain('tb_');
+    } finally {
+      await interrupt(stack);
+    }
+  }, 120_000);
+
   it('refuses a bad configuration with one message naming the field, and a non-zero exit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-start-'));
     const config = join(dir, 'connections.json');

@@ -1,5 +1,8 @@
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { BrokerFunction, type TableAccess } from '../../infra/constructs/broker-function';
 import { StatefulStack } from '../../infra/stateful-stack';
 import {
   actionsOf,
@@ -172,12 +175,32 @@ describe('table items, by the prefix of their key (dynamodb:LeadingKeys)', () =>
     });
   });
 
+  it('the ticket function may only put audit# and lastused# items: no read, no delete, no update', () => {
+    built.stateless.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleOf(TICKET) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'TablePutsOnly',
+            Effect: 'Allow',
+            Action: 'dynamodb:PutItem',
+            Resource: { 'Fn::ImportValue': Match.stringLikeRegexp('GetAttTable.*Arn') },
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*', 'lastused#*'] } },
+          }),
+        ]),
+      },
+    });
+  });
+
   it('no statement of either function reaches the table without a LeadingKeys condition, and none writes caller#', () => {
-    for (const fn of [TICKET, REFRESHER]) {
+    for (const [fn, count] of [
+      [TICKET, 3],
+      [REFRESHER, 2],
+    ] as const) {
       const table = functionStatements(built.stateless, fn).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
       );
-      expect(table).toHaveLength(2);
+      expect(table).toHaveLength(count);
       for (const statement of table) {
         const keys = statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as string[];
         expect(keys.length).toBeGreaterThan(0);
@@ -191,6 +214,106 @@ describe('table items, by the prefix of their key (dynamodb:LeadingKeys)', () =>
         .flatMap(actionsOf)
         .filter((action) => /^dynamodb:(Scan|Query|Batch|UpdateItem|.*Table|\*)/.test(action)),
     ).toEqual([]);
+  });
+});
+
+/**
+ * What a set of statements lets a role do to an audit record (`audit#...`) of the table: each
+ * entry names an action that could read (and so learn a record's key), change or delete one.
+ * PutItem alone is what the ticket function needs: a new record under a key of 128 random bits
+ * that nothing it may read holds, so it can add records but never name an existing one.
+ */
+function auditRecordRisks(all: readonly Statement[]): string[] {
+  const AUDIT_KEY = 'audit#Zm9yZ2VkLXJlY29yZC1rZXk';
+  // Every item action but PutItem (and ConditionCheckItem, which reads nothing back), plus the
+  // table actions that could replace the data wholesale; matched against wildcards too.
+  const risky = [
+    'GetItem',
+    'BatchGetItem',
+    'Query',
+    'Scan',
+    'UpdateItem',
+    'DeleteItem',
+    'BatchWriteItem',
+    'PartiQLSelect',
+    'PartiQLUpdate',
+    'PartiQLDelete',
+    'PartiQLInsert',
+    'GetRecords',
+    'ExportTableToPointInTime',
+    'RestoreTableToPointInTime',
+    'DeleteTable',
+    'UpdateTable',
+    'UpdateTimeToLive',
+  ].map((action) => `dynamodb:${action}`);
+  const risks: string[] = [];
+  for (const statement of all.filter((candidate) => candidate.Effect === 'Allow')) {
+    const leading = statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as
+      | string[]
+      | undefined;
+    const reachesAudit =
+      leading === undefined || leading.some((pattern) => iamPattern(pattern).test(AUDIT_KEY));
+    if (!reachesAudit) continue;
+    for (const action of actionsOf(statement)) {
+      const pattern = iamPattern(action);
+      if (risky.some((candidate) => pattern.test(candidate)))
+        risks.push(`${statement.Sid ?? 'statement'}: ${action}`);
+    }
+  }
+  return risks;
+}
+
+describe('audit records: the functions add them, and cannot read, overwrite or delete one', () => {
+  it('neither function has an action on audit# items but PutItem, and the ticket function has that', () => {
+    for (const fn of [TICKET, REFRESHER])
+      expect({ fn: String(fn), risks: auditRecordRisks(functionStatements(built.stateless, fn)) }).toEqual({
+        fn: String(fn),
+        risks: [],
+      });
+    const puts = functionStatements(built.stateless, TICKET).filter(
+      (statement) =>
+        actionsOf(statement).includes('dynamodb:PutItem') &&
+        (
+          statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] as string[] | undefined
+        )?.includes('audit#*'),
+    );
+    expect(puts.map(actionsOf)).toEqual([['dynamodb:PutItem']]);
+  });
+
+  it('nor any other role in either stack, and no role may query the table’s index', () => {
+    expect(auditRecordRisks(all)).toEqual([]);
+    expect(JSON.stringify(all.map((statement) => statement.Resource))).not.toContain('/index/');
+  });
+
+  it('negative control: the same check finds delete, update, read and unconditioned access', () => {
+    const app = newApp();
+    const stateful = new StatefulStack(app, 'ControlStateful', { config: exampleConfig });
+    const stack = new Stack(app, 'Control');
+    const bind = (id: string, access: TableAccess) =>
+      new BrokerFunction(stack, id, {
+        entry: 'functions/issue-ticket/handler.ts',
+        description: `control ${id}`,
+        serviceName: 'issue-ticket',
+        config: exampleConfig,
+      }).bindTable(stateful.table, access);
+    bind('Writes', { read: [], write: ['audit'] });
+    bind('Reads', { read: ['audit'], write: [], put: ['lastUsed'] });
+    bind('Puts', { read: [], write: [], put: ['audit'] }).addToRolePolicy(
+      new PolicyStatement({ sid: 'Unconditioned', actions: ['dynamodb:UpdateItem'], resources: ['*'] }),
+    );
+    const template = Template.fromStack(stack);
+    expect(auditRecordRisks(functionStatements(template, /control Writes/))).toEqual([
+      'TableWrites: dynamodb:DeleteItem',
+    ]);
+    expect(auditRecordRisks(functionStatements(template, /control Reads/))).toEqual([
+      'TableReads: dynamodb:GetItem',
+    ]);
+    expect(auditRecordRisks(functionStatements(template, /control Puts/))).toEqual([
+      'Unconditioned: dynamodb:UpdateItem',
+    ]);
+    expect(() => bind('Both', { read: [], write: ['audit'], put: ['audit'] })).toThrow(
+      /audit may be put only, or read and written, not both/,
+    );
   });
 });
 

@@ -8,7 +8,7 @@ import { exampleConfig, render, synthesize } from './support';
 const { stateful, stateless } = synthesize(exampleConfig, { stateless: { alarmEmail: 'ops@example.com' } });
 
 describe('stateful stack', () => {
-  it('has the single table of docs/design.md: pk, on demand, PITR, the customer-managed key, TTL on ttl, retained', () => {
+  it('has the single table of docs/design.md: pk, the group index, on demand, PITR, the customer-managed key, TTL on ttl, retained', () => {
     stateful.resourceCountIs('AWS::DynamoDB::Table', 1);
     const keys = Object.keys(stateful.findResources('AWS::KMS::Key'));
     expect(keys).toHaveLength(1);
@@ -17,7 +17,23 @@ describe('stateful stack', () => {
       UpdateReplacePolicy: 'Retain',
       Properties: {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'gpk', AttributeType: 'S' },
+          { AttributeName: 'gsk', AttributeType: 'S' },
+        ],
+        // One sparse index (callers, last uses, audit records by day), all attributes projected:
+        // what the operators' command reads instead of scanning.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'group-index',
+            KeySchema: [
+              { AttributeName: 'gpk', KeyType: 'HASH' },
+              { AttributeName: 'gsk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: {

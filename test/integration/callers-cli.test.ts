@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CallerAuthenticator } from '../../shared/callers/authenticator';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { systemClock } from '../../shared/clock';
@@ -256,7 +256,15 @@ describe('callers command: whose tickets a key may mint is decided at create', (
         },
       }),
     );
+    // As on a table from before the group index (issue 20): the first list finds it with a scan.
+    await stack
+      .documentClient()
+      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'meta#callers-indexed' } }));
     const text = (await callers('list')).stdout;
+    const { Item: indexed } = await stack
+      .documentClient()
+      .send(new GetCommand({ TableName: TABLE_NAME, Key: { pk: 'caller#LegacyCaller00001' } }));
+    expect(indexed).toMatchObject({ gpk: 'caller', gsk: 'LegacyCaller00001' });
     expect(text).toMatch(new RegExp(`${openId}.*Decided open.*astrato\\[tickets,ANY EMAIL\\]`));
     expect(text).toMatch(
       /LegacyCaller00001.*Legacy open.*astrato\[tickets,ANY EMAIL \(created before --any-email was required/,

@@ -2,10 +2,15 @@ import { DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamod
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createTable, type LocalDynamo } from '../../local/dynamodb';
 import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import type { AuditRecord } from '../../shared/audit/audit-trail';
+import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
+import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
 import type { CallerRecord } from '../../shared/callers/caller';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
+import { DynamoLastUseStore } from '../../shared/callers/dynamo-last-use-store';
 import { DynamoStatusStore } from '../../shared/status/status-store';
 import type { CachedToken } from '../../shared/tokens/token';
+import { describeCallerPortsContract } from './caller-ports-contract';
 import { ManualClock, noDeadline } from './fakes';
 
 /**
@@ -186,7 +191,7 @@ export function describeDynamoAdapters(engine: Engine): void {
         expect(await store.get('NOSUCHKEY0000000', noDeadline)).toBeUndefined(); // the failed update created nothing
       });
 
-      it('lists past a page: the scan follows LastEvaluatedKey', async () => {
+      it('lists past a page: the scan, then the index query, follow LastEvaluatedKey', async () => {
         const store = new DynamoCallerStore({ client, tableName });
         // Items of over 4 KB (sixteen 256-character group ids): a scan page holds at most 1 MB.
         const groups = 'abcdefghijklmnop'.split('').map((letter) => letter.repeat(256));
@@ -212,7 +217,27 @@ export function describeDynamoAdapters(engine: Engine): void {
         const listed = await store.list(noDeadline);
         expect(listed).toHaveLength(300);
         expect(listed[299]?.keyId).toBe('K000000000000299');
+        // The first list indexed nothing new (the records carry their index keys); the second reads
+        // the group index, past a page too.
+        const again = await store.list(noDeadline);
+        expect(again).toHaveLength(300);
+        expect(again[299]?.keyId).toBe('K000000000000299');
       }, 120_000);
+    });
+
+    // The ports issue 20 added, with the same expectations as the in-memory fakes (a fresh table each).
+    describeCallerPortsContract(engine.name, async () => {
+      tables += 1;
+      const table = { client, tableName: `${TABLE}-${tables}` };
+      await createTable({ endpoint: dynamo.endpoint, tableName: table.tableName });
+      return {
+        callers: new DynamoCallerStore(table),
+        lastUses: new DynamoLastUseStore(table),
+        audit: Object.assign(new DynamoAuditReader(table), {
+          append: (record: AuditRecord, signal: AbortSignal) =>
+            new DynamoAuditTrail(table).append(record, signal),
+        }),
+      };
     });
 
     describe('status', () => {

@@ -14,6 +14,8 @@ export interface EventOptions {
   /** A string is sent as is; anything else is JSON-encoded. `undefined` sends no body. */
   readonly body?: unknown;
   readonly isBase64Encoded?: boolean;
+  /** `requestContext.http.sourceIp`. @default the sample's, 203.0.113.17 */
+  readonly sourceIp?: string;
 }
 
 export function apiEvent(options: EventOptions = {}): APIGatewayProxyEventV2 {
@@ -39,7 +41,7 @@ export function apiEvent(options: EventOptions = {}): APIGatewayProxyEventV2 {
     headers,
     ...(body === undefined ? {} : { encodedBody: { body, isBase64Encoded } }),
     host: sample.requestContext.domainName,
-    sourceIp: sample.requestContext.http.sourceIp,
+    sourceIp: options.sourceIp ?? sample.requestContext.http.sourceIp,
     accountId: sample.requestContext.accountId,
     // The deployed stage routes /v1/{proxy+}: the event names the route and its path parameter.
     routeKey: sample.routeKey,

@@ -1,3 +1,5 @@
+import type { AuditQuery, AuditReader, AuditRecord, AuditTrail } from '../../shared/audit/audit-trail';
+import type { CallerChanges, CallerRecord, CallerStore, LastUseStore } from '../../shared/callers/caller';
 import type { Clock } from '../../shared/clock';
 import type {
   LeaseResult,
@@ -156,3 +158,87 @@ export class ScriptedProvider implements TokenProvider {
  * deadline applies (the code under test always hands one down from a request or a run).
  */
 export const noDeadline: AbortSignal = new AbortController().signal;
+
+/** Caller records in memory, with the Dynamo adapter's rules (test/support/caller-ports-contract.ts). */
+export class MemoryCallerStore implements CallerStore {
+  readonly records = new Map<string, CallerRecord>();
+  failing = false;
+  reads = 0;
+  async get(keyId: string): Promise<CallerRecord | undefined> {
+    this.reads++;
+    if (this.failing) throw new Error('table unavailable');
+    return this.records.get(keyId);
+  }
+  async create(record: CallerRecord): Promise<void> {
+    if (this.records.has(record.keyId))
+      throw Object.assign(new Error('exists'), { name: 'ConditionalCheckFailedException' });
+    this.records.set(record.keyId, record);
+  }
+  async list(): Promise<CallerRecord[]> {
+    return [...this.records.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+  async disable(keyId: string, at: string): Promise<boolean> {
+    const record = this.records.get(keyId);
+    if (!record) return false;
+    this.records.set(keyId, { ...record, disabled: true, disabledAt: at });
+    return true;
+  }
+  async update(keyId: string, changes: CallerChanges): Promise<boolean> {
+    const record = this.records.get(keyId);
+    if (!record || (changes.replacedBy !== undefined && record.replacedBy !== undefined)) return false;
+    const { sourceCidrs: _dropped, ...rest } = record;
+    const sources =
+      changes.sourceCidrs === null
+        ? {}
+        : {
+            ...(record.sourceCidrs ? { sourceCidrs: record.sourceCidrs } : {}),
+            ...(changes.sourceCidrs ? { sourceCidrs: [...changes.sourceCidrs] } : {}),
+          };
+    this.records.set(keyId, {
+      ...rest,
+      ...sources,
+      ...(changes.expiresAt !== undefined ? { expiresAt: changes.expiresAt } : {}),
+      ...(changes.replacedBy !== undefined ? { replacedBy: changes.replacedBy } : {}),
+    });
+    return true;
+  }
+}
+
+/** Last uses in memory, with the Dynamo adapter's rules; counts writes. */
+export class MemoryLastUseStore implements LastUseStore {
+  readonly uses = new Map<string, number>();
+  writes = 0;
+  failing = false;
+  async record(keyId: string, at: number): Promise<void> {
+    this.writes++;
+    if (this.failing) throw new Error('table unavailable');
+    if ((this.uses.get(keyId) ?? -1) < at) this.uses.set(keyId, at);
+  }
+  async list(): Promise<Map<string, number>> {
+    return new Map(this.uses);
+  }
+}
+
+/** An audit trail in memory, with the Dynamo adapter's rules; can be switched off. */
+export class MemoryAuditTrail implements AuditTrail, AuditReader {
+  readonly records: AuditRecord[] = [];
+  failing = false;
+  async append(record: AuditRecord): Promise<void> {
+    if (this.failing) throw new Error('table unavailable');
+    this.records.push(record);
+  }
+  async query(query: AuditQuery): Promise<{ records: AuditRecord[]; truncated: boolean }> {
+    const matching = this.records
+      .filter((record) => {
+        const at = Date.parse(record.at);
+        return (
+          at >= query.since &&
+          at < query.until &&
+          (query.callerKeyId === undefined || record.callerKeyId === query.callerKeyId) &&
+          (query.email === undefined || record.email === query.email.toLowerCase())
+        );
+      })
+      .sort((a, b) => `${a.at}#${a.requestId}`.localeCompare(`${b.at}#${b.requestId}`));
+    return { records: matching.slice(0, query.limit), truncated: matching.length > query.limit };
+  }
+}

@@ -1,31 +1,7 @@
 import { CallerAuthenticator } from '../../shared/callers/authenticator';
-import type { CallerRecord, CallerStore } from '../../shared/callers/caller';
 import { generateKey } from '../../shared/callers/keys';
 import { CallerLookupThrottledError, UnauthorizedError, UpstreamUnavailableError } from '../../shared/errors';
-import { ManualClock, noDeadline } from '../support/fakes';
-
-class MemoryCallerStore implements CallerStore {
-  readonly records = new Map<string, CallerRecord>();
-  failing = false;
-  reads = 0;
-  async get(keyId: string) {
-    this.reads++;
-    if (this.failing) throw new Error('table unavailable');
-    return this.records.get(keyId);
-  }
-  async create(record: CallerRecord) {
-    this.records.set(record.keyId, record);
-  }
-  async list() {
-    return [...this.records.values()];
-  }
-  async disable(keyId: string) {
-    const record = this.records.get(keyId);
-    if (!record) return false;
-    this.records.set(keyId, { ...record, disabled: true });
-    return true;
-  }
-}
+import { ManualClock, MemoryCallerStore, noDeadline } from '../support/fakes';
 
 function setup() {
   const clock = new ManualClock();
@@ -48,7 +24,7 @@ describe('CallerAuthenticator', () => {
     await auth.authenticate(`Bearer ${key.key}`, noDeadline);
     await auth.authenticate(`Bearer ${key.key}`, noDeadline);
     expect(store.reads).toBe(1);
-    await store.disable(key.keyId);
+    await store.disable(key.keyId, new Date(clock.now()).toISOString());
     clock.advance(15_000);
     await expect(auth.authenticate(`Bearer ${key.key}`, noDeadline)).rejects.toThrow(
       new UnauthorizedError('caller key disabled'),
@@ -94,7 +70,7 @@ describe('CallerAuthenticator', () => {
       key: string,
     ) {
       await auth.authenticate(`Bearer ${key}`, noDeadline);
-      await store.disable(keyId);
+      await store.disable(keyId, '2026-11-22T10:00:00.000Z');
       store.failing = true;
     }
 

@@ -209,6 +209,9 @@ describe('createCaller: an email decision for every tickets scope', () => {
     async disable() {
       return false;
     }
+    async update() {
+      return false;
+    }
   }
   const connections = parseBrokerConfig({
     connections: {

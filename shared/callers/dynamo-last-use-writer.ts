@@ -1,0 +1,33 @@
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionalWrite, GROUP_INDEX, groupKeys, tableKeys } from '../adapters/table';
+import type { LastUseWriter } from './caller';
+
+/**
+ * Writes `lastused#<keyId>` items: `lastUsedAt` (epoch ms), in the group index under `lastused` so
+ * the operators' `list` reads them all in one query. A separate kind of item from `caller#`, so the
+ * API function's role may put these (PutItem on `lastused#*` only) while still unable to write a
+ * caller record. Its own module: the function's bundle carries no listing code.
+ */
+export class DynamoLastUseWriter implements LastUseWriter {
+  constructor(protected readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+
+  async record(keyId: string, at: number, signal: AbortSignal): Promise<void> {
+    // Conditional: an environment whose write arrives late never moves a later use back.
+    await conditionalWrite(
+      this.options.client.send(
+        new PutCommand({
+          TableName: this.options.tableName,
+          Item: {
+            pk: tableKeys.lastUsed(keyId),
+            [GROUP_INDEX.partitionKey]: groupKeys.lastUses,
+            [GROUP_INDEX.sortKey]: keyId,
+            lastUsedAt: at,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR lastUsedAt < :at',
+          ExpressionAttributeValues: { ':at': at },
+        }),
+        { abortSignal: signal },
+      ),
+    );
+  }
+}

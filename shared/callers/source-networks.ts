@@ -1,0 +1,37 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+
+/** Most networks one caller may list: enough for a SaaS's egress ranges, small enough to read. */
+export const MAX_SOURCE_CIDRS = 50;
+
+/** IPv4 written inside IPv6 (`::ffff:203.0.113.7`), as a dual-stack socket reports an IPv4 peer. */
+const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+
+/**
+ * The networks a caller's requests may come from, checked against API Gateway's
+ * `requestContext.http.sourceIp` (the address of the TCP peer API Gateway saw, not a header a
+ * client can set). IPv4 and IPv6; an IPv4-mapped IPv6 address counts as its IPv4 address.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+ */
+export class SourceNetworks {
+  private readonly list = new BlockList();
+
+  /**
+   * @param cidrs stored CIDRs (`normalizeCidr`'s form, shared/callers/cidr.ts)
+   * @throws when one does not parse (a record written by hand): the caller must then be refused
+   */
+  constructor(readonly cidrs: readonly string[]) {
+    for (const cidr of cidrs) {
+      const [address = '', prefix = ''] = cidr.split('/');
+      this.list.addSubnet(address, Number(prefix), isIPv4(address) ? 'ipv4' : 'ipv6');
+    }
+  }
+
+  /** Whether `sourceIp` is inside one of the networks; an address that is not an IP is not. */
+  allows(sourceIp: string): boolean {
+    const mapped = IPV4_MAPPED.exec(sourceIp)?.[1];
+    const address = mapped ?? sourceIp;
+    if (isIPv4(address)) return this.list.check(address, 'ipv4');
+    if (isIPv6(address)) return this.list.check(address, 'ipv6');
+    return false;
+  }
+}
