@@ -8,9 +8,6 @@ const DEGRADED_METRIC = { 'token cache': 'TokenCacheDegraded', 'lease store': 'L
 
 export type DegradableStore = keyof typeof DEGRADED_METRIC;
 
-/** Every metric name this module emits (for the dashboard and its cross-check). */
-export const DEGRADED_METRICS = Object.values(DEGRADED_METRIC);
-
 /** A token cache read: `available: false` when the cache could not be read at all. */
 export type CacheRead =
   | { readonly available: true; readonly token: CachedToken | undefined }

@@ -204,11 +204,6 @@ export class TokenSource {
     return { state: tokenState(token, this.clock.now(), this.deps.policy), token };
   }
 
-  /** Forgets this process's memory (L1); the shared cache is untouched. */
-  clearMemory(): void {
-    this.memory.clear();
-  }
-
   private connection(connection: string): Connection {
     const config = this.deps.connections[connection];
     if (!config || !Object.hasOwn(this.deps.connections, connection))
