@@ -1,5 +1,5 @@
 import type { Clock } from './clock';
-import type { Log, Telemetry } from './tokens/ports';
+import type { Log, Telemetry } from './logging/ports';
 
 /**
  * A dependency the guard keeps apart: the broker's table (DynamoDB) or Secrets Manager. The name

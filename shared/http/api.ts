@@ -17,6 +17,7 @@ import { authorizeSource } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { LastUseRecorder } from '../callers/last-use';
 import type { Clock } from '../clock';
+import { type Deadline, invocationDeadline, startDeadline } from '../deadline';
 import {
   describeError,
   ForbiddenError,
@@ -30,7 +31,6 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../errors';
-import { type Deadline, invocationDeadline, startDeadline } from '../runtime/deadline';
 import type { StatusReader } from '../use-cases/connection-status';
 import type { TicketIssuer } from '../use-cases/issue-ticket';
 import type { TokenVendor } from '../use-cases/vend-token';

@@ -2,10 +2,10 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { invocationDeadline, startDeadline } from '../deadline';
 import { DynamoStatusStore } from '../status/status-store';
 import { refreshPolicyFrom } from '../tokens/refresh-policy';
 import { createRefresher, RefreshIncompleteError, type RefreshSummary } from '../use-cases/refresh-tokens';
-import { invocationDeadline, startDeadline } from './deadline';
 import type { Runtime, RuntimeOptions } from './runtime';
 import { REFRESH_RUN_TIMEOUT_SECONDS, SECRET_CHECK_MINUTES } from './schedule';
 

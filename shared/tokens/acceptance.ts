@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
 import { describeError } from '../errors';
-import type { Log, SecretStore } from './ports';
+import type { Log } from '../logging/ports';
+import type { SecretStore } from './ports';
 import { isUsable, type RefreshPolicy, tokenState } from './refresh-policy';
 import type { CachedToken } from './token';
 

@@ -1,6 +1,7 @@
 import { DependencyUnavailableError } from '../dependency-guard';
 import { describeError } from '../errors';
-import type { LeaseStore, Log, Telemetry, TokenCache } from './ports';
+import type { Log, Telemetry } from '../logging/ports';
+import type { LeaseStore, TokenCache } from './ports';
 import type { CachedToken } from './token';
 
 /** The two stores the token engine can run without, and the metric that counts each one's failures. */

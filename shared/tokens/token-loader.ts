@@ -1,7 +1,7 @@
+import type { Telemetry } from '../logging/ports';
 import type { AcceptanceRule, TokenAcceptance } from './acceptance';
 import { usableForRequest } from './acceptance';
 import type { LeaseCoordinator } from './lease-coordinator';
-import type { Telemetry } from './ports';
 import type { ResilientStores } from './resilient-stores';
 import type { CachedToken } from './token';
 import type { TokenAcquirer } from './token-acquirer';

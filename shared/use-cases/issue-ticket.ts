@@ -8,6 +8,7 @@ import {
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
+import type { Deadline } from '../deadline';
 import {
   InternalError,
   InvalidRequestError,
@@ -15,9 +16,8 @@ import {
   UpstreamRejectedError,
   UpstreamTokenRejectedError,
 } from '../errors';
-import type { Deadline } from '../runtime/deadline';
-import type { Log, Telemetry } from '../tokens/ports';
-import { withRetry } from '../tokens/retry';
+import type { Log, Telemetry } from '../logging/ports';
+import { withRetry } from '../retry';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
 import type { AstratoClient } from '../upstream/astrato';
 

@@ -1,12 +1,12 @@
 import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
 import type { Connection } from '../config/schema';
+import { type Deadline, startDeadline } from '../deadline';
 import { BrokerError, describeError, UpstreamUnavailableError } from '../errors';
 import { problemCodeOf } from '../http/problem';
-import { type Deadline, startDeadline } from '../runtime/deadline';
+import type { Log, Telemetry } from '../logging/ports';
 import { runSpread } from '../spread-pool';
 import type { RefreshStatus, StatusStore } from '../status/status-store';
-import type { Log, Telemetry } from '../tokens/ports';
 import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
 import type { CachedToken } from '../tokens/token';
 import type { RefreshOutcome, TokenSource } from '../tokens/token-source';

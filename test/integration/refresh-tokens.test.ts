@@ -1,9 +1,9 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../../shared/clock';
+import { startDeadline } from '../../shared/deadline';
 import { createLogger } from '../../shared/logging/logger';
-import { startDeadline } from '../../shared/runtime/deadline';
+import { noTelemetry } from '../../shared/logging/ports';
 import { DynamoStatusStore } from '../../shared/status/status-store';
-import { noTelemetry } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
 import { createRefresher } from '../../shared/use-cases/refresh-tokens';
 import { lambdaContext } from '../support/events';

@@ -20,10 +20,11 @@ import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo
 import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store';
 import type { Clock } from '../../shared/clock';
 import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
+import type { Log } from '../../shared/logging/ports';
+import { silentLog } from '../../shared/logging/ports';
 import { SensitiveValues } from '../../shared/logging/redaction';
 import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
-import type { Log, TokenProvider } from '../../shared/tokens/ports';
-import { silentLog } from '../../shared/tokens/ports';
+import type { TokenProvider } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
 import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
 import { AstratoClient } from '../../shared/upstream/astrato';
