@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { lambdaContext as localLambdaContext, scheduledEvent } from '../../local/lambda-context';
-import { tableKeys } from '../../shared/adapters/table';
+import { keyOf, tableKeys } from '../../shared/adapters/table';
 import { systemClock } from '../../shared/clock';
 import { parseBrokerConfig } from '../../shared/config/schema';
 import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
@@ -77,7 +77,7 @@ const vend = (connection = 'oms') =>
 async function leaseHeld(connection: string): Promise<boolean> {
   const { Item } = await stack
     .documentClient()
-    .send(new GetCommand({ TableName: TABLE_NAME, Key: { pk: tableKeys.lease(connection) } }));
+    .send(new GetCommand({ TableName: TABLE_NAME, Key: keyOf(tableKeys.lease(connection)) }));
   return Item !== undefined;
 }
 
@@ -134,7 +134,7 @@ it('the handlers write every metric the dashboard and the alarms read', async ()
   for (const connection of ['astrato', 'oms'])
     await stack
       .documentClient()
-      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: tableKeys.token(connection) } }));
+      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: keyOf(tableKeys.token(connection)) }));
   stack.secretsManager.setUnavailable(true);
   await expect(refresh(scheduledEvent(), localLambdaContext('refresh-tokens', 20_000))).rejects.toThrow(
     /no usable token/,

@@ -1,7 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-context';
-import { tableKeys } from '../../shared/adapters/table';
+import { keyOf, tableKeys } from '../../shared/adapters/table';
 import { systemClock } from '../../shared/clock';
 import { type OwnedDeadline, startDeadline } from '../../shared/deadline';
 import { createLogger } from '../../shared/logging/logger';
@@ -360,7 +360,7 @@ describe('secret reads', () => {
         await fleet.documentClient().send(
           new GetCommand({
             TableName: FLEET_TABLE,
-            Key: { pk: tableKeys.token(connection) },
+            Key: keyOf(tableKeys.token(connection)),
             ConsistentRead: true,
           }),
         )

@@ -1,7 +1,9 @@
 import { DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createTable, type LocalDynamo } from '../../local/dynamodb';
-import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { keyOf, TABLE_ATTRIBUTES, tableKeys } from '../../shared/adapters/table';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
 import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
@@ -83,10 +85,10 @@ export function describeDynamoAdapters(engine: Engine): void {
         expect(await cache.write(full, noDeadline)).toBe(true);
         expect(await cache.read('oms', noDeadline)).toEqual(full);
         const { Item } = await client.send(
-          new GetCommand({ TableName: tableName, Key: { pk: 'token#oms' } }),
+          new GetCommand({ TableName: tableName, Key: keyOf(tableKeys.token('oms')) }),
         );
         // TTL past the last useful moment (the refresh token's), in epoch seconds.
-        expect(Item?.ttl).toBe(Math.ceil((clock.now() + 900_000) / 1000) + 3600);
+        expect(Item?.[TABLE_ATTRIBUTES.ttl]).toBe(Math.ceil((clock.now() + 900_000) / 1000) + 3600);
       });
 
       it('never replaces a newer token (conditional put), but replaces an older or expired one', async () => {
@@ -279,7 +281,7 @@ export function describeDynamoAdapters(engine: Engine): void {
       const enable = raw.send(
         new UpdateTimeToLiveCommand({
           TableName: tableName,
-          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          TimeToLiveSpecification: { AttributeName: TABLE_ATTRIBUTES.ttl, Enabled: true },
         }),
       );
       if (engine.supportsTtl) await expect(enable).resolves.toBeDefined();

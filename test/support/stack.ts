@@ -16,7 +16,8 @@ import {
   startKeycloakSimulator,
 } from '../../local/keycloak-simulator';
 import { type LocalSecretsManager, startSecretsManager } from '../../local/secrets-manager';
-import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
 import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store';
 import type { Clock } from '../../shared/clock';
 import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
