@@ -7,7 +7,7 @@ import type { Log, Telemetry } from '../logging/ports';
 import { noTelemetry, silentLog } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
 import { SingleFlight } from '../single-flight';
-import { freshForRefresher, TokenAcceptance, usableForRequest } from './acceptance';
+import { TokenAcceptance } from './acceptance';
 import { LeaseCoordinator } from './lease-coordinator';
 import type { LeaseStore, SecretStore, TokenCache, TokenProvider } from './ports';
 import type { RefreshPolicy, TokenState } from './refresh-policy';
@@ -126,7 +126,7 @@ export class TokenSource {
     const now = this.clock.now();
     const remembered = this.memory.get(connection);
     const usable =
-      remembered !== undefined && this.acceptance.accepts(remembered.token, secretId, usableForRequest, now);
+      remembered !== undefined && this.acceptance.accepts(remembered.token, secretId, 'request', now);
     // A usable token in memory serves at once while its re-check against the table is already
     // under way: that re-check may be the one probe of a hanging table, and nobody waits for it.
     if (usable && (now - remembered.checkedAt < this.l1MaxAgeMs || this.inFlight.has(connection))) {
@@ -137,7 +137,7 @@ export class TokenSource {
       this.load({
         connection,
         secretId,
-        rule: usableForRequest,
+        reader: 'request',
         deadline: deadline.at,
         signal: deadline.signal,
         remembered: remembered?.token,
@@ -161,7 +161,7 @@ export class TokenSource {
         await this.deps.secrets.get(secretId, { signal });
         const read = await this.stores.readToken(connection, signal);
         stored = read.available ? read.token : undefined;
-        if (stored && this.acceptance.accepts(stored, secretId, freshForRefresher)) {
+        if (stored && this.acceptance.accepts(stored, secretId, 'refresher')) {
           this.remember(stored);
           return { connection, action: 'fresh', token: stored };
         }
@@ -169,7 +169,7 @@ export class TokenSource {
         const result = await this.load({
           connection,
           secretId,
-          rule: freshForRefresher,
+          reader: 'refresher',
           deadline: at,
           signal,
           remembered,
