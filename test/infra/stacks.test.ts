@@ -1,6 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { TABLE_DEFINITION } from '../../local/dynamodb';
 import { TABLE_ATTRIBUTES } from '../../shared/adapters/table';
+import { API_ROUTES } from '../../shared/http/routes';
 import { exampleConfig, render, synthesize } from './support';
 
 /**
@@ -128,14 +129,7 @@ describe('HTTP API', () => {
       (route) => (route as { Properties: { RouteKey: string } }).Properties.RouteKey,
     );
     expect(routeKeys.sort()).toEqual(
-      [
-        'POST /v1/tickets',
-        'POST /v1/connections/{id}/token',
-        'GET /v1/connections/{id}/status',
-        'GET /v1/health',
-        'ANY /{proxy+}',
-        '$default',
-      ].sort(),
+      [...API_ROUTES.map((route) => `${route.method} ${route.path}`), 'ANY /{proxy+}', '$default'].sort(),
     );
     const ticketFunction = Object.entries(stateless.findResources('AWS::Lambda::Function')).find(([, fn]) =>
       /HTTP API/.test((fn as { Properties: { Description: string } }).Properties.Description),
