@@ -15,11 +15,12 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { BrokerConfig } from '../shared/config/schema';
 import { API_ROUTES } from '../shared/http/routes';
+import { SERVICE_NAMES } from '../shared/runtime/environment';
 import { REFRESH_RUN_TIMEOUT_SECONDS, REFRESH_SCHEDULE_MINUTES } from '../shared/runtime/schedule';
 import { FUNCTION_ENTRIES } from './bundling';
 import { LogGroupAccessLogDestination } from './constructs/access-log-destination';
 import { BrokerFunction, type ConnectionSecrets } from './constructs/broker-function';
-import { BrokerMonitoring, SERVICE_NAMES } from './constructs/broker-monitoring';
+import { BrokerMonitoring } from './constructs/broker-monitoring';
 import { InvalidPropsError } from './errors';
 import { checkPrefix, DEFAULT_PREFIX, deployedConfig, metricsNamespaceOf } from './names';
 

@@ -15,7 +15,7 @@ import {
   parseBrokerConfig,
   parseBrokerConfigJson,
 } from '../shared/config/schema';
-import { CONFIG_FILE_NAME, ENV } from '../shared/runtime/environment';
+import { CONFIG_FILE_NAME, ENV, SERVICE_NAMES } from '../shared/runtime/environment';
 import { startLocalApiGateway } from './api-gateway';
 import {
   type AstratoSimulator,
@@ -268,10 +268,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_SECRET_ACCESS_KEY: 'local',
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     });
+    // Each handler reads its own service name at import, as on Lambda.
+    process.env[ENV.serviceName] = SERVICE_NAMES.issueTicket;
     const api = (await import('../functions/issue-ticket/handler')).handler as unknown as Handler<
       APIGatewayProxyEventV2,
       APIGatewayProxyResultV2
     >;
+    process.env[ENV.serviceName] = SERVICE_NAMES.refreshTokens;
     const refresher = (await import('../functions/refresh-tokens/handler')).handler as unknown as Handler<
       unknown,
       unknown

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Clock, type Random, sleep as realSleep, type Sleep, systemClock } from '../clock';
 import type { Connection } from '../config/schema';
 import { type Deadline, startDeadline } from '../deadline';
-import { UnknownConnectionError } from '../errors';
+import { UnknownConnectionError, UpstreamTokenRejectedError } from '../errors';
 import type { Log, Telemetry } from '../logging/ports';
 import { noTelemetry, silentLog } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
@@ -26,15 +26,6 @@ export interface GetOptions {
    */
   readonly deadline?: Deadline;
 }
-
-export type RefreshOutcome =
-  | { readonly connection: string; readonly action: 'fresh' | 'renewed'; readonly token: CachedToken }
-  | {
-      readonly connection: string;
-      readonly action: 'failed';
-      readonly error: Error;
-      readonly token?: CachedToken;
-    };
 
 export interface TokenSourceDeps {
   readonly connections: Readonly<Record<string, Connection>>;
@@ -61,6 +52,24 @@ export interface TokenSourceDeps {
   readonly defaultBudgetMs?: number;
 }
 
+/** How {@link TokenSource.withToken} starts, and how it tells a refusal it answers with a value. */
+export interface WithTokenOptions<T> {
+  /**
+   * The token to start with, when the caller already holds one (the request's own `get()`, or
+   * what `refreshDue` left). @default get()
+   */
+  readonly first?: TokenResult;
+  /** Whether a value `call` returned says upstream refused the token. @default none does */
+  readonly refused?: (value: T) => boolean;
+}
+
+/** What {@link TokenSource.withToken} returns: the call's value and the token it was made with. */
+export interface TokenCall<T> extends TokenResult {
+  readonly value: T;
+  /** Upstream refused the first token: this one replaced it. */
+  readonly renewed: boolean;
+}
+
 interface Remembered {
   readonly token: CachedToken;
   readonly checkedAt: number;
@@ -70,7 +79,9 @@ interface Remembered {
  * Upstream access tokens, as docs/design.md "Token lifecycle" describes: requests take any usable
  * token and never wait for a refresh; only a request that finds no usable token acquires one, once
  * per process (single flight) and once across processes (the lease). A failing table degrades to a
- * direct acquisition and never fails a request that upstream could serve.
+ * direct acquisition and never fails a request that upstream could serve. The refresher's half,
+ * `refreshDue`, is `RefreshingTokenSource` (refreshing-token-source.ts), in a module of its own so
+ * the API function's bundle carries none of it.
  *
  * @example
  * const tokens = new TokenSource({ connections, providers, cache, leases, secrets, policy, sensitive });
@@ -80,23 +91,24 @@ interface Remembered {
  */
 export class TokenSource {
   readonly ownerId: string;
-  private readonly memory = new Map<string, Remembered>();
+  protected readonly memory = new Map<string, Remembered>();
   private readonly inFlight = new SingleFlight<TokenResult>();
   private readonly clock: Clock;
+  private readonly log: Log;
   private readonly telemetry: Telemetry;
-  private readonly stores: ResilientStores;
-  private readonly acceptance: TokenAcceptance;
+  protected readonly stores: ResilientStores;
+  protected readonly acceptance: TokenAcceptance;
   private readonly loader: TokenLoader;
   private readonly l1MaxAgeMs: number;
   private readonly defaultBudgetMs: number;
 
-  constructor(private readonly deps: TokenSourceDeps) {
+  constructor(protected readonly deps: TokenSourceDeps) {
     const { providers, secrets, sensitive, policy } = deps;
     this.clock = deps.clock ?? systemClock;
     this.telemetry = deps.telemetry ?? noTelemetry;
     this.ownerId = deps.ownerId ?? randomUUID();
-    const { clock, telemetry, ownerId } = this;
-    const log = deps.log ?? silentLog;
+    this.log = deps.log ?? silentLog;
+    const { clock, log, telemetry, ownerId } = this;
     const sleep = deps.sleep ?? realSleep;
     const random = deps.random ?? Math.random;
     const stores = new ResilientStores({ cache: deps.cache, leases: deps.leases, log, telemetry });
@@ -146,40 +158,36 @@ export class TokenSource {
   }
 
   /**
-   * Renews the connection's token if it is due, expired, missing, or minted with an older secret;
-   * leaves a fresh one alone. Runs under the same lease as requests, so it never races them.
+   * Calls upstream with the connection's token, renewing it once if upstream refuses it: the
+   * renew-once rule of docs/design.md "Invalidation and secrets". Upstream refuses a token (a 401)
+   * by `call` throwing {@link UpstreamTokenRejectedError}, or by a value `options.refused`
+   * recognises; then the token is dropped (`invalidate`), a new one is taken as `get()` takes one,
+   * and `call` runs once more with it, whatever it answers then.
+   *
+   * @returns the call's value, and the token it was made with and where that came from
+   * @throws what `call` throws (a second refusal included), or what taking the new token threw
+   * @example
+   * const { value: ticket, origin } = await tokens.withToken('astrato', deadline, (token) =>
+   *   astrato.setup(token.accessToken, user, deadline.at),
+   * );
    */
-  async refreshDue(connection: string, options: GetOptions = {}): Promise<RefreshOutcome> {
-    const { secretId } = this.connection(connection);
-    let stored: CachedToken | undefined;
+  async withToken<T>(
+    connection: string,
+    deadline: Deadline,
+    call: (token: CachedToken) => Promise<T>,
+    options: WithTokenOptions<T> = {},
+  ): Promise<TokenCall<T>> {
+    const { token, origin } = options.first ?? (await this.get(connection, { deadline }));
     try {
-      return await this.within(options.deadline, async ({ at, signal }) => {
-        // The secret as this process holds it: the store reads it again only once its value is
-        // older than the store's age limit, which in the refresher is the rotation check
-        // (SECRET_CHECK_MINUTES). A run where nothing is due costs no read; a new version seen
-        // here makes every token minted with the older one due (acceptance.ts).
-        await this.deps.secrets.get(secretId, { signal });
-        const read = await this.stores.readToken(connection, signal);
-        stored = read.available ? read.token : undefined;
-        if (stored && this.acceptance.accepts(stored, secretId, 'refresher')) {
-          this.remember(stored);
-          return { connection, action: 'fresh', token: stored };
-        }
-        const remembered = this.memory.get(connection)?.token;
-        const result = await this.load({
-          connection,
-          secretId,
-          reader: 'refresher',
-          deadline: at,
-          signal,
-          remembered,
-        });
-        return { connection, action: 'renewed', token: result.token };
-      });
+      const value = await call(token);
+      if (!options.refused?.(value)) return { value, token, origin, renewed: false };
     } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      return { connection, action: 'failed', error: failure, ...(stored ? { token: stored } : {}) };
+      if (!(error instanceof UpstreamTokenRejectedError)) throw error;
     }
+    this.log.warn('upstream refused the token; renewing it once', { connection });
+    await this.invalidate(connection, token, deadline);
+    const renewed = await this.get(connection, { deadline });
+    return { value: await call(renewed.token), ...renewed, renewed: true };
   }
 
   /**
@@ -205,7 +213,7 @@ export class TokenSource {
     return { state: tokenState(token, this.clock.now(), this.deps.policy), token };
   }
 
-  private connection(connection: string): Connection {
+  protected connection(connection: string): Connection {
     const config = this.deps.connections[connection];
     if (!config || !Object.hasOwn(this.deps.connections, connection))
       throw new UnknownConnectionError(connection);
@@ -213,7 +221,7 @@ export class TokenSource {
   }
 
   /** Runs `work` within the caller's deadline, or within one of its own (now + the default budget). */
-  private async within<T>(
+  protected async within<T>(
     deadline: Deadline | undefined,
     work: (deadline: Deadline) => Promise<T>,
   ): Promise<T> {
@@ -227,7 +235,7 @@ export class TokenSource {
   }
 
   /** One load per connection at a time in this process; what it finds is remembered (L1). */
-  private load(request: LoadRequest): Promise<TokenResult> {
+  protected load(request: LoadRequest): Promise<TokenResult> {
     return this.inFlight.run(request.connection, async () => {
       const result = await this.loader.load(request);
       if (result.origin !== 'l1') this.remember(result.token);
@@ -235,7 +243,7 @@ export class TokenSource {
     });
   }
 
-  private remember(token: CachedToken): void {
+  protected remember(token: CachedToken): void {
     this.memory.set(token.connection, { token, checkedAt: this.clock.now() });
   }
 }
