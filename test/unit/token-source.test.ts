@@ -300,14 +300,30 @@ describe('TokenSource invalidation and secrets', () => {
   });
 
   it('invalidate leaves a newer token (renewed by someone else) in place', async () => {
-    const { cache, clock, make } = world();
-    const a = make();
-    const { token: old } = await a.get('astrato');
+    const { cache, clock, provider, make } = world();
+    const late = make(); // still holds the old token when its own 401 comes in
+    const renewer = make();
+    const { token: old } = await late.get('astrato');
     clock.advance(1000);
-    await a.invalidate('astrato', old);
-    const { token: fresh } = await make().get('astrato');
-    await a.invalidate('astrato', old);
+    // Another process was refused the old token first, and renewed it.
+    await renewer.invalidate('astrato', old);
+    const { token: fresh } = await renewer.get('astrato');
+    // This one's 401 comes in late: it drops only the token it was refused (the table's conditional
+    // delete, the store's rule that the contract suite holds the fake and the adapter to)...
+    await late.invalidate('astrato', old);
     expect(cache.items.get('astrato')?.accessToken).toBe(fresh.accessToken);
+    // ...so its next request takes the newer token from the table instead of acquiring again,
+    await expect(late.get('astrato')).resolves.toMatchObject({
+      origin: 'l2',
+      token: { accessToken: fresh.accessToken },
+    });
+    // and a late invalidation of the old token leaves the newer one in the renewer's memory too.
+    await renewer.invalidate('astrato', old);
+    await expect(renewer.get('astrato')).resolves.toMatchObject({
+      origin: 'l1',
+      token: { accessToken: fresh.accessToken },
+    });
+    expect(provider.requests).toHaveLength(2);
   });
 
   it('invalid_client: re-reads the secret once and fails loudly as misconfigured when it did not change', async () => {
