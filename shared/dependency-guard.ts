@@ -7,12 +7,6 @@ import type { Log, Telemetry } from './logging/ports';
  */
 export type DependencyName = 'Table' | 'SecretsManager';
 
-/** Every metric name this module emits: one count each time a dependency goes down. */
-export const DEPENDENCY_METRICS = [
-  'TableUnavailable',
-  'SecretsManagerUnavailable',
-] as const satisfies readonly `${DependencyName}Unavailable`[];
-
 /**
  * Thrown instead of calling a dependency that is backed off: the caller goes on with what it
  * holds (a cached caller record, a token in memory) at once, as it would after a failed call.
