@@ -1,12 +1,7 @@
 import type { Page } from 'playwright-core';
 import { EMBED_HELPER_PATH } from '../../local/demo-app';
 import type { createAstratoEmbed } from '../../web/astrato-embed';
-import {
-  bundleInstalledHelper,
-  type InstalledEmbedPackage,
-  packAndInstallEmbedPackage,
-} from '../support/embed-package';
-import { Browsers, type LocalStack, type StackUrls, startLocalStack, stopLocalStack } from './support';
+import { useBrowserWorld } from './support';
 
 /**
  * The browser helper's own lifecycle, in Chromium, as installed from the packed tarball: every step
@@ -16,23 +11,7 @@ import { Browsers, type LocalStack, type StackUrls, startLocalStack, stopLocalSt
  * simulator allows for credentialed CORS); the test holds the vendor's answers where it needs a step
  * to be under way.
  */
-let stack: LocalStack | undefined;
-let urls: StackUrls;
-let installed: InstalledEmbedPackage | undefined;
-let browsers: Browsers;
-
-beforeAll(async () => {
-  installed = packAndInstallEmbedPackage();
-  browsers = new Browsers(bundleInstalledHelper(installed.projectDir));
-  stack = await startLocalStack();
-  ({ urls } = stack);
-}, 120_000);
-
-afterAll(async () => {
-  await browsers?.close();
-  installed?.remove();
-  await stopLocalStack(stack);
-}, 30_000);
+const world = useBrowserWorld();
 
 /** What the page records of its helper. */
 interface Recorded {
@@ -46,8 +25,8 @@ interface Recorded {
  * by a module script as a SaaS page loads it.
  */
 async function pageOfDemoOrigin(): Promise<Page> {
-  const page = await browsers.open();
-  await page.goto(`${urls.demo}/`);
+  const page = await world.browsers.open();
+  await page.goto(`${world.urls.demo}/`);
   await page.addScriptTag({
     type: 'module',
     content: `import { createAstratoEmbed } from ${JSON.stringify(EMBED_HELPER_PATH)}; window.createAstratoEmbed = createAstratoEmbed;`,
@@ -84,7 +63,7 @@ async function pageWithHelper(): Promise<Page> {
       };
       Object.assign(window, { helper, statuses, ticket, container });
     },
-    { astrato: urls.astrato },
+    { astrato: world.urls.astrato },
   );
   return page;
 }
@@ -123,7 +102,7 @@ async function holdRequests(page: Page, pattern: string) {
 
 it('a sign-out during a redemption ends signed out: the redemption that fails after it changes nothing', async () => {
   const page = await pageWithHelper();
-  const redemption = await holdRequests(page, `${urls.astrato}/auth/proxy/oem/ticket/**`);
+  const redemption = await holdRequests(page, `${world.urls.astrato}/auth/proxy/oem/ticket/**`);
   await page.evaluate(() => {
     const w = window as unknown as { helper: { embed(ticket: unknown): Promise<unknown> }; ticket: unknown };
     Object.assign(window, { embedding: w.helper.embed(w.ticket) });
@@ -197,9 +176,9 @@ it('a sign-out while the fallback waits for its ticket ends signed out: the tab 
 /** A real ticket from the broker, with the development key the banner prints. */
 async function brokerTicket(email: string) {
   // The banner's broker address ends in /v1.
-  const response = await fetch(`${urls.api}/tickets`, {
+  const response = await fetch(`${world.urls.api}/tickets`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${stack?.devKey}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${world.devKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({ email, groupIds: ['sales'] }),
   });
   expect(response.status).toBe(201);
@@ -237,7 +216,7 @@ it('destroy() removes the frame and the message listener the helper added; the h
       );
       return { embedded, alive, destroyed, refused };
     },
-    { astrato: urls.astrato, ticket },
+    { astrato: world.urls.astrato, ticket },
   );
   expect(outcome).toEqual({
     embedded: 'embedded',

@@ -7,14 +7,13 @@ import { keyOf, TABLE_ATTRIBUTES, tableKeys } from '../../shared/adapters/table'
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
 import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
-import type { CallerRecord } from '../../shared/callers/caller';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { DynamoLastUseStore } from '../../shared/callers/dynamo-last-use-store';
 import { DynamoStatusStore } from '../../shared/status/status-store';
 import type { CachedToken } from '../../shared/tokens/token';
 import { describeCallerPortsContract } from './caller-ports-contract';
 import { ManualClock, noDeadline } from './fakes';
-import { describeTablePortsContract } from './table-ports-contract';
+import { callerRecord, describeTablePortsContract } from './table-ports-contract';
 
 /**
  * The DynamoDB adapters' contract (token cache, lease, callers, status, and every conditional
@@ -102,22 +101,7 @@ export function describeDynamoAdapters(engine: Engine): void {
     });
 
     describe('callers', () => {
-      const record = (keyId: string, createdAt: string): CallerRecord => ({
-        keyId,
-        name: `caller ${keyId}`,
-        secretHash: 'ab'.repeat(32),
-        scopes: {
-          oms: {
-            tickets: false,
-            tokens: true,
-            allowedGroupIds: [],
-            allowedGroupNames: [],
-            allowedEmailDomains: [],
-          },
-        },
-        disabled: false,
-        createdAt,
-      });
+      const record = callerRecord;
 
       it('lists past a page: the scan, then the index query, follow LastEvaluatedKey', async () => {
         const store = new DynamoCallerStore({ client, tableName });

@@ -12,6 +12,26 @@ export interface TablePorts {
   readonly callers: CallerStore;
 }
 
+/** A caller with a tokens scope on `oms`, created at `createdAt`. */
+export function callerRecord(keyId: string, createdAt: string): CallerRecord {
+  return {
+    keyId,
+    name: `caller ${keyId}`,
+    secretHash: 'ab'.repeat(32),
+    scopes: {
+      oms: {
+        tickets: false,
+        tokens: true,
+        allowedGroupIds: [],
+        allowedGroupNames: [],
+        allowedEmailDomains: [],
+      },
+    },
+    disabled: false,
+    createdAt,
+  };
+}
+
 /**
  * The contract of the token cache, the lease, the caller store and the status store, every
  * conditional write included, run against the DynamoDB adapters (on dynalite and DynamoDB Local)
@@ -111,22 +131,7 @@ export function describeTablePortsContract(
   });
 
   describe('callers', () => {
-    const record = (keyId: string, createdAt: string): CallerRecord => ({
-      keyId,
-      name: `caller ${keyId}`,
-      secretHash: 'ab'.repeat(32),
-      scopes: {
-        oms: {
-          tickets: false,
-          tokens: true,
-          allowedGroupIds: [],
-          allowedGroupNames: [],
-          allowedEmailDomains: [],
-        },
-      },
-      disabled: false,
-      createdAt,
-    });
+    const record = callerRecord;
 
     it('creates once (conditional put), reads, lists in creation order, disables existing ones only', async () => {
       const { callers: store } = make();
