@@ -10,10 +10,9 @@ import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { DynamoLastUseStore } from '../../shared/callers/dynamo-last-use-store';
 import { DynamoStatusStore } from '../../shared/status/status-store';
-import type { CachedToken } from '../../shared/tokens/token';
 import { describeCallerPortsContract } from './caller-ports-contract';
 import { ManualClock, noDeadline } from './fakes';
-import { callerRecord, describeTablePortsContract } from './table-ports-contract';
+import { cachedToken, callerRecord, describeTablePortsContract } from './table-ports-contract';
 
 /**
  * The DynamoDB adapters' contract (token cache, lease, callers, status, and every conditional
@@ -65,15 +64,6 @@ export function describeDynamoAdapters(engine: Engine): void {
     });
 
     const options = () => ({ client, tableName, clock });
-    const token = (overrides: Partial<CachedToken> = {}): CachedToken => ({
-      connection: 'oms',
-      accessToken: 'access-1',
-      tokenType: 'Bearer',
-      expiresAt: clock.now() + 300_000,
-      obtainedAt: clock.now(),
-      secretVersion: 'v1',
-      ...overrides,
-    });
 
     // What every implementation of the ports must do, the in-memory fakes included.
     describeTablePortsContract(
@@ -90,7 +80,7 @@ export function describeDynamoAdapters(engine: Engine): void {
       it("stores a TTL past the last useful moment (the refresh token's), in epoch seconds", async () => {
         const cache = new DynamoTokenCache(options());
         await cache.write(
-          token({ refreshToken: 'refresh-1', refreshExpiresAt: clock.now() + 900_000 }),
+          cachedToken(clock, { refreshToken: 'refresh-1', refreshExpiresAt: clock.now() + 900_000 }),
           noDeadline,
         );
         const { Item } = await client.send(

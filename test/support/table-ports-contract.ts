@@ -12,6 +12,19 @@ export interface TablePorts {
   readonly callers: CallerStore;
 }
 
+/** An `oms` token obtained now on `clock`, usable for 5 minutes. */
+export function cachedToken(clock: ManualClock, overrides: Partial<CachedToken> = {}): CachedToken {
+  return {
+    connection: 'oms',
+    accessToken: 'access-1',
+    tokenType: 'Bearer',
+    expiresAt: clock.now() + 300_000,
+    obtainedAt: clock.now(),
+    secretVersion: 'v1',
+    ...overrides,
+  };
+}
+
 /** A caller with a tokens scope on `oms`, created at `createdAt`. */
 export function callerRecord(keyId: string, createdAt: string): CallerRecord {
   return {
@@ -44,15 +57,7 @@ export function describeTablePortsContract(
   /** The status store, where the implementation has one: the unit tests have no fake of it. */
   makeStatus?: () => StatusStore,
 ): void {
-  const token = (clock: ManualClock, overrides: Partial<CachedToken> = {}): CachedToken => ({
-    connection: 'oms',
-    accessToken: 'access-1',
-    tokenType: 'Bearer',
-    expiresAt: clock.now() + 300_000,
-    obtainedAt: clock.now(),
-    secretVersion: 'v1',
-    ...overrides,
-  });
+  const token = cachedToken;
 
   describe('token cache', () => {
     it('reads back what it wrote, every field', async () => {
