@@ -4,17 +4,13 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store';
-import { GROUP_INDEX } from '../shared/adapters/table';
+import { GROUP_INDEX, TABLE_ATTRIBUTES } from '../shared/adapters/table';
 import type { BrokerConfig } from '../shared/config/schema';
 import { DEFAULT_CONFIG_PATH } from './config-file';
 import { connectionSecretsOf, SECRET_VALUE_SHAPE } from './connection-secrets';
 import type { ConnectionSecrets } from './constructs/broker-function';
 import { InvalidPropsError } from './errors';
 import { checkPrefix, DEFAULT_PREFIX, secretNamePrefix } from './names';
-
-/** The table's key and TTL attribute (docs/design.md "DynamoDB table"). */
-export const TABLE_PARTITION_KEY = 'pk';
-export const TABLE_TTL_ATTRIBUTE = 'ttl';
 
 /**
  * CloudFormation's quotas on one template, which every stack of the app must stay within.
@@ -112,12 +108,12 @@ export class StatefulStack extends Stack {
     // Table, not TableV2: the same resource in every region, so the app stays env-agnostic and
     // `cdk synth` needs no account or region. Its name is generated from the stack's.
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: TABLE_PARTITION_KEY, type: AttributeType.STRING },
+      partitionKey: { name: TABLE_ATTRIBUTES.partitionKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
+      timeToLiveAttribute: TABLE_ATTRIBUTES.ttl,
       deletionProtection: props.tableDeletionProtection ?? true,
       removalPolicy: RemovalPolicy.RETAIN,
     });

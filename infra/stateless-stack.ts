@@ -14,21 +14,15 @@ import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { BrokerConfig } from '../shared/config/schema';
+import { API_ROUTES } from '../shared/http/routes';
+import { SERVICE_NAMES } from '../shared/runtime/environment';
 import { REFRESH_RUN_TIMEOUT_SECONDS, REFRESH_SCHEDULE_MINUTES } from '../shared/runtime/schedule';
 import { FUNCTION_ENTRIES } from './bundling';
 import { LogGroupAccessLogDestination } from './constructs/access-log-destination';
 import { BrokerFunction, type ConnectionSecrets } from './constructs/broker-function';
-import { BrokerMonitoring, SERVICE_NAMES } from './constructs/broker-monitoring';
+import { BrokerMonitoring } from './constructs/broker-monitoring';
 import { InvalidPropsError } from './errors';
 import { checkPrefix, DEFAULT_PREFIX, deployedConfig, metricsNamespaceOf } from './names';
-
-/** The routes of docs/design.md "HTTP API (v1)", all served by the ticket function. */
-export const API_ROUTES: readonly { readonly path: string; readonly method: HttpMethod }[] = [
-  { path: '/v1/tickets', method: HttpMethod.POST },
-  { path: '/v1/connections/{id}/token', method: HttpMethod.POST },
-  { path: '/v1/connections/{id}/status', method: HttpMethod.GET },
-  { path: '/v1/health', method: HttpMethod.GET },
-];
 
 /** Stage-wide throttling of the HTTP API. */
 export interface ThrottleSettings {
@@ -181,8 +175,9 @@ export class StatelessStack extends Stack {
             provisionedConcurrentExecutions: concurrency,
           });
 
-    // The HTTP API: the documented routes, plus `ANY /{proxy+}` and `$default` to the same function,
-    // so unknown routes and methods (and `/`) get its problem+json 404/405, not API Gateway's body.
+    // The HTTP API: the route table's routes (shared/http/routes.ts), all served by the ticket
+    // function, plus `ANY /{proxy+}` and `$default` to the same function, so unknown routes and
+    // methods (and `/`) get its problem+json 404/405, not API Gateway's body.
     const integration = new HttpLambdaIntegration('IssueTicketIntegration', this.apiTarget);
     this.api = new HttpApi(this, 'Api', {
       apiName: `${prefix}-ticket-broker`,
@@ -191,7 +186,7 @@ export class StatelessStack extends Stack {
       defaultIntegration: integration,
     });
     for (const route of API_ROUTES)
-      this.api.addRoutes({ path: route.path, methods: [route.method], integration });
+      this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     this.api.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG4',

@@ -12,7 +12,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { GROUP_INDEX } from '../shared/adapters/table';
+import { GROUP_INDEX, TABLE_ATTRIBUTES } from '../shared/adapters/table';
 import { sleep } from '../shared/clock';
 import { listenOnLoopback } from './http-kit';
 
@@ -69,14 +69,17 @@ export async function startDynamo(
   };
 }
 
-/** The broker table's definition, as the stateful stack declares it (infra/stateful-stack.ts). */
-const TABLE_DEFINITION = {
+/**
+ * The broker table's definition, from the same layout as the stateful stack's
+ * (shared/adapters/table.ts, infra/stateful-stack.ts).
+ */
+export const TABLE_DEFINITION = {
   AttributeDefinitions: [
-    { AttributeName: 'pk', AttributeType: 'S' as const },
+    { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' as const },
     { AttributeName: GROUP_INDEX.partitionKey, AttributeType: 'S' as const },
     { AttributeName: GROUP_INDEX.sortKey, AttributeType: 'S' as const },
   ],
-  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' as const }],
+  KeySchema: [{ AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' as const }],
   GlobalSecondaryIndexes: [
     {
       IndexName: GROUP_INDEX.name,
@@ -91,7 +94,8 @@ const TABLE_DEFINITION = {
 };
 
 /**
- * Creates the broker's single table (partition key `pk`, string; on-demand; the group index)
+ * Creates the broker's single table ({@link TABLE_DEFINITION}: the partition key, on-demand, the
+ * group index)
  * unless it exists, and waits until it is ACTIVE. Idempotent, safe to race. A table kept by
  * `--data-dir` from before the group index is rebuilt with it, items kept (dynalite cannot add an
  * index to a table).

@@ -2,8 +2,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { createCaller } from '../shared/callers/admin';
 import { CallerAuthenticator } from '../shared/callers/authenticator';
 import { DynamoCallerStore } from '../shared/callers/dynamo-caller-store';
@@ -15,8 +16,23 @@ import {
   parseBrokerConfig,
   parseBrokerConfigJson,
 } from '../shared/config/schema';
-import { CONFIG_FILE_NAME, ENV } from '../shared/runtime/environment';
-import { startLocalApiGateway } from './api-gateway';
+import { SensitiveValues } from '../shared/logging/redaction';
+import { apiFunction } from '../shared/runtime/api-function';
+import {
+  CONFIG_FILE_NAME,
+  ENV,
+  readRuntimeEnvironment,
+  SERVICE_NAMES,
+  type ServiceName,
+} from '../shared/runtime/environment';
+import { createRefresherRuntime, refresherFunction } from '../shared/runtime/refresher-function';
+import {
+  createRuntime,
+  DYNAMODB_CLIENT_SETTINGS,
+  type RuntimeOptions,
+  SECRETS_MANAGER_CLIENT_SETTINGS,
+} from '../shared/runtime/runtime';
+import { type LambdaHandler, startLocalApiGateway } from './api-gateway';
 import {
   type AstratoSimulator,
   type AstratoSimulatorOptions,
@@ -24,6 +40,7 @@ import {
 } from './astrato-simulator';
 import { type DemoApp, startDemoApp } from './demo-app';
 import { createTable, type LocalDynamo, startDynamo } from './dynamodb';
+import { localFunctionLogger } from './function-logs';
 import type { LocalServer } from './http-kit';
 import {
   type KeycloakSimulator,
@@ -107,8 +124,6 @@ export class LocalStackError extends Error {
   override readonly name = 'LocalStackError';
 }
 
-type Handler<E, R> = (event: E, context: Context) => Promise<R>;
-
 function readSecretsFile(path: string): Record<string, { clientId: string; clientSecret: string }> {
   let document: unknown;
   try {
@@ -187,158 +202,220 @@ async function developmentKey(
   return key;
 }
 
+/** Region and placeholder credentials of every local stand-in: no AWS account is involved. */
+const LOCAL_AWS = {
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+} as const;
+
+type SecretValues = Record<string, { clientId: string; clientSecret: string }>;
+
+/**
+ * The configuration file the stack runs with, and its secret values, read and checked before
+ * anything listens: a bad file fails at once. `undefined` when the stack runs the built-in one.
+ */
+function readCustomConfiguration(
+  options: LocalStackOptions,
+): { config: BrokerConfig; secrets: SecretValues } | undefined {
+  if (!options.configPath) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(options.configPath, 'utf8');
+  } catch {
+    throw new LocalStackError(`cannot read configuration file ${options.configPath}`);
+  }
+  const config = parseBrokerConfigJson(text, options.configPath);
+  const secretsPath = options.secretsPath ?? 'local/secrets.local.json';
+  const secrets = existsSync(secretsPath) ? readSecretsFile(secretsPath) : {};
+  for (const [id, connection] of Object.entries(config.connections)) {
+    if (!secrets[connection.secretId]) {
+      throw new LocalStackError(
+        `connection "${id}": secret "${connection.secretId}" is not in ${secretsPath} (JSON { "${connection.secretId}": {"clientId","clientSecret"} })`,
+      );
+    }
+  }
+  return { config, secrets };
+}
+
+/** The secrets the Secrets Manager stand-in starts with: the file's, or the simulators' own. */
+function secretSeed(custom: { secrets: SecretValues } | undefined): Record<string, string> {
+  const values: SecretValues = custom?.secrets ?? {
+    'ticket-broker/astrato': SIMULATOR_CLIENTS.astrato,
+    'ticket-broker/oms': SIMULATOR_CLIENTS.oms,
+  };
+  return Object.fromEntries(
+    Object.entries(values).map(([secretId, value]) => [secretId, JSON.stringify(value)]),
+  );
+}
+
+/** The validated configuration as a file, as the deployed functions find it in their code. */
+function writeFunctionConfig(config: BrokerConfig): { file: string; stop(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'ticket-broker-local-'));
+  const file = join(dir, CONFIG_FILE_NAME);
+  writeFileSync(file, JSON.stringify(config));
+  return { file, stop: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Where one stack's functions find their table, secrets and configuration. */
+interface FunctionSurroundings {
+  readonly configFile: string;
+  readonly dynamodb: string;
+  readonly secretsManager: string;
+}
+
+/**
+ * One of the broker's functions as this stack runs it: read from an environment of the stack's own
+ * (the same variables the CDK construct sets), with SDK clients pointed at the stack's stand-ins
+ * and the local logging. Nothing comes from `process.env`, so two stacks in one process each serve
+ * their own configuration.
+ */
+function functionRuntime(service: ServiceName, at: FunctionSurroundings) {
+  const environment = readRuntimeEnvironment({
+    [ENV.configFile]: at.configFile,
+    [ENV.table]: LOCAL_TABLE,
+    [ENV.serviceName]: service,
+  });
+  const sensitive = new SensitiveValues();
+  const options: RuntimeOptions = {
+    dynamoClient: new DynamoDBClient({ ...DYNAMODB_CLIENT_SETTINGS, ...LOCAL_AWS, endpoint: at.dynamodb }),
+    secretsManagerClient: new SecretsManagerClient({
+      ...SECRETS_MANAGER_CLIENT_SETTINGS,
+      ...LOCAL_AWS,
+      endpoint: at.secretsManager,
+    }),
+    sensitive,
+    logger: localFunctionLogger(service, sensitive),
+  };
+  return { environment, options };
+}
+
+/** The scheduled refresher as the Lambda runtime calls it. */
+type ScheduledHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+/** The two functions, built by their composition roots as the handler modules build them. */
+function buildFunctions(at: FunctionSurroundings): { api: LambdaHandler; refresher: ScheduledHandler } {
+  const api = functionRuntime(SERVICE_NAMES.issueTicket, at);
+  const refresher = functionRuntime(SERVICE_NAMES.refreshTokens, at);
+  return {
+    api: apiFunction(createRuntime(api.environment, api.options)) as unknown as LambdaHandler,
+    refresher: refresherFunction(
+      createRefresherRuntime(refresher.environment, refresher.options),
+    ) as unknown as ScheduledHandler,
+  };
+}
+
+/** The refresher on a timer, as the schedule runs it, and once now; a run is never doubled. */
+function scheduleRefresher(refresher: ScheduledHandler, intervalMs: number) {
+  let refreshing: Promise<unknown> | undefined;
+  const refreshNow = () => {
+    refreshing ??= refresher(scheduledEvent(), lambdaContext(SERVICE_NAMES.refreshTokens, 30_000))
+      .catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))
+      .finally(() => {
+        refreshing = undefined;
+      });
+    return refreshing;
+  };
+  const timer = setInterval(() => void refreshNow(), intervalMs);
+  return {
+    refreshNow,
+    stop: async () => {
+      clearInterval(timer);
+      await refreshing;
+    },
+  };
+}
+
+/** The demo SaaS page, when the configuration has an astrato-oem connection to issue tickets for. */
+async function startDemo(
+  config: BrokerConfig,
+  astrato: AstratoSimulator,
+  brokerUrl: string,
+  callerKey: string,
+  port: number,
+): Promise<DemoApp | undefined> {
+  const connection = Object.entries(config.connections).find(([, c]) => c.kind === 'astrato-oem');
+  if (connection?.[1].kind !== 'astrato-oem') return undefined;
+  const demo = await startDemoApp({
+    port,
+    brokerUrl,
+    callerKey,
+    // The simulator's app UI stands for the tenant's embed link (simulator-only path).
+    dashboardUrl: `${connection[1].baseUrl}/dashboard`,
+    connection: connection[0],
+    groups: [...DEV_GROUPS, 'admins'],
+  });
+  // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
+  astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
+  return demo;
+}
+
+/**
+ * Starts the whole product on 127.0.0.1 (docs/design.md "Local stack"), in named steps: the
+ * configuration checked, the stand-ins, the configuration file, the two functions, the development
+ * caller, the refresher's schedule, the API Gateway emulation, the demo. Whatever started is
+ * stopped again if a later step fails. Each stack keeps to its own configuration and stand-ins, so
+ * a process may run several.
+ */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const port = (component: Component) => options.ports?.[component] ?? DEFAULT_PORTS[component];
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     await Promise.allSettled(started.reverse().map((component) => component.stop()));
   };
+  const keep = <T extends { stop(): Promise<void> }>(component: T): T => {
+    started.push(component);
+    return component;
+  };
   try {
-    // Configuration first: a bad file fails before anything listens.
-    let custom: BrokerConfig | undefined;
-    let customSecrets: Record<string, { clientId: string; clientSecret: string }> = {};
-    if (options.configPath) {
-      let text: string;
-      try {
-        text = readFileSync(options.configPath, 'utf8');
-      } catch {
-        throw new LocalStackError(`cannot read configuration file ${options.configPath}`);
-      }
-      custom = parseBrokerConfigJson(text, options.configPath);
-      const secretsPath = options.secretsPath ?? 'local/secrets.local.json';
-      customSecrets = existsSync(secretsPath) ? readSecretsFile(secretsPath) : {};
-      for (const [id, connection] of Object.entries(custom.connections)) {
-        if (!customSecrets[connection.secretId]) {
-          throw new LocalStackError(
-            `connection "${id}": secret "${connection.secretId}" is not in ${secretsPath} (JSON { "${connection.secretId}": {"clientId","clientSecret"} })`,
-          );
-        }
-      }
-    }
+    const custom = readCustomConfiguration(options);
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
 
-    const astrato = await startAstratoSimulator({
-      port: port('astrato'),
-      clients: [SIMULATOR_CLIENTS.astrato],
-      ...options.astrato,
-    });
-    started.push(astrato);
-    const keycloak = await startKeycloakSimulator({
-      port: port('keycloak'),
-      clients: [{ ...SIMULATOR_CLIENTS.oms }],
-      ...options.keycloak,
-    });
-    started.push(keycloak);
-    const dynamo: LocalDynamo = await startDynamo({
-      port: port('dynamodb'),
-      ...(options.dataDir ? { dataDir: join(options.dataDir, 'dynamodb') } : {}),
-    });
-    started.push(dynamo);
+    const astrato = keep(
+      await startAstratoSimulator({
+        port: port('astrato'),
+        clients: [SIMULATOR_CLIENTS.astrato],
+        ...options.astrato,
+      }),
+    );
+    const keycloak = keep(
+      await startKeycloakSimulator({
+        port: port('keycloak'),
+        clients: [{ ...SIMULATOR_CLIENTS.oms }],
+        ...options.keycloak,
+      }),
+    );
+    const dynamo: LocalDynamo = keep(
+      await startDynamo({
+        port: port('dynamodb'),
+        ...(options.dataDir ? { dataDir: join(options.dataDir, 'dynamodb') } : {}),
+      }),
+    );
     await createTable({ endpoint: dynamo.endpoint, tableName: LOCAL_TABLE });
-
+    const secretsManager: LocalSecretsManager = keep(
+      await startSecretsManager({ port: port('secretsManager'), seed: secretSeed(custom) }),
+    );
     const config =
-      custom ?? parseBrokerConfig(builtInConfig(astrato, keycloak), 'built-in local configuration');
-    const seed: Record<string, string> = {};
-    if (custom) {
-      for (const [secretId, value] of Object.entries(customSecrets)) seed[secretId] = JSON.stringify(value);
-    } else {
-      seed['ticket-broker/astrato'] = JSON.stringify(SIMULATOR_CLIENTS.astrato);
-      seed['ticket-broker/oms'] = JSON.stringify(SIMULATOR_CLIENTS.oms);
-    }
-    const secretsManager: LocalSecretsManager = await startSecretsManager({
-      port: port('secretsManager'),
-      seed,
+      custom?.config ?? parseBrokerConfig(builtInConfig(astrato, keycloak), 'built-in local configuration');
+    const configFile = keep(writeFunctionConfig(config)).file;
+
+    const functions = buildFunctions({
+      configFile,
+      dynamodb: dynamo.endpoint,
+      secretsManager: secretsManager.endpoint,
     });
-    started.push(secretsManager);
-
-    // The validated configuration as a file, as the deployed functions find it in their code.
-    const configDir = mkdtempSync(join(tmpdir(), 'ticket-broker-local-'));
-    started.push({ stop: async () => rmSync(configDir, { recursive: true, force: true }) });
-    const configFile = join(configDir, CONFIG_FILE_NAME);
-    writeFileSync(configFile, JSON.stringify(config));
-
-    // The handlers read these at import, exactly as on Lambda.
-    Object.assign(process.env, {
-      [ENV.configFile]: configFile,
-      [ENV.table]: LOCAL_TABLE,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-    });
-    const api = (await import('../functions/issue-ticket/handler')).handler as unknown as Handler<
-      APIGatewayProxyEventV2,
-      APIGatewayProxyResultV2
-    >;
-    const refresher = (await import('../functions/refresh-tokens/handler')).handler as unknown as Handler<
-      unknown,
-      unknown
-    >;
-
     const store = new DynamoCallerStore({
-      client: DynamoDBDocumentClient.from(
-        new DynamoDBClient({
-          endpoint: dynamo.endpoint,
-          region: 'us-east-1',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-      ),
+      client: DynamoDBDocumentClient.from(new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint })),
       tableName: LOCAL_TABLE,
     });
     const devCallerKey = await developmentKey(store, config, options.dataDir);
 
-    // The configuration `npm run callers` checks connection ids against: the file given, else the
-    // validated one the functions read (it lives as long as the stack).
-    const callersConfigFile = options.configPath ? resolve(options.configPath) : configFile;
-    const callersEnvironment = {
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      TABLE_NAME: LOCAL_TABLE,
-      TICKET_BROKER_CONFIG: callersConfigFile,
-    };
-
-    let refreshing: Promise<unknown> | undefined;
-    const refreshNow = () => {
-      refreshing ??= refresher(scheduledEvent(), lambdaContext('refresh-tokens', 30_000))
-        .catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))
-        .finally(() => {
-          refreshing = undefined;
-        });
-      return refreshing;
-    };
-    await refreshNow();
-    const timer = setInterval(() => void refreshNow(), options.refreshIntervalMs ?? 60_000);
-    started.push({
-      stop: async () => {
-        clearInterval(timer);
-        await refreshing;
-      },
-    });
-
-    const gateway: LocalServer = await startLocalApiGateway({ handler: api, port: port('api') });
-    started.push(gateway);
-
-    // The demo page asks for tickets: without an astrato-oem connection it has nothing to show.
-    const astratoConnection = Object.entries(config.connections).find(([, c]) => c.kind === 'astrato-oem');
-    let demo: DemoApp | undefined;
-    if (astratoConnection?.[1].kind === 'astrato-oem') {
-      demo = await startDemoApp({
-        port: port('demo'),
-        brokerUrl: gateway.url,
-        callerKey: devCallerKey,
-        // The simulator's app UI stands for the tenant's embed link (simulator-only path).
-        dashboardUrl: `${astratoConnection[1].baseUrl}/dashboard`,
-        connection: astratoConnection[0],
-        groups: [...DEV_GROUPS, 'admins'],
-      });
-      started.push(demo);
-      // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
-      astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
-    }
+    const refresher = keep(scheduleRefresher(functions.refresher, options.refreshIntervalMs ?? 60_000));
+    await refresher.refreshNow();
+    const gateway: LocalServer = keep(
+      await startLocalApiGateway({ handler: functions.api, port: port('api') }),
+    );
+    const demo = await startDemo(config, astrato, gateway.url, devCallerKey, port('demo'));
+    if (demo) keep(demo);
 
     return {
       config,
@@ -354,10 +431,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       devCallerKey,
       demoEnabled: demo !== undefined,
-      callersEnvironment,
+      // The configuration `npm run callers` checks connection ids against: the file given, else the
+      // validated one the functions read (it lives as long as the stack).
+      callersEnvironment: {
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_REGION: process.env.AWS_REGION ?? LOCAL_AWS.region,
+        AWS_ACCESS_KEY_ID: LOCAL_AWS.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_AWS.credentials.secretAccessKey,
+        TABLE_NAME: LOCAL_TABLE,
+        TICKET_BROKER_CONFIG: options.configPath ? resolve(options.configPath) : configFile,
+      },
       astrato,
       keycloak,
-      refreshNow,
+      refreshNow: refresher.refreshNow,
       stop: stopAll,
     };
   } catch (error) {

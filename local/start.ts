@@ -100,6 +100,9 @@ function banner(stack: LocalStack, dataDir: string | undefined): string {
 }
 
 async function main(): Promise<void> {
+  // This process's own choice, read by Powertools when the functions start: no metric documents
+  // among the log lines (POWERTOOLS_METRICS_DISABLED=false shows them).
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' },

@@ -1,17 +1,11 @@
 import type { Clock } from './clock';
-import type { Log, Telemetry } from './tokens/ports';
+import type { Log, Telemetry } from './logging/ports';
 
 /**
  * A dependency the guard keeps apart: the broker's table (DynamoDB) or Secrets Manager. The name
  * is also the metric counted each time it goes down (`<Name>Unavailable`).
  */
 export type DependencyName = 'Table' | 'SecretsManager';
-
-/** Every metric name this module emits: one count each time a dependency goes down. */
-export const DEPENDENCY_METRICS = [
-  'TableUnavailable',
-  'SecretsManagerUnavailable',
-] as const satisfies readonly `${DependencyName}Unavailable`[];
 
 /**
  * Thrown instead of calling a dependency that is backed off: the caller goes on with what it

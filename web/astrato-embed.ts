@@ -19,7 +19,13 @@
  *    opened top-level in a new tab with a fresh ticket's `embedUrl` (its cookie is first-party
  *    there);
  * 5. {@link AstratoEmbed.signOut} ends the vendor session with `signOutUrl` before the next
- *    person uses the browser.
+ *    person uses the browser;
+ * 6. {@link AstratoEmbed.destroy} removes what the helper added to the page (its frame, its
+ *    `message` listener) when the page is done with it.
+ *
+ * Every step that waits (a redemption, a ticket, a sign-out) reports its outcome only if no later
+ * call (`embed`, `openTopLevel`, `signOut`, `destroy`) came meanwhile: a redemption that ends after
+ * `signOut()` never undoes the signed-out state.
  *
  * What it can know against the real tenant: the redemption's HTTP outcome (or that the browser
  * refused it, without the reason: CORS and network errors look the same to a page), the user in
@@ -150,6 +156,14 @@ export interface AstratoEmbed {
   openTopLevel(nextTicket?: () => Promise<TicketUrls>): Promise<EmbedState>;
   /** Ends the vendor session in this browser (and in the fallback tab), and removes the frame. */
   signOut(): Promise<EmbedState>;
+  /**
+   * Removes what the helper added to the page, its frame and its `message` listener, for a page
+   * that is done with it (a single-page app leaving the view). A step still under way ends without
+   * changing the state. It does not end the vendor session: call {@link AstratoEmbed.signOut}
+   * first for that. Afterwards the helper cannot be used: `embed`, `openTopLevel` and `signOut`
+   * reject.
+   */
+  destroy(): void;
 }
 
 /** The window name of the fallback tab, so sign-out can reuse it. */
@@ -280,7 +294,10 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let frame: HTMLIFrameElement | undefined;
   let signOutUrl = options.signOutUrl;
   let usedFallback = false;
+  // Each call that starts something (embed, openTopLevel, signOut, destroy) takes the next number;
+  // a step that waited reports its outcome only if its number is still the latest.
   let generation = 0;
+  let destroyed = false;
   const renewals = new RenewalBudget();
   // While renewing, the frame still holds the ended session's document, which may keep posting
   // "not signed in"; only a message after the reload says the renewal did not help.
@@ -424,10 +441,18 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     );
   };
 
-  window.addEventListener('message', (event: MessageEvent) => {
+  const onMessage = (event: MessageEvent) => {
     if (!frame || event.source !== frame.contentWindow || event.origin !== dashboardOrigin) return;
     if (isNotSignedInMessage(event.data)) onNotSignedIn();
-  });
+  };
+  window.addEventListener('message', onMessage);
+
+  /** The number of a call that starts something; refused once the helper is destroyed. */
+  const begin = (what: string): number => {
+    if (destroyed) throw new Error(`AstratoEmbed.${what}: the helper was destroyed`);
+    generation += 1;
+    return generation;
+  };
 
   const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> =>
     new Promise((resolve) => {
@@ -454,8 +479,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     },
 
     async embed(ticket: TicketUrls): Promise<EmbedState> {
-      generation += 1;
-      const current = generation;
+      const current = begin('embed');
       renewals.startEmbed();
       signOutUrl = ticket.signOutUrl;
       // Never leave a previous frame up while redeeming: it may show someone else's session.
@@ -485,6 +509,10 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     },
 
     async openTopLevel(nextTicket = options.getTicket): Promise<EmbedState> {
+      if (destroyed) throw new Error('AstratoEmbed.openTopLevel: the helper was destroyed');
+      // Not a new number: the fallback leaves a frame that is loading alone. It only checks, after
+      // waiting for its ticket, that nothing came since (a sign-out must not be undone by a tab).
+      const current = generation;
       if (!nextTicket) {
         return set({
           ...state,
@@ -510,12 +538,17 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
         ticket = await nextTicket();
       } catch (error) {
         tab.close();
+        if (current !== generation) return state;
         return set({
           ...state,
           failure: 'no-ticket',
           message: error instanceof Error ? error.message : 'No ticket for the dashboard.',
           canOpenTopLevel: true,
         });
+      }
+      if (current !== generation) {
+        tab.close();
+        return state;
       }
       signOutUrl = ticket.signOutUrl;
       tab.location.href = ticket.embedUrl;
@@ -528,7 +561,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     },
 
     async signOut(): Promise<EmbedState> {
-      generation += 1;
+      const current = begin('signOut');
       removeFrame();
       if (signOutUrl) {
         // The fallback's cookie is first-party, so only a top-level request carries it: the same
@@ -544,7 +577,17 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
         await signOutOfAstrato(signOutUrl);
       }
       usedFallback = false;
+      // An embed() since then is the page's latest word: it is not marked signed out.
+      if (current !== generation) return state;
       return set({ status: 'signed-out', message: 'Signed out of analytics.', canOpenTopLevel: false });
+    },
+
+    destroy(): void {
+      if (destroyed) return;
+      generation += 1;
+      destroyed = true;
+      removeFrame();
+      window.removeEventListener('message', onMessage);
     },
   };
 }

@@ -1,9 +1,10 @@
 /**
- * One broker "container" for the benchmarks: the issue-ticket handler behind the local API
+ * One broker "container" for the benchmarks: the issue-ticket function behind the local API
  * Gateway emulation, optionally with the refresher on a timer, optionally reporting its memory.
- * Bundled by esbuild exactly like the deployable function and run under Node 22.
+ * Both are built by their composition roots, as the handler modules build them, each under its
+ * own service name. Bundled by esbuild exactly like the deployable function and run under Node 22.
  *
- * Environment: what the handlers read (BROKER_CONFIG_FILE, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
+ * Environment: what the functions read (BROKER_CONFIG_FILE, TABLE_NAME, AWS_ENDPOINT_URL_*), plus
  * BENCH_REFRESH_MS (refresher period) and BENCH_MEMORY_MS (print `MEM <rss> <heapUsed>`).
  * A line `cpu` on stdin prints `CPU <n> <process µs> <handler µs> <invocations>`: the process's
  * CPU time so far (user + system, from `process.cpuUsage`), and the part spent inside handler
@@ -11,10 +12,22 @@
  * which Lambda does not run in the function, falls outside). With one request at a time, as in
  * the Lambda-shaped scenario, nothing else runs during an invocation.
  */
-import { handler as api } from '../../functions/issue-ticket/handler';
-import { handler as refresh } from '../../functions/refresh-tokens/handler';
 import { startLocalApiGateway } from '../../local/api-gateway';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-context';
+import { apiFunction } from '../../shared/runtime/api-function';
+import {
+  ENV,
+  readRuntimeEnvironment,
+  SERVICE_NAMES,
+  type ServiceName,
+} from '../../shared/runtime/environment';
+import { createRefresherRuntime, refresherFunction } from '../../shared/runtime/refresher-function';
+import { createRuntime } from '../../shared/runtime/runtime';
+
+/** A function's environment: this process's, under that function's service name. */
+const environmentOf = (service: ServiceName) =>
+  readRuntimeEnvironment({ ...process.env, [ENV.serviceName]: service });
+const api = apiFunction(createRuntime(environmentOf(SERVICE_NAMES.issueTicket)));
 
 async function main(): Promise<void> {
   let handlerMicros = 0;
@@ -33,6 +46,7 @@ async function main(): Promise<void> {
   const timers: NodeJS.Timeout[] = [];
   const refreshMs = Number(process.env.BENCH_REFRESH_MS ?? 0);
   if (refreshMs > 0) {
+    const refresh = refresherFunction(createRefresherRuntime(environmentOf(SERVICE_NAMES.refreshTokens)));
     let running = false;
     const tick = async () => {
       if (running) return;

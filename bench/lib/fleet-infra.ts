@@ -14,7 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
-import { tableKeys } from '../../shared/adapters/table';
+import { keyOf, tableKeys } from '../../shared/adapters/table';
 import { FLEET_TABLE, Fleet } from '../../test/support/fleet';
 
 export interface FleetInfraOptions {
@@ -108,7 +108,7 @@ const control = createServer((req, res) => {
       fleet
         .ids()
         .map((id) =>
-          client.send(new DeleteCommand({ TableName: FLEET_TABLE, Key: { pk: tableKeys.token(id) } })),
+          client.send(new DeleteCommand({ TableName: FLEET_TABLE, Key: keyOf(tableKeys.token(id)) })),
         ),
     ).then(
       () => answer({}),

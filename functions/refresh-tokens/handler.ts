@@ -1,6 +1,5 @@
 import { readRuntimeEnvironment } from '../../shared/runtime/environment';
-import { REFRESHER_RUNTIME_OPTIONS, refresherFunction } from '../../shared/runtime/refresher-function';
-import { createRuntime } from '../../shared/runtime/runtime';
+import { createRefresherRuntime, refresherFunction } from '../../shared/runtime/refresher-function';
 
 /** The scheduled token refresher (EventBridge, every minute): wiring only, built once per container. */
-export const handler = refresherFunction(createRuntime(readRuntimeEnvironment(), REFRESHER_RUNTIME_OPTIONS));
+export const handler = refresherFunction(createRefresherRuntime(readRuntimeEnvironment(process.env)));

@@ -12,7 +12,7 @@ import type { Construct } from 'constructs';
 import { tableKeys } from '../../shared/adapters/table';
 import type { BrokerConfig } from '../../shared/config/schema';
 import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
-import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
+import { CONFIG_FILE_NAME, ENV, type ServiceName } from '../../shared/runtime/environment';
 import { BUNDLE_SETTINGS } from '../bundling';
 import { InvalidPropsError } from '../errors';
 import { wildcardResourceFinding } from '../nag';
@@ -81,8 +81,11 @@ export interface BrokerFunctionProps {
   readonly entry: string;
   /** What the function is for (shown in the Lambda console). */
   readonly description: string;
-  /** Powertools service name, for logs and metrics. Lower-case words separated by `-`. */
-  readonly serviceName: string;
+  /**
+   * Which of the broker's functions this is: its Powertools service name (`POWERTOOLS_SERVICE_NAME`),
+   * which the function reads back for its logs and metrics, and the alarms and dashboard read.
+   */
+  readonly serviceName: ServiceName;
   /**
    * The validated configuration, shipped in the function's code as `broker-config.json` (read once
    * at cold start), never in an environment variable: Lambda caps the environment at 4 KB.
@@ -129,8 +132,6 @@ export class BrokerFunction extends NodejsFunction {
       throw new InvalidPropsError(
         `BrokerFunction ${id}: entry must be a TypeScript module, got "${props.entry}"`,
       );
-    if (!/^[a-z][a-z0-9-]*$/.test(props.serviceName))
-      throw new InvalidPropsError(`BrokerFunction ${id}: serviceName must be lower-case words joined by "-"`);
     const memorySize = props.memorySize ?? 512;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240)
       throw new InvalidPropsError(

@@ -20,11 +20,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PROBLEM_CODES } from '../../shared/http/problem';
-
-/**
- * The Powertools service names of the two functions: the `service` dimension of their metrics.
- */
-export const SERVICE_NAMES = { issueTicket: 'issue-ticket', refreshTokens: 'refresh-tokens' } as const;
+import { SERVICE_NAMES } from '../../shared/runtime/environment';
 
 export interface BrokerMonitoringProps {
   /** Alarm names are `<prefix>-<alarm>`, the dashboard `<prefix>-<region>`. */

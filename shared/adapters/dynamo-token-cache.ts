@@ -1,17 +1,17 @@
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Clock } from '../clock';
-import type { LeaseResult, LeaseStore, TokenCache } from '../tokens/ports';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { TokenCache } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
-import { conditionalWrite, TTL_MARGIN_SECONDS, tableKeys } from './table';
-
-export interface DynamoAdapterOptions {
-  readonly client: DynamoDBDocumentClient;
-  readonly tableName: string;
-  readonly clock: Clock;
-}
+import {
+  type ClockedTable,
+  conditionalWrite,
+  IF_NEW,
+  keyOf,
+  TTL_MARGIN_SECONDS,
+  tableKeys,
+  ttlAt,
+} from './table';
 
 interface TokenItem {
-  pk: string;
   connection: string;
   accessToken: string;
   tokenType: string;
@@ -21,7 +21,6 @@ interface TokenItem {
   refreshToken?: string;
   refreshExpiresAt?: number;
   scope?: string;
-  ttl: number;
 }
 
 function lastUsefulMoment(
@@ -62,13 +61,13 @@ function fromItem(item: Record<string, unknown> | undefined): CachedToken | unde
  * code on every read and in the condition of every write: TTL deletion lags by up to days.
  */
 export class DynamoTokenCache implements TokenCache {
-  constructor(private readonly options: DynamoAdapterOptions) {}
+  constructor(private readonly options: ClockedTable) {}
 
   async read(connection: string, signal: AbortSignal): Promise<CachedToken | undefined> {
     const { Item } = await this.options.client.send(
       new GetCommand({
         TableName: this.options.tableName,
-        Key: { pk: tableKeys.token(connection) },
+        Key: keyOf(tableKeys.token(connection)),
         ConsistentRead: true,
       }),
       { abortSignal: signal },
@@ -80,14 +79,12 @@ export class DynamoTokenCache implements TokenCache {
 
   async write(token: CachedToken, signal: AbortSignal): Promise<boolean> {
     const item: TokenItem = {
-      pk: tableKeys.token(token.connection),
       connection: token.connection,
       accessToken: token.accessToken,
       tokenType: token.tokenType,
       expiresAt: token.expiresAt,
       obtainedAt: token.obtainedAt,
       secretVersion: token.secretVersion,
-      ttl: Math.ceil(lastUsefulMoment(token) / 1000) + TTL_MARGIN_SECONDS,
       ...(token.refreshToken !== undefined ? { refreshToken: token.refreshToken } : {}),
       ...(token.refreshExpiresAt !== undefined ? { refreshExpiresAt: token.refreshExpiresAt } : {}),
       ...(token.scope !== undefined ? { scope: token.scope } : {}),
@@ -96,9 +93,13 @@ export class DynamoTokenCache implements TokenCache {
       this.options.client.send(
         new PutCommand({
           TableName: this.options.tableName,
-          Item: item,
+          Item: {
+            ...keyOf(tableKeys.token(token.connection)),
+            ...item,
+            ...ttlAt(Math.ceil(lastUsefulMoment(token) / 1000) + TTL_MARGIN_SECONDS),
+          },
           // Never replace a newer token; an expired one may always be replaced.
-          ConditionExpression: 'attribute_not_exists(pk) OR obtainedAt < :obtainedAt OR expiresAt <= :now',
+          ConditionExpression: `${IF_NEW} OR obtainedAt < :obtainedAt OR expiresAt <= :now`,
           ExpressionAttributeValues: { ':obtainedAt': token.obtainedAt, ':now': this.options.clock.now() },
         }),
         { abortSignal: signal },
@@ -112,60 +113,9 @@ export class DynamoTokenCache implements TokenCache {
       this.options.client.send(
         new DeleteCommand({
           TableName: this.options.tableName,
-          Key: { pk: tableKeys.token(connection) },
+          Key: keyOf(tableKeys.token(connection)),
           ConditionExpression: 'accessToken = :accessToken',
           ExpressionAttributeValues: { ':accessToken': accessToken },
-        }),
-        { abortSignal: signal },
-      ),
-    );
-  }
-}
-
-/**
- * The acquisition lease (`lease#<connection>`): a conditional put that succeeds when the lease is
- * absent, expired, or held by the same owner (whose earlier attempt is known to have ended).
- */
-export class DynamoLeaseStore implements LeaseStore {
-  constructor(private readonly options: DynamoAdapterOptions) {}
-
-  async tryAcquire(
-    connection: string,
-    owner: string,
-    durationMs: number,
-    signal: AbortSignal,
-  ): Promise<LeaseResult> {
-    const now = this.options.clock.now();
-    const acquired = await conditionalWrite(
-      this.options.client.send(
-        new PutCommand({
-          TableName: this.options.tableName,
-          Item: {
-            pk: tableKeys.lease(connection),
-            owner,
-            leaseUntil: now + durationMs,
-            ttl: Math.ceil((now + durationMs) / 1000) + TTL_MARGIN_SECONDS,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':now': now, ':owner': owner },
-        }),
-        { abortSignal: signal },
-      ),
-    );
-    return acquired ? { acquired: true } : { acquired: false };
-  }
-
-  async release(connection: string, owner: string, signal: AbortSignal): Promise<void> {
-    // Refused when another owner took the lease over: it is theirs now.
-    await conditionalWrite(
-      this.options.client.send(
-        new DeleteCommand({
-          TableName: this.options.tableName,
-          Key: { pk: tableKeys.lease(connection) },
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
         }),
         { abortSignal: signal },
       ),

@@ -2,9 +2,10 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import * as z from 'zod/mini';
 import type { Clock } from '../clock';
 import { ConfigurationError, describeError, SecretStoreUnavailableError } from '../errors';
+import type { Log } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
-import type { Log, SecretReadOptions, SecretStore } from '../tokens/ports';
-import { SingleFlight } from '../tokens/single-flight';
+import { SingleFlight } from '../single-flight';
+import type { SecretReadOptions, SecretStore } from '../tokens/ports';
 import type { ClientCredentials } from '../tokens/token';
 import '../validation';
 

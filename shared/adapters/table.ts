@@ -1,9 +1,37 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../clock';
+
+// Plain constants the exported layout and the helpers below are built from: the minified bundles
+// then name each by one short identifier instead of a property path at every use.
+const PK = 'pk';
+const TTL = 'ttl';
+const GPK = 'gpk';
+const GSK = 'gsk';
 
 /**
- * The single table's layout (docs/design.md "DynamoDB table"): one partition key `pk` whose prefix
- * says what the item is, and a TTL attribute `ttl` in epoch seconds.
+ * The single table's layout (docs/design.md "DynamoDB table"), the one place it is written: the
+ * adapters, the CDK stack (infra/stateful-stack.ts), the IAM conditions (infra/constructs/
+ * broker-function.ts) and the local stand-ins (local/dynamodb.ts) all take it from here.
+ *
+ * The table's own attributes: the partition key, a string whose prefix says what the item is
+ * ({@link KEY_PREFIXES}), and DynamoDB's TTL attribute, in epoch seconds.
+ * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-before-you-start.html
  */
+export const TABLE_ATTRIBUTES = { partitionKey: PK, ttl: TTL } as const;
+
+/** The broker table as every adapter reaches it: a document client and the table's name. */
+export interface BrokerTable {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+}
+
+/** The table, and the clock by which an adapter judges expiry (TTL deletion lags by up to days). */
+export interface ClockedTable extends BrokerTable {
+  readonly clock: Clock;
+}
+
+/** What each kind of item's partition key starts with. */
 export const KEY_PREFIXES = {
   token: 'token#',
   lease: 'lease#',
@@ -17,6 +45,7 @@ export const KEY_PREFIXES = {
   meta: 'meta#',
 } as const;
 
+/** Each kind of item's partition key; `tableKeys.token('oms')` is `token#oms`. */
 export const tableKeys = {
   token: (connection: string) => `${KEY_PREFIXES.token}${connection}`,
   lease: (connection: string) => `${KEY_PREFIXES.lease}${connection}`,
@@ -34,11 +63,7 @@ export const tableKeys = {
  * to an existing table per update.
  * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-indexes-general-sparse-indexes.html
  */
-export const GROUP_INDEX = {
-  name: 'group-index',
-  partitionKey: 'gpk',
-  sortKey: 'gsk',
-} as const;
+export const GROUP_INDEX = { name: 'group-index', partitionKey: GPK, sortKey: GSK } as const;
 
 /** The `gpk` values of {@link GROUP_INDEX}. */
 export const groupKeys = {
@@ -47,6 +72,27 @@ export const groupKeys = {
   /** Audit records of one UTC day (`2026-12-02`), sorted by time in `gsk`. */
   auditDay: (day: string) => `audit#${day}`,
 } as const;
+
+/** The key of the item whose partition key is `pk` (a {@link tableKeys} value). */
+export function keyOf(pk: string): { readonly [PK]: string } {
+  return { [PK]: pk };
+}
+
+/** The TTL attribute of an item DynamoDB may delete from `epochSeconds` on. */
+export function ttlAt(epochSeconds: number): { readonly [TTL]: number } {
+  return { [TTL]: epochSeconds };
+}
+
+/** The group index attributes of an item: its group (`gpk`) and its place in it (`gsk`). */
+export function inGroup(group: string, sortKey: string): { readonly [GPK]: string; readonly [GSK]: string } {
+  return { [GPK]: group, [GSK]: sortKey };
+}
+
+/** Condition of a write that only creates: no item has this key yet. */
+export const IF_NEW = `attribute_not_exists(${PK})`;
+
+/** Condition of a write that only changes: the item exists. */
+export const IF_EXISTS = `attribute_exists(${PK})`;
 
 /** How long an item outlives its last useful moment before TTL may delete it. */
 export const TTL_MARGIN_SECONDS = 3600;

@@ -1,5 +1,5 @@
 import { describeError, type ErrorCode } from '../errors';
-import type { Log, Telemetry } from '../tokens/ports';
+import type { Log, Telemetry } from '../logging/ports';
 
 /** What the audited request asked for. */
 export type AuditAction = 'ticket' | 'token' | 'status';

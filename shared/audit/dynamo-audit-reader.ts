@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { GROUP_INDEX, groupKeys } from '../adapters/table';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type BrokerTable, GROUP_INDEX, groupKeys } from '../adapters/table';
 import type { AuditAction, AuditOutcome, AuditQuery, AuditReader, AuditRecord } from './audit-trail';
 import { auditDay } from './dynamo-audit-trail';
 
@@ -14,9 +14,7 @@ const OUTCOMES: readonly AuditOutcome[] = ['ticket_issued', 'ticket_failed', 'to
  * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.html
  */
 export class DynamoAuditReader implements AuditReader {
-  constructor(
-    private readonly options: { readonly client: DynamoDBDocumentClient; readonly tableName: string },
-  ) {}
+  constructor(private readonly options: BrokerTable) {}
 
   async query(
     query: AuditQuery,

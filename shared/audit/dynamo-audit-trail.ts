@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { GROUP_INDEX, groupKeys, tableKeys } from '../adapters/table';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type BrokerTable, groupKeys, IF_NEW, inGroup, keyOf, tableKeys, ttlAt } from '../adapters/table';
 import type { AuditRecord, AuditTrail } from './audit-trail';
 
 /** The UTC day of an instant, as the index groups audit records: `2026-12-02`. */
@@ -22,9 +22,7 @@ export function auditDay(at: number): string {
  */
 export class DynamoAuditTrail implements AuditTrail {
   constructor(
-    private readonly options: {
-      readonly client: DynamoDBDocumentClient;
-      readonly tableName: string;
+    private readonly options: BrokerTable & {
       /** @default 365 */
       readonly retentionDays?: number;
     },
@@ -37,13 +35,12 @@ export class DynamoAuditTrail implements AuditTrail {
       new PutCommand({
         TableName: this.options.tableName,
         Item: {
-          pk: tableKeys.audit(randomBytes(16).toString('base64url')),
-          [GROUP_INDEX.partitionKey]: groupKeys.auditDay(auditDay(at)),
-          [GROUP_INDEX.sortKey]: `${record.at}#${record.requestId}`,
+          ...keyOf(tableKeys.audit(randomBytes(16).toString('base64url'))),
+          ...inGroup(groupKeys.auditDay(auditDay(at)), `${record.at}#${record.requestId}`),
           ...record,
-          ttl: Math.ceil(at / 1000) + retentionSeconds,
+          ...ttlAt(Math.ceil(at / 1000) + retentionSeconds),
         },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        ConditionExpression: IF_NEW,
       }),
       { abortSignal: signal },
     );

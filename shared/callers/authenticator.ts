@@ -7,8 +7,8 @@ import {
   StoreUnavailableError,
   UnauthorizedError,
 } from '../errors';
-import type { Log } from '../tokens/ports';
-import { SingleFlight } from '../tokens/single-flight';
+import type { Log } from '../logging/ports';
+import { SingleFlight } from '../single-flight';
 import type { Caller, CallerReader, CallerRecord } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 import { ReadBudget } from './read-budget';

@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { tableKeys } from '../adapters/table';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type BrokerTable, keyOf, tableKeys } from '../adapters/table';
 import { type CallerReader, type CallerRecord, callerRecordSchema } from './caller';
 
 /**
@@ -7,11 +7,11 @@ import { type CallerReader, type CallerRecord, callerRecordSchema } from './call
  * function's bundle carries none of the operators' listing, indexing and update code.
  */
 export class DynamoCallerReader implements CallerReader {
-  constructor(protected readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+  constructor(protected readonly options: BrokerTable) {}
 
   async get(keyId: string, signal: AbortSignal): Promise<CallerRecord | undefined> {
     const { Item } = await this.options.client.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.caller(keyId) } }),
+      new GetCommand({ TableName: this.options.tableName, Key: keyOf(tableKeys.caller(keyId)) }),
       { abortSignal: signal },
     );
     if (!Item) return undefined;

@@ -1,5 +1,16 @@
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { conditionalWrite, GROUP_INDEX, groupKeys, KEY_PREFIXES, tableKeys } from '../adapters/table';
+import {
+  conditionalWrite,
+  GROUP_INDEX,
+  groupKeys,
+  IF_EXISTS,
+  IF_NEW,
+  inGroup,
+  KEY_PREFIXES,
+  keyOf,
+  TABLE_ATTRIBUTES,
+  tableKeys,
+} from '../adapters/table';
 import { type CallerChanges, type CallerRecord, type CallerStore, callerRecordSchema } from './caller';
 import { DynamoCallerReader } from './dynamo-caller-reader';
 
@@ -9,20 +20,19 @@ import { DynamoCallerReader } from './dynamo-caller-reader';
  */
 const CALLERS_INDEXED = tableKeys.meta('callers-indexed');
 
-/** The index attributes of a caller record: its group, then its key id. */
-const indexKeysOf = (keyId: string) => ({
-  [GROUP_INDEX.partitionKey]: groupKeys.callers,
-  [GROUP_INDEX.sortKey]: keyId,
-});
-
 /** Caller records in the broker's table: what the operators' command reads and writes. */
 export class DynamoCallerStore extends DynamoCallerReader implements CallerStore {
   async create(record: CallerRecord, signal: AbortSignal): Promise<void> {
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,
-        Item: { pk: tableKeys.caller(record.keyId), ...indexKeysOf(record.keyId), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        // In the group index under `caller`, sorted by key id.
+        Item: {
+          ...keyOf(tableKeys.caller(record.keyId)),
+          ...inGroup(groupKeys.callers, record.keyId),
+          ...record,
+        },
+        ConditionExpression: IF_NEW,
       }),
       { abortSignal: signal },
     );
@@ -35,7 +45,7 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
    */
   async list(signal: AbortSignal): Promise<CallerRecord[]> {
     const marker = await this.options.client.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { pk: CALLERS_INDEXED } }),
+      new GetCommand({ TableName: this.options.tableName, Key: keyOf(CALLERS_INDEXED) }),
       { abortSignal: signal },
     );
     const records = marker.Item ? await this.queryIndex(signal) : await this.indexOlderRecords(signal);
@@ -47,9 +57,9 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
       this.options.client.send(
         new UpdateCommand({
           TableName: this.options.tableName,
-          Key: { pk: tableKeys.caller(keyId) },
+          Key: keyOf(tableKeys.caller(keyId)),
           UpdateExpression: 'SET disabled = :true, disabledAt = :at',
-          ConditionExpression: 'attribute_exists(pk)',
+          ConditionExpression: IF_EXISTS,
           ExpressionAttributeValues: { ':true': true, ':at': at },
         }),
         { abortSignal: signal },
@@ -85,13 +95,13 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
       this.options.client.send(
         new UpdateCommand({
           TableName: this.options.tableName,
-          Key: { pk: tableKeys.caller(keyId) },
+          Key: keyOf(tableKeys.caller(keyId)),
           UpdateExpression: expression,
           // A key is replaced once: a second rotation of the same key is refused, not stacked.
           ConditionExpression:
             changes.replacedBy !== undefined
-              ? 'attribute_exists(pk) AND attribute_not_exists(replacedBy)'
-              : 'attribute_exists(pk)',
+              ? `${IF_EXISTS} AND attribute_not_exists(replacedBy)`
+              : IF_EXISTS,
           ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
         }),
         { abortSignal: signal },
@@ -131,7 +141,7 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
       const page = await this.options.client.send(
         new ScanCommand({
           TableName: this.options.tableName,
-          FilterExpression: 'begins_with(pk, :prefix)',
+          FilterExpression: `begins_with(${TABLE_ATTRIBUTES.partitionKey}, :prefix)`,
           ExpressionAttributeValues: { ':prefix': KEY_PREFIXES.caller },
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
@@ -140,18 +150,19 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
       for (const item of page.Items ?? []) {
         const parsed = callerRecordSchema.safeParse(item);
         if (parsed.success) records.push(parsed.data);
-        if (item[GROUP_INDEX.partitionKey] !== undefined || typeof item.pk !== 'string') continue;
+        const pk = item[TABLE_ATTRIBUTES.partitionKey];
+        if (item[GROUP_INDEX.partitionKey] !== undefined || typeof pk !== 'string') continue;
         await conditionalWrite(
           this.options.client.send(
             new UpdateCommand({
               TableName: this.options.tableName,
-              Key: { pk: item.pk },
+              Key: keyOf(pk),
               UpdateExpression: 'SET #gpk = :group, #gsk = :keyId',
-              ConditionExpression: 'attribute_exists(pk)',
+              ConditionExpression: IF_EXISTS,
               ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey, '#gsk': GROUP_INDEX.sortKey },
               ExpressionAttributeValues: {
                 ':group': groupKeys.callers,
-                ':keyId': item.pk.slice(KEY_PREFIXES.caller.length),
+                ':keyId': pk.slice(KEY_PREFIXES.caller.length),
               },
             }),
             { abortSignal: signal },
@@ -163,7 +174,7 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,
-        Item: { pk: CALLERS_INDEXED, at: new Date().toISOString() },
+        Item: { ...keyOf(CALLERS_INDEXED), at: new Date().toISOString() },
       }),
       { abortSignal: signal },
     );

@@ -1,5 +1,13 @@
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { conditionalWrite, GROUP_INDEX, groupKeys, tableKeys } from '../adapters/table';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type BrokerTable,
+  conditionalWrite,
+  groupKeys,
+  IF_NEW,
+  inGroup,
+  keyOf,
+  tableKeys,
+} from '../adapters/table';
 import type { LastUseWriter } from './caller';
 
 /**
@@ -9,7 +17,7 @@ import type { LastUseWriter } from './caller';
  * caller record. Its own module: the function's bundle carries no listing code.
  */
 export class DynamoLastUseWriter implements LastUseWriter {
-  constructor(protected readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+  constructor(protected readonly options: BrokerTable) {}
 
   async record(keyId: string, at: number, signal: AbortSignal): Promise<void> {
     // Conditional: an environment whose write arrives late never moves a later use back.
@@ -18,12 +26,11 @@ export class DynamoLastUseWriter implements LastUseWriter {
         new PutCommand({
           TableName: this.options.tableName,
           Item: {
-            pk: tableKeys.lastUsed(keyId),
-            [GROUP_INDEX.partitionKey]: groupKeys.lastUses,
-            [GROUP_INDEX.sortKey]: keyId,
+            ...keyOf(tableKeys.lastUsed(keyId)),
+            ...inGroup(groupKeys.lastUses, keyId),
             lastUsedAt: at,
           },
-          ConditionExpression: 'attribute_not_exists(pk) OR lastUsedAt < :at',
+          ConditionExpression: `${IF_NEW} OR lastUsedAt < :at`,
           ExpressionAttributeValues: { ':at': at },
         }),
         { abortSignal: signal },

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import { describeError } from '../errors';
-import type { Log } from '../tokens/ports';
+import type { Log } from '../logging/ports';
 import type { LastUseWriter } from './caller';
 
 /** How often one execution environment records a key's use, at most. @see LastUseRecorder */

@@ -17,6 +17,7 @@ import { authorizeSource } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { LastUseRecorder } from '../callers/last-use';
 import type { Clock } from '../clock';
+import { type Deadline, invocationDeadline, startDeadline } from '../deadline';
 import {
   describeError,
   ForbiddenError,
@@ -30,12 +31,12 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../errors';
-import { type Deadline, invocationDeadline, startDeadline } from '../runtime/deadline';
 import type { StatusReader } from '../use-cases/connection-status';
 import type { TicketIssuer } from '../use-cases/issue-ticket';
 import type { TokenVendor } from '../use-cases/vend-token';
 import { problemFor, problemResponse } from './problem';
 import { connectionIdSchema, describeIssues, ticketRequestSchema } from './request-schemas';
+import { API_ROUTES, type Route, routePattern } from './routes';
 import { JsonBodyError, parseStrictJson } from './strict-json';
 
 export type ApiEvent = APIGatewayProxyEventV2;
@@ -180,16 +181,6 @@ function connectionParam(event: ApiEvent): string {
   return parsed.data;
 }
 
-/** The routes of docs/design.md "HTTP API (v1)" (docs/openapi.yaml describes each). */
-export const API_ROUTES = [
-  { method: 'GET', path: '/v1/health', pattern: /^\/v1\/health\/?$/ },
-  { method: 'POST', path: '/v1/tickets', pattern: /^\/v1\/tickets\/?$/ },
-  { method: 'POST', path: '/v1/connections/{id}/token', pattern: /^\/v1\/connections\/[^/]+\/token\/?$/ },
-  { method: 'GET', path: '/v1/connections/{id}/status', pattern: /^\/v1\/connections\/[^/]+\/status\/?$/ },
-] as const;
-
-type RoutePath = (typeof API_ROUTES)[number]['path'];
-
 /**
  * The request's path as the API's routes see it. Reached through a custom domain's API mapping
  * with a path (`https://api.example.com/broker/v1/tickets`), API Gateway matches the route on what
@@ -281,9 +272,10 @@ export function createApiHandler(deps: ApiDeps) {
     }
   };
 
-  const handlers: Record<RoutePath, RouteHandler> = {
-    '/v1/health': async () => json(200, { status: 'ok' }),
-    '/v1/tickets': (event, context, deadline) =>
+  // By the route table's handler names; every route but the public one authenticates its caller.
+  const handlers: Record<Route['handler'], RouteHandler> = {
+    health: async () => json(200, { status: 'ok' }),
+    issueTicket: (event, context, deadline) =>
       asCaller(event, context, deadline, 'ticket', async (caller, origin, subject) => {
         const parsed = ticketRequestSchema.safeParse(readJsonBody(event));
         if (!parsed.success) throw new InvalidRequestError(describeIssues(parsed.error));
@@ -305,14 +297,14 @@ export function createApiHandler(deps: ApiDeps) {
           { 'server-timing': `token;desc="${ticket.tokenOrigin}"` },
         );
       }),
-    '/v1/connections/{id}/token': (event, context, deadline) =>
+    vendToken: (event, context, deadline) =>
       asCaller(event, context, deadline, 'token', async (caller, origin, subject) => {
         subject.connection = connectionParam(event);
         const token = await deps.vendor.vend(caller, subject.connection, deadline, origin);
         const { tokenOrigin, ...body } = token;
         return json(200, body, { 'server-timing': `token;desc="${tokenOrigin}"` });
       }),
-    '/v1/connections/{id}/status': (event, context, deadline) =>
+    connectionStatus: (event, context, deadline) =>
       asCaller(event, context, deadline, 'status', async (caller, _origin, subject) => {
         subject.connection = connectionParam(event);
         return json(200, await deps.status.read(caller, subject.connection, deadline));
@@ -320,14 +312,16 @@ export function createApiHandler(deps: ApiDeps) {
   };
 
   const router = httpRouterHandler<ApiEvent, ApiResult>({
-    routes: API_ROUTES.map(({ method, path }) => ({
+    routes: API_ROUTES.map(({ method, path, handler }) => ({
       method,
       path,
       // Typed as Lambda's (event, context, callback); at run time it gets what we pass: the deadline.
-      handler: handlers[path] as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>,
+      handler: handlers[handler] as unknown as (event: ApiEvent, context: Context) => Promise<ApiResult>,
     })),
     notFoundResponse: ({ path }) => {
-      const allowed = API_ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method);
+      const allowed = API_ROUTES.filter((route) => routePattern(route.path).test(path)).map(
+        (route) => route.method,
+      );
       if (allowed.length > 0)
         throw new MethodNotAllowedError(`method not allowed on ${path.slice(0, 100)}`, allowed);
       throw new RouteNotFoundError(`no such route: ${path.slice(0, 100)}`);

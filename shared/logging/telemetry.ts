@@ -1,5 +1,5 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Telemetry } from '../tokens/ports';
+import type { Telemetry } from './ports';
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 

@@ -1,31 +1,24 @@
 import { AuditRecorder } from '../audit/audit-trail';
-import { DynamoAuditTrail } from '../audit/dynamo-audit-trail';
 import { CallerAuthenticator } from '../callers/authenticator';
-import { DynamoCallerReader } from '../callers/dynamo-caller-reader';
-import { DynamoLastUseWriter } from '../callers/dynamo-last-use-writer';
 import { LastUseRecorder } from '../callers/last-use';
 import { createApiHandler } from '../http/api';
-import { DynamoStatusStore } from '../status/status-store';
 import { createStatusReader } from '../use-cases/connection-status';
 import { createTicketIssuer } from '../use-cases/issue-ticket';
 import { createTokenVendor } from '../use-cases/vend-token';
 import type { Runtime } from './runtime';
+import { REFRESH_SCHEDULE_MINUTES } from './schedule';
 
 /**
- * The broker's HTTP API wired from a runtime: what `functions/issue-ticket/handler.ts` exports.
- * One composition root, so a test can run the same wiring with its own clock.
+ * The broker's HTTP API wired from its runtime (`createRuntime`): what
+ * `functions/issue-ticket/handler.ts` exports. Wiring only, so a test can run the same wiring with
+ * its own clock.
  */
 export function apiFunction(runtime: Runtime) {
-  const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato } = runtime;
-  const store = { client: documentClient, tableName };
-  const audit = new AuditRecorder({
-    trail: new DynamoAuditTrail({ ...store, retentionDays: config.audit.retentionDays }),
-    log: logger,
-    telemetry,
-  });
+  const { config, clock, logger, metrics, telemetry, tokens, astrato, stores } = runtime;
+  const audit = new AuditRecorder({ trail: stores.audit, log: logger, telemetry });
   return createApiHandler({
     authenticator: new CallerAuthenticator({
-      store: new DynamoCallerReader(store),
+      store: stores.callers,
       clock,
       log: logger,
       maxStaleMs: config.callers.maxStaleSeconds * 1000,
@@ -43,11 +36,12 @@ export function apiFunction(runtime: Runtime) {
     status: createStatusReader({
       connections: config.connections,
       tokens,
-      status: new DynamoStatusStore(store),
+      status: stores.status,
       clock,
+      schedulePeriodMs: REFRESH_SCHEDULE_MINUTES * 60_000,
     }),
     audit,
-    lastUse: new LastUseRecorder({ store: new DynamoLastUseWriter(store), clock, log: logger }),
+    lastUse: new LastUseRecorder({ store: stores.lastUses, clock, log: logger }),
     logger,
     metrics,
     clock,

@@ -2,36 +2,56 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { DynamoStatusStore } from '../status/status-store';
-import { refreshPolicyFrom } from '../tokens/refresh-policy';
+import { invocationDeadline, startDeadline } from '../deadline';
+import { problemCodeOf } from '../http/problem';
+import { RefreshingTokenSource } from '../tokens/refreshing-token-source';
+import { type TokenProbe, tokenProbes } from '../upstream/probe';
 import { createRefresher, RefreshIncompleteError, type RefreshSummary } from '../use-cases/refresh-tokens';
-import { invocationDeadline, startDeadline } from './deadline';
-import type { Runtime, RuntimeOptions } from './runtime';
+import type { RuntimeEnvironment } from './environment';
+import { buildRuntime, type Runtime, type RuntimeOptions } from './runtime';
 import { REFRESH_RUN_TIMEOUT_SECONDS, SECRET_CHECK_MINUTES } from './schedule';
 
-/**
- * How the refresher's runtime is built (the handler passes these to `createRuntime`): its service
- * name, and secrets held for the rotation check period instead of a request container's 5 minutes,
- * so a run where nothing is due reads no secret.
- */
-export const REFRESHER_RUNTIME_OPTIONS = {
-  serviceName: 'refresh-tokens',
-  secretMaxAgeMs: SECRET_CHECK_MINUTES * 60_000,
-} as const satisfies RuntimeOptions;
+/** The refresher's runtime: what every function has, and the probe of each connection with a `probeUrl`. */
+export interface RefresherRuntime extends Runtime<RefreshingTokenSource> {
+  readonly probes: Readonly<Record<string, TokenProbe>>;
+}
 
 /**
- * The scheduled refresher wired from a runtime: what `functions/refresh-tokens/handler.ts` exports.
+ * The refresher function's composition root: what functions/refresh-tokens/handler.ts builds at
+ * cold start. Its token source also renews what is due, and holds secrets for the rotation check
+ * period (SECRET_CHECK_MINUTES) instead of a request container's 5 minutes, so a run where nothing
+ * is due reads no secret.
+ * @example export const handler = refresherFunction(createRefresherRuntime(readRuntimeEnvironment()));
+ */
+export function createRefresherRuntime(
+  environment: RuntimeEnvironment,
+  options: RuntimeOptions = {},
+): RefresherRuntime {
+  const runtime = buildRuntime(
+    environment,
+    { secretMaxAgeMs: SECRET_CHECK_MINUTES * 60_000, ...options },
+    (deps) => new RefreshingTokenSource(deps),
+  );
+  const probes = tokenProbes(runtime.config.connections, { clock: runtime.clock, log: runtime.logger });
+  return { ...runtime, probes };
+}
+
+/**
+ * The scheduled refresher wired from its runtime (`createRefresherRuntime`): what
+ * `functions/refresh-tokens/handler.ts` exports. Wiring only.
  * A run fails when a connection is left without a usable token: that is what the refresher alarm
  * counts and what sends the run to the dead-letter queue. It is not retried: the next scheduled
  * run, a minute later, tries again.
  */
-export function refresherFunction(runtime: Runtime) {
-  const { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens } = runtime;
+export function refresherFunction(runtime: RefresherRuntime) {
+  const { config, clock, logger, metrics, telemetry, tokens, policy, stores, probes } = runtime;
   const refresher = createRefresher({
     connections: config.connections,
     tokens,
-    status: new DynamoStatusStore({ client: documentClient, tableName }),
-    policy: refreshPolicyFrom(config.refresh),
+    status: stores.status,
+    probes,
+    publicCodeOf: problemCodeOf,
+    policy,
     clock,
     log: logger,
     telemetry,

@@ -3,53 +3,68 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoLeaseStore, DynamoTokenCache } from '../adapters/dynamo-token-cache';
+import { DynamoLeaseStore } from '../adapters/dynamo-lease-store';
+import { DynamoTokenCache } from '../adapters/dynamo-token-cache';
 import { SecretsManagerStore } from '../adapters/secrets-manager-store';
+import type { BrokerTable } from '../adapters/table';
+import type { AuditTrail } from '../audit/audit-trail';
+import { DynamoAuditTrail } from '../audit/dynamo-audit-trail';
+import type { CallerReader, LastUseWriter } from '../callers/caller';
+import { DynamoCallerReader } from '../callers/dynamo-caller-reader';
+import { DynamoLastUseWriter } from '../callers/dynamo-last-use-writer';
 import { type Clock, systemClock } from '../clock';
 import type { BrokerConfig } from '../config/schema';
 import { DependencyGuard, guardClient } from '../dependency-guard';
 import { createLogger } from '../logging/logger';
+import type { Telemetry } from '../logging/ports';
 import { SensitiveValues } from '../logging/redaction';
 import { metricsTelemetry } from '../logging/telemetry';
-import type { Telemetry, TokenProvider } from '../tokens/ports';
-import { refreshPolicyFrom } from '../tokens/refresh-policy';
-import { TokenSource } from '../tokens/token-source';
+import { DynamoStatusStore, type StatusStore } from '../status/status-store';
+import type { TokenProvider } from '../tokens/ports';
+import { type RefreshPolicy, refreshPolicyFrom } from '../tokens/refresh-policy';
+import { TokenSource, type TokenSourceDeps } from '../tokens/token-source';
 import { AstratoClient } from '../upstream/astrato';
 import { OAuth2ClientCredentialsProvider } from '../upstream/oauth2';
 import type { RuntimeEnvironment } from './environment';
 
 /**
- * Everything a function needs, built once per container from its environment. The SDK clients
- * find local endpoints through the standard `AWS_ENDPOINT_URL_DYNAMODB` and
- * `AWS_ENDPOINT_URL_SECRETS_MANAGER` variables, so the same code runs on AWS and locally.
+ * Everything a function needs, built once per container from its environment by its one
+ * composition root: `createRuntime` for the API function, `createRefresherRuntime`
+ * (refresher-function.ts) for the refresher, both over `buildRuntime`. What the handlers wire from
+ * it are use-cases; nothing below reads the environment or builds a client.
  */
-export interface Runtime {
+export interface Runtime<Tokens extends TokenSource = TokenSource> {
   readonly config: BrokerConfig;
-  readonly tableName: string;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly telemetry: Telemetry;
-  readonly documentClient: DynamoDBDocumentClient;
-  readonly tokens: TokenSource;
+  /** The token windows of `config.refresh`. */
+  readonly policy: RefreshPolicy;
+  readonly tokens: Tokens;
+  /** The Astrato client of each astrato-oem connection. */
   readonly astrato: Readonly<Record<string, AstratoClient>>;
+  /** The table's adapters the functions use: the request-side halves, none of the operators'. */
+  readonly stores: RuntimeStores;
+}
+
+export interface RuntimeStores {
+  readonly callers: CallerReader;
+  readonly lastUses: LastUseWriter;
+  readonly audit: AuditTrail;
+  readonly status: StatusStore;
 }
 
 export interface RuntimeOptions {
-  readonly serviceName: string;
   readonly clock?: Clock;
+  /** @default a client with DYNAMODB_CLIENT_SETTINGS, its endpoint and credentials the SDK's defaults */
   readonly dynamoClient?: DynamoDBClient;
+  /** @default a client with SECRETS_MANAGER_CLIENT_SETTINGS, as for DynamoDB */
   readonly secretsManagerClient?: SecretsManagerClient;
   /** A logger built elsewhere must mask the values registered in `sensitive`. */
   readonly logger?: Logger;
   /** The process's registry of secret values to mask. @default a new one, shared by the logger */
   readonly sensitive?: SensitiveValues;
-  /**
-   * Lease owner id. On Lambda it is the execution environment's log stream, which survives a
-   * runtime restart: a function that crashed mid-acquisition and restarted recognises its own
-   * lease as dead and takes it over at once. @default AWS_LAMBDA_LOG_STREAM_NAME, else random
-   */
-  readonly ownerId?: string;
   /**
    * How long a client secret read from Secrets Manager is reused before it is read again. The
    * refresher sets its rotation check here (SECRET_CHECK_MINUTES).
@@ -58,37 +73,61 @@ export interface RuntimeOptions {
   readonly secretMaxAgeMs?: number;
 }
 
-export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions): Runtime {
+/**
+ * How the functions' SDK clients treat a dependency that accepts the connection and never
+ * answers: it must fail, not hang. `requestTimeout` only logs a warning unless
+ * `throwOnRequestTimeout` is set. Each call also carries its work's deadline (abortSignal), and a
+ * failing dependency is backed off, so one request at a time, not every request, finds out it
+ * still hangs (docs/design.md "Hanging dependencies").
+ */
+export const DYNAMODB_CLIENT_SETTINGS = {
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
+} as const;
+
+/** As {@link DYNAMODB_CLIENT_SETTINGS}, with a longer answer time: a secret read is not a hot path. */
+export const SECRETS_MANAGER_CLIENT_SETTINGS = {
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
+} as const;
+
+/**
+ * The API function's composition root: what functions/issue-ticket/handler.ts builds at cold start.
+ * @example export const handler = apiFunction(createRuntime(readRuntimeEnvironment()));
+ */
+export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions = {}): Runtime {
+  return buildRuntime(environment, options, (deps) => new TokenSource(deps));
+}
+
+/**
+ * What every function's root builds: logging and metrics under the function's service name, the
+ * SDK clients behind their dependency guards, the upstream clients, the table's adapters, and the
+ * token source, of the kind `tokenSource` makes (the refresher's also renews what is due).
+ */
+export function buildRuntime<Tokens extends TokenSource>(
+  environment: RuntimeEnvironment,
+  options: RuntimeOptions,
+  tokenSource: (deps: TokenSourceDeps) => Tokens,
+): Runtime<Tokens> {
+  const { config, serviceName } = environment;
   const clock = options.clock ?? systemClock;
   const sensitive = options.sensitive ?? new SensitiveValues();
-  const logger = options.logger ?? createLogger({ serviceName: options.serviceName, sensitive });
-  const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName: options.serviceName });
+  const logger = options.logger ?? createLogger({ serviceName, sensitive });
+  const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName });
   const telemetry = metricsTelemetry(metrics);
-  // A dependency that accepts the connection and never answers must fail, not hang: requestTimeout
-  // only logs a warning unless throwOnRequestTimeout is set. Each call also carries its work's
-  // deadline (abortSignal), and a failing dependency is backed off, so one request at a time, not
-  // every request, finds out it still hangs (docs/design.md "Hanging dependencies").
   const dynamoClient = guardClient(
-    options.dynamoClient ??
-      new DynamoDBClient({
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
-      }),
+    options.dynamoClient ?? new DynamoDBClient(DYNAMODB_CLIENT_SETTINGS),
     new DependencyGuard({ dependency: 'Table', clock, log: logger, telemetry }),
   );
-  const documentClient = DynamoDBDocumentClient.from(dynamoClient, {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  const table: BrokerTable = {
+    client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: environment.tableName,
+  };
   const secretsManagerClient = guardClient(
-    options.secretsManagerClient ??
-      new SecretsManagerClient({
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
-      }),
+    options.secretsManagerClient ?? new SecretsManagerClient(SECRETS_MANAGER_CLIENT_SETTINGS),
     new DependencyGuard({ dependency: 'SecretsManager', clock, log: logger, telemetry }),
   );
 
-  const { config, tableName } = environment;
   const providers: Record<string, TokenProvider> = {};
   const astrato: Record<string, AstratoClient> = {};
   for (const [id, connection] of Object.entries(config.connections)) {
@@ -113,13 +152,12 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
     }
   }
 
-  const adapterOptions = { client: documentClient, tableName, clock };
-  const ownerId = options.ownerId ?? process.env.AWS_LAMBDA_LOG_STREAM_NAME;
-  const tokens = new TokenSource({
+  const policy = refreshPolicyFrom(config.refresh);
+  const tokens = tokenSource({
     connections: config.connections,
     providers,
-    cache: new DynamoTokenCache(adapterOptions),
-    leases: new DynamoLeaseStore(adapterOptions),
+    cache: new DynamoTokenCache({ ...table, clock }),
+    leases: new DynamoLeaseStore({ ...table, clock }),
     secrets: new SecretsManagerStore({
       client: secretsManagerClient,
       clock,
@@ -127,13 +165,20 @@ export function createRuntime(environment: RuntimeEnvironment, options: RuntimeO
       sensitive,
       ...(options.secretMaxAgeMs !== undefined ? { ttlMs: options.secretMaxAgeMs } : {}),
     }),
-    policy: refreshPolicyFrom(config.refresh),
+    policy,
     clock,
     log: logger,
     telemetry,
     sensitive,
-    ...(ownerId ? { ownerId } : {}),
+    // On Lambda the execution environment's log stream, which survives a runtime restart: a
+    // function that crashed mid-acquisition recognises its own lease as dead and takes it over.
+    ...(environment.logStream ? { ownerId: environment.logStream } : {}),
   });
-
-  return { config, tableName, clock, logger, metrics, telemetry, documentClient, tokens, astrato };
+  const stores: RuntimeStores = {
+    callers: new DynamoCallerReader(table),
+    lastUses: new DynamoLastUseWriter(table),
+    audit: new DynamoAuditTrail({ ...table, retentionDays: config.audit.retentionDays }),
+    status: new DynamoStatusStore(table),
+  };
+  return { config, clock, logger, metrics, telemetry, policy, tokens, astrato, stores };
 }

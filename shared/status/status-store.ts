@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { tableKeys } from '../adapters/table';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type BrokerTable, keyOf, tableKeys, ttlAt } from '../adapters/table';
 
 /** The outcome of the refresher's last run for one connection (`status#<connection>`). */
 export interface RefreshStatus {
@@ -29,16 +29,16 @@ export interface StatusStore {
 const STATUS_TTL_SECONDS = 7 * 86_400;
 
 export class DynamoStatusStore implements StatusStore {
-  constructor(private readonly options: { client: DynamoDBDocumentClient; tableName: string }) {}
+  constructor(private readonly options: BrokerTable) {}
 
   async write(status: RefreshStatus, signal: AbortSignal): Promise<void> {
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,
         Item: {
-          pk: tableKeys.status(status.connection),
+          ...keyOf(tableKeys.status(status.connection)),
           ...status,
-          ttl: Math.ceil(Date.parse(status.at) / 1000) + STATUS_TTL_SECONDS,
+          ...ttlAt(Math.ceil(Date.parse(status.at) / 1000) + STATUS_TTL_SECONDS),
         },
       }),
       { abortSignal: signal },
@@ -47,7 +47,7 @@ export class DynamoStatusStore implements StatusStore {
 
   async read(connection: string, signal: AbortSignal): Promise<RefreshStatus | undefined> {
     const { Item } = await this.options.client.send(
-      new GetCommand({ TableName: this.options.tableName, Key: { pk: tableKeys.status(connection) } }),
+      new GetCommand({ TableName: this.options.tableName, Key: keyOf(tableKeys.status(connection)) }),
       { abortSignal: signal },
     );
     if (!Item || typeof Item.at !== 'string' || typeof Item.ok !== 'boolean') return undefined;

@@ -1,25 +1,21 @@
 import type { Clock } from '../clock';
 import { describeError } from '../errors';
-import type { Log, SecretStore } from './ports';
+import type { Log } from '../logging/ports';
+import type { SecretStore } from './ports';
 import { isUsable, type RefreshPolicy, tokenState } from './refresh-policy';
 import type { CachedToken } from './token';
 
-/** Which tokens a reader takes, judged on the token's windows alone. */
-export interface AcceptanceRule {
-  readonly name: string;
-  accepts(token: CachedToken, now: number, policy: RefreshPolicy): boolean;
-}
+/**
+ * Who reads a token, which decides the rule it is judged by: a `request` takes any token that is
+ * still usable, even one due for refresh (it never waits for a renewal); the `refresher` leaves
+ * alone only a token that is not yet due, and renews anything else.
+ */
+export type TokenReader = 'request' | 'refresher';
 
-/** A request takes any token that is still usable, even one due for refresh: it never waits for a renewal. */
-export const usableForRequest: AcceptanceRule = {
-  name: 'usable',
-  accepts: (token, now, policy) => isUsable(token, now, policy),
-};
-
-/** The refresher leaves alone only a token that is not yet due; anything else it renews. */
-export const freshForRefresher: AcceptanceRule = {
-  name: 'fresh',
-  accepts: (token, now, policy) => tokenState(token, now, policy) === 'fresh',
+/** Each reader's rule, judged on the token's windows alone (docs/design.md "Windows"). */
+const RULES: Record<TokenReader, (token: CachedToken, now: number, policy: RefreshPolicy) => boolean> = {
+  request: isUsable,
+  refresher: (token, now, policy) => tokenState(token, now, policy) === 'fresh',
 };
 
 export interface TokenAcceptanceDeps {
@@ -36,10 +32,10 @@ export interface TokenAcceptanceDeps {
 export class TokenAcceptance {
   constructor(private readonly deps: TokenAcceptanceDeps) {}
 
-  accepts(token: CachedToken, secretId: string, rule: AcceptanceRule, now = this.deps.clock.now()): boolean {
+  accepts(token: CachedToken, secretId: string, reader: TokenReader, now = this.deps.clock.now()): boolean {
     const version = this.deps.secrets.knownVersion(secretId);
     if (version !== undefined && token.secretVersion !== version) return false;
-    return rule.accepts(token, now, this.deps.policy);
+    return RULES[reader](token, now, this.deps.policy);
   }
 
   /**
@@ -50,10 +46,10 @@ export class TokenAcceptance {
   async acceptsAfterVersionCheck(
     token: CachedToken,
     secretId: string,
-    rule: AcceptanceRule,
+    reader: TokenReader,
     signal: AbortSignal,
   ): Promise<boolean> {
-    if (this.accepts(token, secretId, rule)) return true;
+    if (this.accepts(token, secretId, reader)) return true;
     const version = this.deps.secrets.knownVersion(secretId);
     if (version === undefined || token.secretVersion === version) return false;
     // Minted with a version this process saw replaced: older, refused without a read.
@@ -67,6 +63,6 @@ export class TokenAcceptance {
       });
       return false;
     }
-    return this.accepts(token, secretId, rule);
+    return this.accepts(token, secretId, reader);
   }
 }

@@ -1,5 +1,5 @@
 import { UpstreamRejectedError } from '../errors';
-import type { Log } from './ports';
+import type { Log } from '../logging/ports';
 
 /** How an upstream wrote its `expires_in`, as {@link normalizeExpiry} read it. */
 export type ExpiryForm = 'duration-seconds' | 'epoch-seconds' | 'epoch-milliseconds' | 'default';

@@ -1,7 +1,7 @@
 import type { Clock, Sleep } from '../clock';
+import { startDeadline } from '../deadline';
 import { UpstreamUnavailableError } from '../errors';
-import { startDeadline } from '../runtime/deadline';
-import type { Telemetry } from './ports';
+import type { Telemetry } from '../logging/ports';
 import type { ResilientStores } from './resilient-stores';
 import type { CachedToken } from './token';
 

@@ -4,7 +4,8 @@ import type { CachedToken, ClientCredentials } from './token';
  * Narrow ports the token engine owns. Adapters (DynamoDB, Secrets Manager, HTTP) implement them;
  * tests use small in-memory fakes. Every operation that does I/O takes the signal of the work it
  * serves (a request's or a refresher run's deadline): an adapter hands it to its SDK call, so no
- * call outlives its deadline (docs/design.md "Hanging dependencies").
+ * call outlives its deadline (docs/design.md "Hanging dependencies"). How every part logs and
+ * counts is not the engine's to own: `Log` and `Telemetry` are in `shared/logging/ports.ts`.
  */
 
 /** The shared cache (L2): one item per connection. */
@@ -71,20 +72,3 @@ export interface TokenRequest {
 export interface TokenProvider {
   requestToken(request: TokenRequest): Promise<CachedToken>;
 }
-
-/** Structured log lines; Powertools' Logger satisfies it. */
-export interface Log {
-  debug(message: string, ...attributes: Record<string, unknown>[]): void;
-  info(message: string, ...attributes: Record<string, unknown>[]): void;
-  warn(message: string, ...attributes: Record<string, unknown>[]): void;
-  error(message: string, ...attributes: Record<string, unknown>[]): void;
-}
-
-/** Counters and timings; Powertools' Metrics (EMF) behind it in production. */
-export interface Telemetry {
-  count(metric: string, value?: number, dimensions?: Readonly<Record<string, string>>): void;
-  timing(metric: string, milliseconds: number, dimensions?: Readonly<Record<string, string>>): void;
-}
-
-export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
-export const noTelemetry: Telemetry = { count() {}, timing() {} };

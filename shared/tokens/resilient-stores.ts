@@ -1,15 +1,13 @@
 import { DependencyUnavailableError } from '../dependency-guard';
 import { describeError } from '../errors';
-import type { LeaseStore, Log, Telemetry, TokenCache } from './ports';
+import type { Log, Telemetry } from '../logging/ports';
+import type { LeaseStore, TokenCache } from './ports';
 import type { CachedToken } from './token';
 
 /** The two stores the token engine can run without, and the metric that counts each one's failures. */
 const DEGRADED_METRIC = { 'token cache': 'TokenCacheDegraded', 'lease store': 'LeaseStoreDegraded' } as const;
 
 export type DegradableStore = keyof typeof DEGRADED_METRIC;
-
-/** Every metric name this module emits (for the dashboard and its cross-check). */
-export const DEGRADED_METRICS = Object.values(DEGRADED_METRIC);
 
 /** A token cache read: `available: false` when the cache could not be read at all. */
 export type CacheRead =

@@ -1,8 +1,9 @@
 import type { Clock, Random, Sleep } from '../clock';
 import { ConfigurationError, describeError, InvalidClientError } from '../errors';
+import type { Log, Telemetry } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
-import type { Log, SecretStore, Telemetry, TokenProvider } from './ports';
-import { withRetry } from './retry';
+import { withRetry } from '../retry';
+import type { SecretStore, TokenProvider } from './ports';
 import type { CachedToken, ClientCredentials } from './token';
 
 export interface TokenAcquirerDeps {

@@ -1,7 +1,6 @@
-import type { AcceptanceRule, TokenAcceptance } from './acceptance';
-import { usableForRequest } from './acceptance';
+import type { Telemetry } from '../logging/ports';
+import type { TokenAcceptance, TokenReader } from './acceptance';
 import type { LeaseCoordinator } from './lease-coordinator';
-import type { Telemetry } from './ports';
 import type { ResilientStores } from './resilient-stores';
 import type { CachedToken } from './token';
 import type { TokenAcquirer } from './token-acquirer';
@@ -22,8 +21,8 @@ export interface TokenResult {
 export interface LoadRequest {
   readonly connection: string;
   readonly secretId: string;
-  /** Which tokens the reader takes: a request's rule or the refresher's. */
-  readonly rule: AcceptanceRule;
+  /** Who asks: a request or the refresher. It names the rule the tokens found are judged by. */
+  readonly reader: TokenReader;
   /** Epoch ms by which the load must end. */
   readonly deadline: number;
   /** Aborts at the deadline: every store call of the load gets it. */
@@ -48,22 +47,23 @@ export class TokenLoader {
   constructor(private readonly deps: TokenLoaderDeps) {}
 
   async load(request: LoadRequest): Promise<TokenResult> {
-    const { connection, secretId, rule, remembered, signal } = request;
+    const { connection, secretId, reader, remembered, signal } = request;
     const { stores, acceptance, telemetry } = this.deps;
     const read = await stores.readToken(connection, signal);
     if (!read.available) {
       // Without the table, a token still in memory serves a request before any acquisition does.
-      if (rule === usableForRequest && remembered && acceptance.accepts(remembered, secretId, rule)) {
+      if (reader === 'request' && remembered && acceptance.accepts(remembered, secretId, reader)) {
         return { token: remembered, origin: 'l1' };
       }
       return this.acquireDirect(request, remembered);
     }
     const stored = read.token;
-    if (stored && (await acceptance.acceptsAfterVersionCheck(stored, secretId, rule, signal))) {
+    if (stored && (await acceptance.acceptsAfterVersionCheck(stored, secretId, reader, signal))) {
       telemetry.count('TokenCacheHitL2');
       return { token: stored, origin: 'l2' };
     }
-    if (rule === usableForRequest) telemetry.count('TokenCacheMiss');
+    // A miss is a request that waits for a token endpoint; the refresher's renewals are its job.
+    if (reader === 'request') telemetry.count('TokenCacheMiss');
     return this.acquireUnderLease(request, stored ?? remembered);
   }
 
@@ -72,13 +72,13 @@ export class TokenLoader {
     request: LoadRequest,
     replacing: CachedToken | undefined,
   ): Promise<TokenResult> {
-    const { connection, secretId, rule, deadline, signal } = request;
+    const { connection, secretId, reader, deadline, signal } = request;
     const { stores, acceptance, lease, acquirer } = this.deps;
     let previous = replacing;
     const lookForToken = async () => {
       const read = await stores.readToken(connection, signal);
       if (!read.available) return 'unavailable' as const;
-      if (read.token && (await acceptance.acceptsAfterVersionCheck(read.token, secretId, rule, signal)))
+      if (read.token && (await acceptance.acceptsAfterVersionCheck(read.token, secretId, reader, signal)))
         return read.token;
       previous = read.token ?? previous;
       return undefined;

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, type Random, sleep as realSleep, type Sleep, systemClock } from '../clock';
 import type { Connection } from '../config/schema';
-import { UnknownConnectionError } from '../errors';
+import { type Deadline, startDeadline } from '../deadline';
+import { UnknownConnectionError, UpstreamTokenRejectedError } from '../errors';
+import type { Log, Telemetry } from '../logging/ports';
+import { noTelemetry, silentLog } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
-import { type Deadline, startDeadline } from '../runtime/deadline';
-import { freshForRefresher, TokenAcceptance, usableForRequest } from './acceptance';
+import { SingleFlight } from '../single-flight';
+import { TokenAcceptance } from './acceptance';
 import { LeaseCoordinator } from './lease-coordinator';
-import type { LeaseStore, Log, SecretStore, Telemetry, TokenCache, TokenProvider } from './ports';
-import { noTelemetry, silentLog } from './ports';
+import type { LeaseStore, SecretStore, TokenCache, TokenProvider } from './ports';
 import type { RefreshPolicy, TokenState } from './refresh-policy';
 import { tokenState } from './refresh-policy';
 import { ResilientStores } from './resilient-stores';
-import { SingleFlight } from './single-flight';
 import type { CachedToken } from './token';
 import { TokenAcquirer } from './token-acquirer';
 import { type LoadRequest, TokenLoader, type TokenResult } from './token-loader';
@@ -25,15 +26,6 @@ export interface GetOptions {
    */
   readonly deadline?: Deadline;
 }
-
-export type RefreshOutcome =
-  | { readonly connection: string; readonly action: 'fresh' | 'renewed'; readonly token: CachedToken }
-  | {
-      readonly connection: string;
-      readonly action: 'failed';
-      readonly error: Error;
-      readonly token?: CachedToken;
-    };
 
 export interface TokenSourceDeps {
   readonly connections: Readonly<Record<string, Connection>>;
@@ -60,6 +52,24 @@ export interface TokenSourceDeps {
   readonly defaultBudgetMs?: number;
 }
 
+/** How {@link TokenSource.withToken} starts, and how it tells a refusal it answers with a value. */
+export interface WithTokenOptions<T> {
+  /**
+   * The token to start with, when the caller already holds one (the request's own `get()`, or
+   * what `refreshDue` left). @default get()
+   */
+  readonly first?: TokenResult;
+  /** Whether a value `call` returned says upstream refused the token. @default none does */
+  readonly refused?: (value: T) => boolean;
+}
+
+/** What {@link TokenSource.withToken} returns: the call's value and the token it was made with. */
+export interface TokenCall<T> extends TokenResult {
+  readonly value: T;
+  /** Upstream refused the first token: this one replaced it. */
+  readonly renewed: boolean;
+}
+
 interface Remembered {
   readonly token: CachedToken;
   readonly checkedAt: number;
@@ -69,7 +79,9 @@ interface Remembered {
  * Upstream access tokens, as docs/design.md "Token lifecycle" describes: requests take any usable
  * token and never wait for a refresh; only a request that finds no usable token acquires one, once
  * per process (single flight) and once across processes (the lease). A failing table degrades to a
- * direct acquisition and never fails a request that upstream could serve.
+ * direct acquisition and never fails a request that upstream could serve. The refresher's half,
+ * `refreshDue`, is `RefreshingTokenSource` (refreshing-token-source.ts), in a module of its own so
+ * the API function's bundle carries none of it.
  *
  * @example
  * const tokens = new TokenSource({ connections, providers, cache, leases, secrets, policy, sensitive });
@@ -79,23 +91,24 @@ interface Remembered {
  */
 export class TokenSource {
   readonly ownerId: string;
-  private readonly memory = new Map<string, Remembered>();
+  protected readonly memory = new Map<string, Remembered>();
   private readonly inFlight = new SingleFlight<TokenResult>();
   private readonly clock: Clock;
+  private readonly log: Log;
   private readonly telemetry: Telemetry;
-  private readonly stores: ResilientStores;
-  private readonly acceptance: TokenAcceptance;
+  protected readonly stores: ResilientStores;
+  protected readonly acceptance: TokenAcceptance;
   private readonly loader: TokenLoader;
   private readonly l1MaxAgeMs: number;
   private readonly defaultBudgetMs: number;
 
-  constructor(private readonly deps: TokenSourceDeps) {
+  constructor(protected readonly deps: TokenSourceDeps) {
     const { providers, secrets, sensitive, policy } = deps;
     this.clock = deps.clock ?? systemClock;
     this.telemetry = deps.telemetry ?? noTelemetry;
     this.ownerId = deps.ownerId ?? randomUUID();
-    const { clock, telemetry, ownerId } = this;
-    const log = deps.log ?? silentLog;
+    this.log = deps.log ?? silentLog;
+    const { clock, log, telemetry, ownerId } = this;
     const sleep = deps.sleep ?? realSleep;
     const random = deps.random ?? Math.random;
     const stores = new ResilientStores({ cache: deps.cache, leases: deps.leases, log, telemetry });
@@ -125,7 +138,7 @@ export class TokenSource {
     const now = this.clock.now();
     const remembered = this.memory.get(connection);
     const usable =
-      remembered !== undefined && this.acceptance.accepts(remembered.token, secretId, usableForRequest, now);
+      remembered !== undefined && this.acceptance.accepts(remembered.token, secretId, 'request', now);
     // A usable token in memory serves at once while its re-check against the table is already
     // under way: that re-check may be the one probe of a hanging table, and nobody waits for it.
     if (usable && (now - remembered.checkedAt < this.l1MaxAgeMs || this.inFlight.has(connection))) {
@@ -136,7 +149,7 @@ export class TokenSource {
       this.load({
         connection,
         secretId,
-        rule: usableForRequest,
+        reader: 'request',
         deadline: deadline.at,
         signal: deadline.signal,
         remembered: remembered?.token,
@@ -145,40 +158,36 @@ export class TokenSource {
   }
 
   /**
-   * Renews the connection's token if it is due, expired, missing, or minted with an older secret;
-   * leaves a fresh one alone. Runs under the same lease as requests, so it never races them.
+   * Calls upstream with the connection's token, renewing it once if upstream refuses it: the
+   * renew-once rule of docs/design.md "Invalidation and secrets". Upstream refuses a token (a 401)
+   * by `call` throwing {@link UpstreamTokenRejectedError}, or by a value `options.refused`
+   * recognises; then the token is dropped (`invalidate`), a new one is taken as `get()` takes one,
+   * and `call` runs once more with it, whatever it answers then.
+   *
+   * @returns the call's value, and the token it was made with and where that came from
+   * @throws what `call` throws (a second refusal included), or what taking the new token threw
+   * @example
+   * const { value: ticket, origin } = await tokens.withToken('astrato', deadline, (token) =>
+   *   astrato.setup(token.accessToken, user, deadline.at),
+   * );
    */
-  async refreshDue(connection: string, options: GetOptions = {}): Promise<RefreshOutcome> {
-    const { secretId } = this.connection(connection);
-    let stored: CachedToken | undefined;
+  async withToken<T>(
+    connection: string,
+    deadline: Deadline,
+    call: (token: CachedToken) => Promise<T>,
+    options: WithTokenOptions<T> = {},
+  ): Promise<TokenCall<T>> {
+    const { token, origin } = options.first ?? (await this.get(connection, { deadline }));
     try {
-      return await this.within(options.deadline, async ({ at, signal }) => {
-        // The secret as this process holds it: the store reads it again only once its value is
-        // older than the store's age limit, which in the refresher is the rotation check
-        // (SECRET_CHECK_MINUTES). A run where nothing is due costs no read; a new version seen
-        // here makes every token minted with the older one due (acceptance.ts).
-        await this.deps.secrets.get(secretId, { signal });
-        const read = await this.stores.readToken(connection, signal);
-        stored = read.available ? read.token : undefined;
-        if (stored && this.acceptance.accepts(stored, secretId, freshForRefresher)) {
-          this.remember(stored);
-          return { connection, action: 'fresh', token: stored };
-        }
-        const remembered = this.memory.get(connection)?.token;
-        const result = await this.load({
-          connection,
-          secretId,
-          rule: freshForRefresher,
-          deadline: at,
-          signal,
-          remembered,
-        });
-        return { connection, action: 'renewed', token: result.token };
-      });
+      const value = await call(token);
+      if (!options.refused?.(value)) return { value, token, origin, renewed: false };
     } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      return { connection, action: 'failed', error: failure, ...(stored ? { token: stored } : {}) };
+      if (!(error instanceof UpstreamTokenRejectedError)) throw error;
     }
+    this.log.warn('upstream refused the token; renewing it once', { connection });
+    await this.invalidate(connection, token, deadline);
+    const renewed = await this.get(connection, { deadline });
+    return { value: await call(renewed.token), ...renewed, renewed: true };
   }
 
   /**
@@ -204,12 +213,7 @@ export class TokenSource {
     return { state: tokenState(token, this.clock.now(), this.deps.policy), token };
   }
 
-  /** Forgets this process's memory (L1); the shared cache is untouched. */
-  clearMemory(): void {
-    this.memory.clear();
-  }
-
-  private connection(connection: string): Connection {
+  protected connection(connection: string): Connection {
     const config = this.deps.connections[connection];
     if (!config || !Object.hasOwn(this.deps.connections, connection))
       throw new UnknownConnectionError(connection);
@@ -217,7 +221,7 @@ export class TokenSource {
   }
 
   /** Runs `work` within the caller's deadline, or within one of its own (now + the default budget). */
-  private async within<T>(
+  protected async within<T>(
     deadline: Deadline | undefined,
     work: (deadline: Deadline) => Promise<T>,
   ): Promise<T> {
@@ -231,7 +235,7 @@ export class TokenSource {
   }
 
   /** One load per connection at a time in this process; what it finds is remembered (L1). */
-  private load(request: LoadRequest): Promise<TokenResult> {
+  protected load(request: LoadRequest): Promise<TokenResult> {
     return this.inFlight.run(request.connection, async () => {
       const result = await this.loader.load(request);
       if (result.origin !== 'l1') this.remember(result.token);
@@ -239,7 +243,7 @@ export class TokenSource {
     });
   }
 
-  private remember(token: CachedToken): void {
+  protected remember(token: CachedToken): void {
     this.memory.set(token.connection, { token, checkedAt: this.clock.now() });
   }
 }

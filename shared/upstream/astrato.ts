@@ -1,7 +1,8 @@
 import type { Clock } from '../clock';
 import { InvalidClientError, UpstreamRejectedError, UpstreamTokenRejectedError } from '../errors';
+import type { Log } from '../logging/ports';
 import { checkedExpiresIn, tokenExpiry } from '../tokens/expiry';
-import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
+import type { TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken } from '../tokens/token';
 import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
 

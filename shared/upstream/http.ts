@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { loggableText, UpstreamRejectedError, UpstreamUnavailableError } from '../errors';
+import type { Log } from '../logging/ports';
 import { parseRetryAfter } from '../retry-after';
-import type { Log } from '../tokens/ports';
 import {
   MAX_UPSTREAM_BODY_BYTES,
   nodeFetch,

@@ -8,9 +8,10 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../errors';
+import type { Log } from '../logging/ports';
 import { parseRetryAfter } from '../retry-after';
 import { tokenExpiry } from '../tokens/expiry';
-import type { Log, TokenProvider, TokenRequest } from '../tokens/ports';
+import type { TokenProvider, TokenRequest } from '../tokens/ports';
 import type { CachedToken, ClientCredentials } from '../tokens/token';
 import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
 

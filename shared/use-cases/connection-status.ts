@@ -2,9 +2,8 @@ import { authorizeStatus, type Connections } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { Clock } from '../clock';
 import type { ConnectionKind } from '../config/schema';
+import type { Deadline } from '../deadline';
 import { isBrokerError, StoreUnavailableError } from '../errors';
-import type { Deadline } from '../runtime/deadline';
-import { REFRESH_SCHEDULE_MINUTES } from '../runtime/schedule';
 import type { StatusStore } from '../status/status-store';
 import type { TokenSource } from '../tokens/token-source';
 
@@ -44,12 +43,12 @@ export interface StatusReaderDeps {
   readonly tokens: TokenSource;
   readonly status: StatusStore;
   readonly clock: Clock;
-  /** The refresher's schedule period. @default REFRESH_SCHEDULE_MINUTES */
-  readonly schedulePeriodMs?: number;
+  /** The refresher's schedule period (REFRESH_SCHEDULE_MINUTES, from the composition root). */
+  readonly schedulePeriodMs: number;
 }
 
 export function createStatusReader(deps: StatusReaderDeps) {
-  const overdueAfterMs = OVERDUE_AFTER_PERIODS * (deps.schedulePeriodMs ?? REFRESH_SCHEDULE_MINUTES * 60_000);
+  const overdueAfterMs = OVERDUE_AFTER_PERIODS * deps.schedulePeriodMs;
   return {
     async read(caller: Caller, id: string, deadline: Deadline): Promise<ConnectionStatus> {
       const { connection } = authorizeStatus(caller, deps.connections, id);

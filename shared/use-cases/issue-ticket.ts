@@ -8,16 +8,10 @@ import {
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
-import {
-  InternalError,
-  InvalidRequestError,
-  isBrokerError,
-  UpstreamRejectedError,
-  UpstreamTokenRejectedError,
-} from '../errors';
-import type { Deadline } from '../runtime/deadline';
-import type { Log, Telemetry } from '../tokens/ports';
-import { withRetry } from '../tokens/retry';
+import type { Deadline } from '../deadline';
+import { InternalError, InvalidRequestError, isBrokerError, UpstreamRejectedError } from '../errors';
+import type { Log, Telemetry } from '../logging/ports';
+import { withRetry } from '../retry';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
 import type { AstratoClient } from '../upstream/astrato';
 
@@ -90,7 +84,7 @@ export function signOutUrlFor(connection: AstratoConnection): string {
 
 /**
  * Issues a one-time embed ticket: scope checks, a usable m2m token (never waiting for a refresh),
- * `/oem/setup`; a 401 from setup drops the token, renews it once and retries once. The audit record
+ * `/oem/setup`; a 401 from setup renews the token once (`TokenSource.withToken`). The audit record
  * is written while `/oem/setup` runs and awaited before the ticket is returned, so it adds no
  * latency; a setup that fails after it is followed by a `ticket_failed` record.
  */
@@ -138,25 +132,16 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
               error: error.message,
             }),
         });
-      let { token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline });
+      const first = await deps.tokens.get(id, { deadline });
       const started = deps.clock.now();
-      const setupWithRenewal = async (): Promise<{ ticketId: string }> => {
-        try {
-          return await setup(token.accessToken);
-        } catch (error) {
-          if (!(error instanceof UpstreamTokenRejectedError)) throw error;
-          deps.log.warn('astrato refused the cached m2m token; renewing once', { connection: id });
-          await deps.tokens.invalidate(id, token, deadline);
-          ({ token, origin: tokenOrigin } = await deps.tokens.get(id, { deadline }));
-          return await setup(token.accessToken);
-        } finally {
-          // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
-          deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
-        }
-      };
       // The vendor is asked first (its answer is the long wait), then the record goes out while it
       // runs: from the moment the vendor is asked the ticket may exist.
-      const issuing = setupWithRenewal();
+      const issuing = deps.tokens
+        .withToken(id, deadline, (token) => setup(token.accessToken), { first })
+        .finally(() => {
+          // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
+          deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
+        });
       const record = {
         at: new Date(started).toISOString(),
         requestId: origin.requestId,
@@ -170,10 +155,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         groupNames,
       } as const;
       const recorded = deps.audit.record({ ...record, outcome: 'ticket_issued' }, deadline.signal);
-      let ticket: { ticketId: string };
-      try {
-        ticket = await issuing;
-      } catch (error) {
+      const { value: ticket, origin: tokenOrigin } = await issuing.catch(async (error: unknown) => {
         await recorded;
         await deps.audit.record(
           {
@@ -185,7 +167,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
           deadline.signal,
         );
         throw error;
-      }
+      });
       await recorded;
       const urls = {
         redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticket.ticketId),

@@ -1,16 +1,16 @@
 import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
 import type { Connection } from '../config/schema';
-import { BrokerError, describeError, UpstreamUnavailableError } from '../errors';
-import { problemCodeOf } from '../http/problem';
-import { type Deadline, startDeadline } from '../runtime/deadline';
+import { type Deadline, startDeadline } from '../deadline';
+import { BrokerError, describeError } from '../errors';
+import type { Log, Telemetry } from '../logging/ports';
 import { runSpread } from '../spread-pool';
 import type { RefreshStatus, StatusStore } from '../status/status-store';
-import type { Log, Telemetry } from '../tokens/ports';
 import { isUsable, type RefreshPolicy } from '../tokens/refresh-policy';
+import type { RefreshingTokenSource, RefreshOutcome } from '../tokens/refreshing-token-source';
 import type { CachedToken } from '../tokens/token';
-import type { RefreshOutcome, TokenSource } from '../tokens/token-source';
-import { unexpectedAnswer, upstreamFetch } from '../upstream/http';
+import type { TokenCall } from '../tokens/token-source';
+import { type ProbeAnswer, refusesToken, type TokenProbe } from '../upstream/probe';
 
 /**
  * Kept back from a run's deadline for recording its outcome: the refresh work ends this much
@@ -42,8 +42,8 @@ export function tokenEndpointHost(connection: Connection): string {
 /** How many connection ids a log line or an error message names before it only counts the rest. */
 const NAMED_IN_MESSAGE = 20;
 
-const CHECK_PROBE_URL =
-  'the connection probeUrl: a GET there with the fresh token must answer 2xx; a 404 or an HTML page usually means a wrong URL, a 401 or 403 that the API does not accept this client';
+/** What `/status` shows for a token the connection's API refused or did not answer for. */
+const PROBE_FAILED = 'probe_failed';
 
 export interface ConnectionRefreshResult {
   readonly connection: string;
@@ -79,8 +79,15 @@ export interface RefreshSummary {
 
 export interface RefresherDeps {
   readonly connections: Connections;
-  readonly tokens: TokenSource;
+  readonly tokens: RefreshingTokenSource;
   readonly status: StatusStore;
+  /** The probe of each connection that has a `probeUrl` (`tokenProbes`). */
+  readonly probes: Readonly<Record<string, TokenProbe>>;
+  /**
+   * The public code a failure is recorded under, which `/status` shows callers: the API's one
+   * error map (`problemCodeOf`, shared/http/problem.ts), handed in by the composition root.
+   */
+  readonly publicCodeOf: (error: unknown) => string;
   readonly policy: RefreshPolicy;
   readonly clock: Clock;
   readonly log: Log;
@@ -92,7 +99,6 @@ export interface RefresherDeps {
   readonly concurrency: number;
   /** The deadline budget of one connection's refresh. @default connectionBudgetMs */
   readonly connectionBudgetMs?: (connection: Connection) => number;
-  readonly fetch?: typeof fetch;
 }
 
 /**
@@ -108,91 +114,61 @@ export interface RefresherDeps {
  */
 export function createRefresher(deps: RefresherDeps) {
   const budgetOf = deps.connectionBudgetMs ?? connectionBudgetMs;
-  async function probe(
+  /** What a run records of one connection: what was done, and whether a token is left usable. */
+  const result = (
     connection: string,
-    url: string,
-    token: CachedToken,
-    deadline: number,
-  ): Promise<{ status: number; diagnosis?: Record<string, unknown> }> {
-    const response = await upstreamFetch(
-      url,
-      { method: 'GET', headers: { authorization: `Bearer ${token.accessToken}` } },
-      {
-        what: `probe of ${connection}`,
-        timeoutMs: 5000,
-        deadline,
-        clock: deps.clock,
-        log: deps.log,
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
-      },
-    ).catch((error: unknown) => {
-      // A 5xx or 429 is the probe's answer; an answer too large to read is a failure of its own.
-      if (error instanceof UpstreamUnavailableError && error.upstreamStatus !== undefined) {
-        return { status: error.upstreamStatus, headers: { get: () => null } };
-      }
-      throw error;
-    });
-    const ok = response.status >= 200 && response.status <= 299;
-    return ok
-      ? { status: response.status }
-      : { status: response.status, diagnosis: unexpectedAnswer(response, url, CHECK_PROBE_URL) };
-  }
+    action: RefreshOutcome['action'],
+    token: CachedToken | undefined,
+    failure: { error?: string; cause?: string; probeStatus?: number } = {},
+  ): ConnectionRefreshResult => ({
+    connection,
+    action,
+    ok: failure.error === undefined,
+    usable: token !== undefined && isUsable(token, deps.clock.now(), deps.policy),
+    ...failure,
+  });
 
+  /** A renewal that failed: its public code and, when finer, its own, with the error logged. */
+  const renewalFailed = (connection: string, error: unknown, token: CachedToken | undefined) => {
+    const code = deps.publicCodeOf(error);
+    const own = error instanceof BrokerError && error.code !== code ? { cause: error.code } : {};
+    deps.log.error('token refresh failed', { connection, code, ...own, error: describeError(error) });
+    return result(connection, 'failed', token, { error: code, ...own });
+  };
+
+  /**
+   * Renews the connection's token if it is due, then proves it with the connection's probe, if it
+   * has one. A token the probe's API refuses (401) is renewed once and probed again
+   * (`TokenSource.withToken`); a renewal that fails then is recorded as the renewal's failure.
+   */
   async function refreshOne(connection: string, deadline: Deadline): Promise<ConnectionRefreshResult> {
-    const config = deps.connections[connection];
-    let outcome = await deps.tokens.refreshDue(connection, { deadline });
-    let probeStatus: number | undefined;
-    let diagnosis: Record<string, unknown> | undefined;
-    let error: string | undefined;
-    let cause: string | undefined;
-    if (outcome.action === 'failed') {
-      error = problemCodeOf(outcome.error);
-      const code = outcome.error instanceof BrokerError ? outcome.error.code : undefined;
-      if (code !== undefined && code !== error) cause = code;
-      deps.log.error('token refresh failed', {
+    const outcome = await deps.tokens.refreshDue(connection, { deadline });
+    if (outcome.action === 'failed') return renewalFailed(connection, outcome.error, outcome.token);
+    const probe = deps.probes[connection];
+    if (!probe) return result(connection, outcome.action, outcome.token);
+    let probed: TokenCall<ProbeAnswer>;
+    try {
+      probed = await deps.tokens.withToken(
         connection,
-        code: error,
-        ...(cause ? { cause } : {}),
-        error: describeError(outcome.error),
-      });
-    } else if (config?.kind === 'oauth2-client-credentials' && config.probeUrl) {
-      try {
-        ({ status: probeStatus, diagnosis } = await probe(
-          connection,
-          config.probeUrl,
-          outcome.token,
-          deadline.at,
-        ));
-        if (probeStatus === 401) {
-          // The upstream no longer accepts the token: drop it, renew once, probe again.
-          await deps.tokens.invalidate(connection, outcome.token, deadline);
-          outcome = await deps.tokens.refreshDue(connection, { deadline });
-          if (outcome.action !== 'failed')
-            ({ status: probeStatus, diagnosis } = await probe(
-              connection,
-              config.probeUrl,
-              outcome.token,
-              deadline.at,
-            ));
-        }
-        if (probeStatus < 200 || probeStatus > 299) error = 'probe_failed';
-      } catch (probeError) {
-        error = 'probe_failed';
-        deps.log.warn('probe failed', { connection, error: describeError(probeError) });
-      }
-      if (error) deps.log.error('token probe failed', { connection, code: error, probeStatus, ...diagnosis });
+        deadline,
+        (token) => probe.check(connection, token.accessToken, deadline.at),
+        { first: outcome, refused: refusesToken },
+      );
+    } catch (error) {
+      // The probe never throws: this is the renewal after a refused token.
+      return renewalFailed(connection, error, undefined);
     }
-    const token = 'token' in outcome ? outcome.token : undefined;
-    const usable = token !== undefined && isUsable(token, deps.clock.now(), deps.policy);
-    return {
+    const { value: answer, token, renewed } = probed;
+    const action = renewed ? 'renewed' : outcome.action;
+    const probeStatus = answer.status !== undefined ? { probeStatus: answer.status } : {};
+    if (answer.ok) return result(connection, action, token, probeStatus);
+    deps.log.error('token probe failed', {
       connection,
-      action: outcome.action,
-      ok: error === undefined,
-      usable,
-      ...(error !== undefined ? { error } : {}),
-      ...(cause !== undefined ? { cause } : {}),
-      ...(probeStatus !== undefined ? { probeStatus } : {}),
-    };
+      code: PROBE_FAILED,
+      ...probeStatus,
+      ...answer.diagnosis,
+    });
+    return result(connection, action, token, { error: PROBE_FAILED, ...probeStatus });
   }
 
   return {

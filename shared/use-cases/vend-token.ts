@@ -2,8 +2,8 @@ import type { AuditRecorder, RequestOrigin } from '../audit/audit-trail';
 import { authorizeTokenVending, type Connections } from '../callers/authorization';
 import type { Caller } from '../callers/caller';
 import type { Clock } from '../clock';
-import type { Deadline } from '../runtime/deadline';
-import type { Telemetry } from '../tokens/ports';
+import type { Deadline } from '../deadline';
+import type { Telemetry } from '../logging/ports';
 import type { TokenOrigin, TokenSource } from '../tokens/token-source';
 
 /** RFC 6749 5.1 shape, plus the absolute expiry. */

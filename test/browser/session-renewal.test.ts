@@ -1,22 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import type { ElementHandle, Page } from 'playwright-core';
-import {
-  bundleInstalledHelper,
-  type InstalledEmbedPackage,
-  packAndInstallEmbedPackage,
-} from '../support/embed-package';
-import {
-  Browsers,
-  frameOf,
-  frameStatus,
-  type LocalStack,
-  openAnalytics,
-  type StackUrls,
-  signIn,
-  startLocalStack,
-  stopLocalStack,
-  ticketsIssued,
-} from './support';
+import { frameOf, frameStatus, openAnalytics, signIn, ticketsIssued, useBrowserWorld } from './support';
 
 /**
  * Sessions that renew themselves, in Chromium against `npm start`, with the helper installed from
@@ -26,20 +9,17 @@ import {
  * inside the dashboard is a reload of the frame's page). Time in the page is frozen with
  * Playwright's clock where the once-a-minute rule is at stake; no assertion reads the wall clock.
  */
-let stack: LocalStack | undefined;
-let urls: StackUrls;
-let installed: InstalledEmbedPackage | undefined;
-let browsers: Browsers;
+const world = useBrowserWorld();
 
 const SETTLED = ['embedded', 'frame-signed-out', 'redeem-failed', 'wrong-user'];
 
 /** Ends the vendor session as a person does in another tab of the same browser. */
 async function signOutInAnotherTab(page: Page): Promise<void> {
   const tab = await page.context().newPage();
-  await tab.goto(`${urls.astrato}/auth/proxy/0/sign_out`);
+  await tab.goto(`${world.urls.astrato}/auth/proxy/0/sign_out`);
   await tab.getByTestId('signed-out-page').waitFor();
   await tab.close();
-  const cookies = await page.context().cookies(urls.astrato);
+  const cookies = await page.context().cookies(world.urls.astrato);
   expect(cookies.map((cookie) => cookie.name)).not.toContain('astrato_session');
 }
 
@@ -86,34 +66,20 @@ async function theOnlyFrame(page: Page): Promise<ElementHandle> {
   return iframe;
 }
 
-beforeAll(async () => {
-  mkdirSync('test-results', { recursive: true });
-  installed = packAndInstallEmbedPackage();
-  browsers = new Browsers(bundleInstalledHelper(installed.projectDir));
-  stack = await startLocalStack();
-  ({ urls } = stack);
-}, 120_000);
-
-afterAll(async () => {
-  await browsers?.close();
-  installed?.remove();
-  await stopLocalStack(stack);
-}, 30_000);
-
 describe('an embedded session that ends renews itself, once', () => {
   /** One person's browser through the whole sequence, its page clock frozen at `start`. */
   let page: Page;
   const start = new Date('2026-12-01T09:00:00Z').getTime();
 
   it('signed out in another tab: the same frame comes back signed in as the same person', async () => {
-    page = await browsers.open();
+    page = await world.browsers.open();
     await page.clock.setFixedTime(start);
-    await signIn(page, urls.demo, 'frank@example.com', ['sales']);
+    await signIn(page, world.urls.demo, 'frank@example.com', ['sales']);
     await openAnalytics(page, SETTLED);
     expect(await frameStatus(page)).toBe('embedded');
     const iframe = await theOnlyFrame(page);
     const statuses = await recordStatuses(page);
-    const tickets = await ticketsIssued(urls.astrato);
+    const tickets = await ticketsIssued(world.urls.astrato);
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => frame === page.mainFrame() && navigations.push(frame.url()));
 
@@ -124,7 +90,7 @@ describe('an embedded session that ends renews itself, once', () => {
     );
     expect(await statuses()).toEqual(['renewing', 'embedded']);
     // One fresh ticket, redeemed into the same iframe element; the page itself never moved.
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets + 1);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
     expect(await theOnlyFrame(page)).toBeTruthy();
     expect(await iframe.evaluate((element) => element.isConnected)).toBe(true);
     expect(navigations).toEqual([]);
@@ -137,13 +103,13 @@ describe('an embedded session that ends renews itself, once', () => {
 
   it('a session that ends again is not renewed a second time for the same embed', async () => {
     const iframe = await theOnlyFrame(page);
-    const tickets = await ticketsIssued(urls.astrato);
+    const tickets = await ticketsIssued(world.urls.astrato);
     await signOutInAnotherTab(page);
     await moveOnInDashboard(iframe);
     expect(await waitForStatus(page, 'frame-signed-out', 'once already')).toBe(
       'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended. It was signed in again once already since it was opened.',
     );
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets);
     await frameOf(page).getByTestId('signed-out').waitFor();
     expect(await page.getByTestId('cookie-fallback').isVisible()).toBe(true);
   });
@@ -151,34 +117,34 @@ describe('an embedded session that ends renews itself, once', () => {
   it('nor within a minute of the last renewal, even for a new embed; a minute later it is', async () => {
     await openAnalytics(page, SETTLED);
     expect(await frameStatus(page)).toBe('embedded');
-    let tickets = await ticketsIssued(urls.astrato);
+    let tickets = await ticketsIssued(world.urls.astrato);
     await signOutInAnotherTab(page);
     await moveOnInDashboard(await theOnlyFrame(page));
     await waitForStatus(page, 'frame-signed-out', 'signed in again less than a minute ago');
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets);
 
     await page.clock.setFixedTime(start + 60_000);
     await openAnalytics(page, SETTLED);
     expect(await frameStatus(page)).toBe('embedded');
-    tickets = await ticketsIssued(urls.astrato);
+    tickets = await ticketsIssued(world.urls.astrato);
     await signOutInAnotherTab(page);
     await moveOnInDashboard(await theOnlyFrame(page));
     await waitForStatus(page, 'embedded', 'Signed in to analytics again as frank@example.com.');
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets + 1);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
     expect(await frameOf(page).getByTestId('email').textContent()).toBe('frank@example.com');
   });
 });
 
 describe('a renewal that cannot happen is reported, never repeated', () => {
   it('the broker refuses the second ticket: the state says so, and the frame stays the one frame', async () => {
-    const page = await browsers.open();
-    await signIn(page, urls.demo, 'grace@example.com', ['support']);
+    const page = await world.browsers.open();
+    await signIn(page, world.urls.demo, 'grace@example.com', ['support']);
     await openAnalytics(page, SETTLED);
     expect(await frameStatus(page)).toBe('embedded');
     const iframe = await theOnlyFrame(page);
-    const tickets = await ticketsIssued(urls.astrato);
+    const tickets = await ticketsIssued(world.urls.astrato);
     // The vendor refuses the next ticket request, so the broker refuses the page's backend.
-    const fault = await fetch(`${urls.astrato}/__sim/faults/setup`, {
+    const fault = await fetch(`${world.urls.astrato}/__sim/faults/setup`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ status: 403, count: 1 }),
@@ -194,20 +160,20 @@ describe('a renewal that cannot happen is reported, never repeated', () => {
       const fallback = page.getByTestId('cookie-fallback');
       expect(await fallback.isVisible()).toBe(true);
       expect(await fallback.textContent()).toContain('could not be renewed');
-      expect(await ticketsIssued(urls.astrato)).toBe(tickets);
+      expect(await ticketsIssued(world.urls.astrato)).toBe(tickets);
       expect(await iframe.evaluate((element) => element.isConnected)).toBe(true);
       await theOnlyFrame(page);
       await frameOf(page).getByTestId('signed-out').waitFor();
       await page.screenshot({ path: 'test-results/renewal-refused.png', fullPage: true });
     } finally {
-      await fetch(`${urls.astrato}/__sim/faults/setup`, { method: 'DELETE' });
+      await fetch(`${world.urls.astrato}/__sim/faults/setup`, { method: 'DELETE' });
     }
   });
 
   it('a frame the browser never lets sign in (third-party cookies blocked) is renewed at most once, then reported', async () => {
-    const page = await browsers.open();
-    await signIn(page, urls.demoCrossSite, 'heidi@example.com', ['sales']);
-    const tickets = await ticketsIssued(urls.astrato);
+    const page = await world.browsers.open();
+    await signIn(page, world.urls.demoCrossSite, 'heidi@example.com', ['sales']);
+    const tickets = await ticketsIssued(world.urls.astrato);
     const statuses = await recordStatuses(page);
     await openAnalytics(page, ['frame-signed-out', 'redeem-failed']);
     expect(await page.getByTestId('frame-status').getAttribute('data-failure')).toBe('frame-not-signed-in');
@@ -218,7 +184,7 @@ describe('a renewal that cannot happen is reported, never repeated', () => {
     const renewals = seen.filter((status) => status === 'renewing').length;
     expect(renewals).toBeLessThanOrEqual(1);
     expect(seen.at(-1)).toBe('frame-signed-out');
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets + 1 + renewals);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1 + renewals);
     process.stderr.write(`cross-site, cookie withheld: ${seen.join(' -> ')}\n`);
 
     // The dashboard keeps saying so: nothing more happens, no ticket, no reload loop.
@@ -230,14 +196,14 @@ describe('a renewal that cannot happen is reported, never repeated', () => {
     await frameOf(page).getByTestId('signed-out').waitFor();
     expect(await frameStatus(page)).toBe('frame-signed-out');
     expect(await statuses()).toEqual(seen);
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets + 1 + renewals);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1 + renewals);
   });
 
   it('an app that says so only once it has loaded, cookie withheld: one renewal, then reported', async () => {
-    const page = await browsers.open();
+    const page = await world.browsers.open();
     // The simulator's app says "not signed in" while its page loads; an app that first loads and
     // then asks its server says it after the load event. Only the timing of its own script moves.
-    await page.context().route(`${urls.astrato}/dashboard`, async (route) => {
+    await page.context().route(`${world.urls.astrato}/dashboard`, async (route) => {
       const response = await route.fetch();
       const body = (await response.text()).replace(
         /<script>([^<]*)<\/script>/,
@@ -245,15 +211,15 @@ describe('a renewal that cannot happen is reported, never repeated', () => {
       );
       await route.fulfill({ response, body });
     });
-    await signIn(page, urls.demoCrossSite, 'ivan@example.com', ['sales']);
-    const tickets = await ticketsIssued(urls.astrato);
+    await signIn(page, world.urls.demoCrossSite, 'ivan@example.com', ['sales']);
+    const tickets = await ticketsIssued(world.urls.astrato);
     const statuses = await recordStatuses(page);
     await openAnalytics(page, ['frame-signed-out', 'redeem-failed']);
     expect(await statuses()).toEqual(['redeeming', 'embedded', 'renewing', 'embedded', 'frame-signed-out']);
     expect(await page.getByTestId('frame-status').textContent()).toContain(
       'third-party cookies blocked), or the session ended. It was signed in again once already',
     );
-    expect(await ticketsIssued(urls.astrato)).toBe(tickets + 2);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 2);
     await theOnlyFrame(page);
   });
 });

@@ -1,10 +1,15 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
 import { EMBED_HELPER_PATH } from '../../local/demo-app';
 import { type RunningChild, startChild } from '../support/child-process';
+import {
+  bundleInstalledHelper,
+  type InstalledEmbedPackage,
+  packAndInstallEmbedPackage,
+} from '../support/embed-package';
 
 /**
  * What the browser tests share: the local stack started as a user starts it (`npm start`'s entry
@@ -213,4 +218,39 @@ export async function setEmbeddingOrigins(astratoUrl: string, origins: readonly 
 /** Every ticket the simulator has issued so far (each one is a broker `POST /v1/tickets`). */
 export async function ticketsIssued(astratoUrl: string): Promise<number> {
   return ((await (await fetch(`${astratoUrl}/__sim/tickets`)).json()) as unknown[]).length;
+}
+
+/** What a browser test file shares: `npm start`, and browsers running the helper as installed. */
+export interface BrowserWorld {
+  readonly urls: StackUrls;
+  /** The development caller key the banner prints. */
+  readonly devKey: string;
+  readonly browsers: Browsers;
+}
+
+/**
+ * Starts, once for the test file, the local stack as a user starts it and browsers whose pages get
+ * the helper as a SaaS team gets it (packed with `npm pack`, installed from the tarball, bundled from
+ * `node_modules`); stops them all after the file. Call it at the top of the file.
+ * @param onContext sees each browser context as it opens (to record what it receives, say)
+ * @returns what was started, filled in before the file's first test runs
+ */
+export function useBrowserWorld(onContext?: (context: BrowserContext) => void): BrowserWorld {
+  let stack: LocalStack | undefined;
+  let installed: InstalledEmbedPackage | undefined;
+  const world = {} as { -readonly [K in keyof BrowserWorld]: BrowserWorld[K] };
+  beforeAll(async () => {
+    mkdirSync('test-results', { recursive: true });
+    installed = packAndInstallEmbedPackage();
+    world.browsers = new Browsers(bundleInstalledHelper(installed.projectDir), onContext);
+    stack = await startLocalStack();
+    world.urls = stack.urls;
+    world.devKey = stack.devKey;
+  }, 120_000);
+  afterAll(async () => {
+    await world.browsers?.close();
+    installed?.remove();
+    await stopLocalStack(stack);
+  }, 30_000);
+  return world;
 }

@@ -10,6 +10,7 @@ import {
   FUNCTION_ENTRIES,
   type FunctionName,
 } from '../../infra/bundling';
+import { SERVICE_NAMES } from '../../shared/runtime/environment';
 import { addCaller } from '../support/api-harness';
 import { apiEvent } from '../support/events';
 import { TestStack } from '../support/stack';
@@ -43,13 +44,18 @@ afterAll(async () => {
 });
 
 async function invokeBundle(
-  bundle: string,
+  name: FunctionName,
   event: unknown,
 ): Promise<{ node: string; result: Record<string, unknown> }> {
-  const { stdout } = await run(NODE_22, ['--enable-source-maps', RUNNER, bundle, JSON.stringify(event)], {
-    env: { PATH: process.env.PATH, ...stack.environment() },
-    timeout: 30_000,
-  });
+  const { stdout } = await run(
+    NODE_22,
+    ['--enable-source-maps', RUNNER, bundles[name], JSON.stringify(event)],
+    {
+      // What the construct sets for that function (its service name among it).
+      env: { PATH: process.env.PATH, ...stack.environment(SERVICE_NAMES[name]) },
+      timeout: 30_000,
+    },
+  );
   const line = stdout.split('\n').find((entry) => entry.startsWith('RESULT ') || entry.startsWith('ERROR '));
   if (!line?.startsWith('RESULT ')) throw new Error(`bundle failed: ${line ?? stdout.slice(-2000)}`);
   return JSON.parse(line.slice('RESULT '.length)) as { node: string; result: Record<string, unknown> };
@@ -101,7 +107,7 @@ describe('deployable bundles under Node 22', () => {
       body: { email: 'node22@example.com', groupIds: ['sales'] },
       headers: { authorization: `Bearer ${key}` },
     });
-    const { node, result } = await invokeBundle(bundles.issueTicket, event);
+    const { node, result } = await invokeBundle('issueTicket', event);
     expect(node).toMatch(/^v22\./);
     expect(result.statusCode).toBe(201);
     const body = JSON.parse(String(result.body)) as { embedUrl: string };
@@ -110,7 +116,7 @@ describe('deployable bundles under Node 22', () => {
   }, 30_000);
 
   it('refresh-tokens renews both connections', async () => {
-    const { node, result } = await invokeBundle(bundles.refreshTokens, {
+    const { node, result } = await invokeBundle('refreshTokens', {
       'detail-type': 'Scheduled Event',
       source: 'aws.events',
       detail: {},

@@ -10,8 +10,8 @@ import { scheduledEvent } from '../../local/lambda-context';
 import { startSecretsManager } from '../../local/secrets-manager';
 import { type Clock, systemClock } from '../../shared/clock';
 import { apiFunction } from '../../shared/runtime/api-function';
-import { readRuntimeEnvironment } from '../../shared/runtime/environment';
-import { refresherFunction } from '../../shared/runtime/refresher-function';
+import { ENV, readRuntimeEnvironment, SERVICE_NAMES } from '../../shared/runtime/environment';
+import { createRefresherRuntime, refresherFunction } from '../../shared/runtime/refresher-function';
 import { createRuntime } from '../../shared/runtime/runtime';
 import { addCaller, loadApiHandler } from '../support/api-harness';
 import { type BlackHole, startBlackHole } from '../support/black-hole';
@@ -420,9 +420,7 @@ describe('dependencies that accept the connection and never answer (black holes)
 
   /** A new API container with its own clock: the same wiring as the deployed function. */
   const apiContainer = (clock: Clock, env: NodeJS.ProcessEnv = stack.environment()) =>
-    apiFunction(
-      createRuntime(readRuntimeEnvironment(env), { serviceName: 'issue-ticket', clock }),
-    ) as unknown as Invoke;
+    apiFunction(createRuntime(readRuntimeEnvironment(env), { clock })) as unknown as Invoke;
 
   const ticketEvent = (callerKey: string, email = 'hole@example.com') =>
     apiEvent({
@@ -539,7 +537,7 @@ describe('dependencies that accept the connection and never answer (black holes)
       );
     await withSecretsHanging(async (hole) => {
       const refresh = refresherFunction(
-        createRuntime(readRuntimeEnvironment(stack.environment()), { serviceName: 'refresh-tokens' }),
+        createRefresherRuntime(readRuntimeEnvironment(stack.environment(SERVICE_NAMES.refreshTokens))),
       ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
       // A short invocation: the SDK's own timeouts alone would outlast it.
       const outcome = await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 5_000)).then(
@@ -607,7 +605,9 @@ describe('dependencies that accept the connection and never answer (black holes)
       });
       expect(hole.requests()).toBeGreaterThan(0);
       const refresh = refresherFunction(
-        createRuntime(readRuntimeEnvironment(env), { serviceName: 'refresh-tokens' }),
+        createRefresherRuntime(
+          readRuntimeEnvironment({ ...env, [ENV.serviceName]: SERVICE_NAMES.refreshTokens }),
+        ),
       ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
       await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 6_000)).catch(() => undefined);
       expect((await items()).find((item) => item.pk === 'status#oms')).toMatchObject({

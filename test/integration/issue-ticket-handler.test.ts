@@ -703,16 +703,30 @@ describe('upstream failures', () => {
 
 describe('logs', () => {
   it('carry the request id on every line logged during a request', () => {
-    const lines = output
-      .lines()
-      .filter((line) => line.service === 'issue-ticket' && line.message === 'request');
-    expect(lines.length).toBeGreaterThan(40);
-    for (const line of lines) expect(typeof line.requestId).toBe('string');
-    const failures = output
-      .lines()
-      .filter((line) => line.service === 'issue-ticket' && line.level === 'ERROR');
-    expect(failures.length).toBeGreaterThan(0);
-    for (const line of failures) expect(typeof line.requestId).toBe('string');
+    // Every line logged inside an invocation carries Lambda's request id (`function_request_id`,
+    // from the context); the invocation's one access line names the API Gateway request it served.
+    const invocations = new Map<string, Record<string, unknown>[]>();
+    for (const line of output.lines()) {
+      if (line.service !== 'issue-ticket' || typeof line.function_request_id !== 'string') continue;
+      invocations.set(line.function_request_id, [...(invocations.get(line.function_request_id) ?? []), line]);
+    }
+    expect(invocations.size).toBeGreaterThan(40);
+    const served: string[] = [];
+    for (const lines of invocations.values()) {
+      const access = lines.filter((line) => line.message === 'request');
+      expect(access).toHaveLength(1);
+      const requestId = String(access[0]?.requestId);
+      served.push(requestId);
+      expect(lines.filter((line) => line.requestId !== requestId)).toEqual([]);
+    }
+    // Each request's own id: none carried over from an earlier request of the same container.
+    expect(new Set(served).size).toBe(served.length);
+    // Not only access lines: what the use-cases, the token engine and the error map log too.
+    const others = [...invocations.values()].flat().filter((line) => line.message !== 'request');
+    expect(new Set(others.map((line) => line.level))).toEqual(new Set(['INFO', 'WARN', 'ERROR']));
+    expect(others.map((line) => line.message)).toEqual(
+      expect.arrayContaining(['request failed', 'astrato setup failed, retrying']),
+    );
   });
 
   it('never carry a secret, token, ticket or caller key', () => {

@@ -1,10 +1,11 @@
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { lambdaContext as localLambdaContext, scheduledEvent } from '../../local/lambda-context';
-import { tableKeys } from '../../shared/adapters/table';
+import { keyOf, tableKeys } from '../../shared/adapters/table';
 import { systemClock } from '../../shared/clock';
 import { parseBrokerConfig } from '../../shared/config/schema';
 import { METRICS_NAMESPACE } from '../../shared/logging/telemetry';
+import { SERVICE_NAMES } from '../../shared/runtime/environment';
 import { synthesize } from '../infra/support';
 import { type ApiHandler, addCaller, bearer, invoke, loadApiHandler } from '../support/api-harness';
 import { startBlackHole } from '../support/black-hole';
@@ -35,7 +36,13 @@ beforeAll(async () => {
   delete process.env.POWERTOOLS_METRICS_DISABLED;
   delete process.env.POWERTOOLS_METRICS_NAMESPACE;
   api = await loadApiHandler(stack);
-  refresh = (await import('../../functions/refresh-tokens/handler')).handler as unknown as typeof refresh;
+  // Each function container with its own service name, as the construct sets it.
+  refresh = (
+    await withEnvironment(
+      stack.environment(SERVICE_NAMES.refreshTokens),
+      () => import('../../functions/refresh-tokens/handler'),
+    )
+  ).handler as unknown as typeof refresh;
   ({ key: ticketKey } = await addCaller(stack, {
     name: 'metrics',
     connections: ['astrato'],
@@ -77,7 +84,7 @@ const vend = (connection = 'oms') =>
 async function leaseHeld(connection: string): Promise<boolean> {
   const { Item } = await stack
     .documentClient()
-    .send(new GetCommand({ TableName: TABLE_NAME, Key: { pk: tableKeys.lease(connection) } }));
+    .send(new GetCommand({ TableName: TABLE_NAME, Key: keyOf(tableKeys.lease(connection)) }));
   return Item !== undefined;
 }
 
@@ -134,7 +141,7 @@ it('the handlers write every metric the dashboard and the alarms read', async ()
   for (const connection of ['astrato', 'oms'])
     await stack
       .documentClient()
-      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: tableKeys.token(connection) } }));
+      .send(new DeleteCommand({ TableName: TABLE_NAME, Key: keyOf(tableKeys.token(connection)) }));
   stack.secretsManager.setUnavailable(true);
   await expect(refresh(scheduledEvent(), localLambdaContext('refresh-tokens', 20_000))).rejects.toThrow(
     /no usable token/,
@@ -161,7 +168,7 @@ it('the handlers write every metric the dashboard and the alarms read', async ()
       refresh: { concurrency: 1 },
     });
     const crowded = await withEnvironment(
-      stack.environmentWith(config, 'crowded'),
+      stack.environmentWith(config, 'crowded', SERVICE_NAMES.refreshTokens),
       () => import('../../functions/refresh-tokens/handler'),
     );
     await expect(

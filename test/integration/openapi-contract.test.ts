@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
-import { API_ROUTES } from '../../shared/http/api';
 import { PROBLEM_CODES } from '../../shared/http/problem';
+import { API_ROUTES } from '../../shared/http/routes';
 import {
   type ApiHandler,
   type ApiResponse,
@@ -16,12 +16,19 @@ import { OutputCapture } from '../support/log-capture';
 import { TestStack } from '../support/stack';
 
 /**
- * docs/openapi.yaml is the API's description: every route in it exists and only those, every
- * problem code matches the code's list, and real responses of the handler (success and each kind
- * of refusal) validate against the schema the spec gives for their path, method and status.
+ * docs/openapi.yaml is the API's description: it describes the route table (shared/http/routes.ts)
+ * and nothing else, with each route's handler as its operationId and a key required unless the
+ * route is public; every problem code matches the code's list, and real responses of the handler
+ * (success and each kind of refusal) validate against the schema the spec gives for their path,
+ * method and status.
  */
+type Operation = {
+  operationId?: string;
+  security?: unknown[];
+  responses: Record<string, { $ref?: string }>;
+};
 type Spec = {
-  paths: Record<string, Record<string, { responses: Record<string, { $ref?: string }> }>>;
+  paths: Record<string, Record<string, Operation>>;
   components: { schemas: { Problem: { properties: { code: { enum: string[] } } } } };
 };
 const SPEC_TEXT = readFileSync('docs/openapi.yaml', 'utf8');
@@ -146,6 +153,27 @@ describe('docs/openapi.yaml', () => {
     expect(inSpec.sort()).toEqual(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort());
   });
 
+  it("names each operation after its route's handler, and needs a caller key unless the route is public", () => {
+    const described = (document: Spec) =>
+      API_ROUTES.map((route) => {
+        const operation = document.paths[route.path]?.[route.method.toLowerCase()];
+        return {
+          route: `${route.method} ${route.path}`,
+          operationId: operation?.operationId,
+          needsKey: !(Array.isArray(operation?.security) && operation.security.length === 0),
+        };
+      });
+    const fromTable = API_ROUTES.map((route) => ({
+      route: `${route.method} ${route.path}`,
+      operationId: route.handler,
+      needsKey: route.scope !== 'public',
+    }));
+    expect(described(spec)).toEqual(fromTable);
+    // Negative control: a document that made the health check need a key says otherwise.
+    const keyed = parse(SPEC_TEXT.replace(/( {6}security: \[\]\n)/, '')) as Spec;
+    expect(described(keyed)).not.toEqual(fromTable);
+  });
+
   it('every response schema compiles under a validator strict about unknown keywords', () => {
     expect(compileEveryResponseSchema(ajv, spec)).toBeGreaterThan(10);
   });
@@ -254,6 +282,26 @@ describe('real responses conform to the spec', () => {
     });
     expect(refused.status).toBe(401);
     expectConforms('/v1/connections/{id}/status', 'GET', refused);
+  });
+
+  it('every route of the table but the public one refuses a request without a caller key (401)', async () => {
+    const statuses = await Promise.all(
+      API_ROUTES.map(async (route) => {
+        const path = route.path.replace('{id}', 'oms');
+        const response = await invoke(handler, {
+          method: route.method,
+          path,
+          headers: { authorization: undefined },
+        });
+        return { route: `${route.method} ${route.path}`, unauthorized: response.status === 401 };
+      }),
+    );
+    expect(statuses).toEqual(
+      API_ROUTES.map((route) => ({
+        route: `${route.method} ${route.path}`,
+        unauthorized: route.scope !== 'public',
+      })),
+    );
   });
 
   it('GET /v1/health 200', async () => {

@@ -1,10 +1,13 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { systemClock } from '../../shared/clock';
+import { startDeadline } from '../../shared/deadline';
+import { problemCodeOf } from '../../shared/http/problem';
 import { createLogger } from '../../shared/logging/logger';
-import { startDeadline } from '../../shared/runtime/deadline';
+import { noTelemetry } from '../../shared/logging/ports';
+import { SERVICE_NAMES } from '../../shared/runtime/environment';
 import { DynamoStatusStore } from '../../shared/status/status-store';
-import { noTelemetry } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
+import { tokenProbes } from '../../shared/upstream/probe';
 import { createRefresher } from '../../shared/use-cases/refresh-tokens';
 import { lambdaContext } from '../support/events';
 import { ManualClock, noDeadline } from '../support/fakes';
@@ -46,6 +49,8 @@ describe('refresher use-case', () => {
           connections: stack.config.connections,
           tokens,
           status,
+          probes: tokenProbes(stack.config.connections, { clock, log: logger }),
+          publicCodeOf: problemCodeOf,
           policy: refreshPolicyFrom(stack.config.refresh),
           clock,
           log: logger,
@@ -138,6 +143,50 @@ describe('refresher use-case', () => {
     expect(stack.keycloak.grantCounts().client_credentials).toBe(2);
   });
 
+  it('a renewal that fails after the probe refused the token is reported as that failure, and logged', async () => {
+    await refresher().run();
+    stack.keycloak.revokeAllTokens();
+    stack.keycloak.faults.set('token', { status: 503 });
+    const mark = output.lines().length;
+    const summary = await refresher().run();
+    expect(summary.results.find((result) => result.connection === 'oms')).toEqual({
+      connection: 'oms',
+      action: 'failed',
+      ok: false,
+      usable: false,
+      error: 'upstream_unavailable',
+    });
+    await expect(refresher().status.read('oms', noDeadline)).resolves.toMatchObject({
+      ok: false,
+      action: 'failed',
+      error: 'upstream_unavailable',
+    });
+    const lines = output.lines().slice(mark);
+    expect(lines.filter((line) => line.connection === 'oms').map((line) => line.message)).toEqual(
+      expect.arrayContaining(['upstream refused the token; renewing it once', 'token refresh failed']),
+    );
+    expect(lines.find((line) => line.message === 'token refresh failed')).toMatchObject({
+      code: 'upstream_unavailable',
+      error: { name: 'UpstreamUnavailableError', message: expect.stringContaining('answered 503') },
+    });
+    expect(lines.some((line) => line.message === 'token probe failed')).toBe(false);
+  });
+
+  it('a token the probe refuses again after its renewal is reported as probe_failed, the new token kept', async () => {
+    await refresher().run();
+    // The API refuses every token: the renewed one too.
+    stack.keycloak.faults.set('oms', { status: 401 });
+    const summary = await refresher().run();
+    expect(summary.results.find((result) => result.connection === 'oms')).toMatchObject({
+      action: 'renewed',
+      ok: false,
+      usable: true,
+      error: 'probe_failed',
+      probeStatus: 401,
+    });
+    expect(stack.keycloak.grantCounts().client_credentials).toBe(2);
+  });
+
   it('a probe that keeps failing is reported as probe_failed', async () => {
     stack.keycloak.faults.set('oms', { status: 500 });
     const summary = await refresher().run();
@@ -153,7 +202,7 @@ describe('refresh-tokens handler (the real module)', () => {
   let stack: TestStack;
   beforeAll(async () => {
     stack = await TestStack.start();
-    Object.assign(process.env, stack.environment());
+    Object.assign(process.env, stack.environment(SERVICE_NAMES.refreshTokens));
   });
   afterAll(async () => stack.stop());
 

@@ -1,16 +1,14 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-context';
-import { tableKeys } from '../../shared/adapters/table';
-import { systemClock } from '../../shared/clock';
+import { keyOf, tableKeys } from '../../shared/adapters/table';
+import { type Clock, systemClock } from '../../shared/clock';
+import { type OwnedDeadline, startDeadline } from '../../shared/deadline';
+import { problemCodeOf } from '../../shared/http/problem';
 import { createLogger } from '../../shared/logging/logger';
-import { type OwnedDeadline, startDeadline } from '../../shared/runtime/deadline';
-import { REFRESHER_RUNTIME_OPTIONS, refresherFunction } from '../../shared/runtime/refresher-function';
-import { createRuntime } from '../../shared/runtime/runtime';
+import { noTelemetry } from '../../shared/logging/ports';
+import { createRefresherRuntime, refresherFunction } from '../../shared/runtime/refresher-function';
 import { SECRET_CHECK_MINUTES } from '../../shared/runtime/schedule';
-import { DynamoStatusStore } from '../../shared/status/status-store';
-import { noTelemetry } from '../../shared/tokens/ports';
-import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
 import { createRefresher, type RefreshSummary } from '../../shared/use-cases/refresh-tokens';
 import { startBlackHole } from '../support/black-hole';
 import { eventually } from '../support/eventually';
@@ -40,30 +38,30 @@ const startFleet = async (...options: Parameters<typeof Fleet.start>) => {
   return fleet;
 };
 
+/** The refresher's runtime over the fleet's stand-ins, as its composition root builds it. */
+const refresherRuntimeOf = (fleet: Fleet, clock: Clock = systemClock) =>
+  createRefresherRuntime(
+    { config: fleet.config, tableName: FLEET_TABLE, metricsNamespace: 'test', serviceName: 'refresh-tokens' },
+    { clock, logger, dynamoClient: fleet.dynamoClient(), secretsManagerClient: fleet.secretsManagerClient() },
+  );
+
 /** The use-case over the fleet's real adapters, with the deadline the test gives it. */
 function refresherOver(fleet: Fleet, overrides: Partial<Parameters<typeof createRefresher>[0]> = {}) {
-  const runtime = createRuntime(
-    { config: fleet.config, tableName: FLEET_TABLE, metricsNamespace: 'test' },
-    {
-      ...REFRESHER_RUNTIME_OPTIONS,
-      logger,
-      dynamoClient: fleet.dynamoClient(),
-      secretsManagerClient: fleet.secretsManagerClient(),
-    },
-  );
-  const status = new DynamoStatusStore({ client: fleet.documentClient(), tableName: FLEET_TABLE });
+  const runtime = refresherRuntimeOf(fleet);
   const refresher = createRefresher({
     connections: fleet.config.connections,
     tokens: runtime.tokens,
-    status,
-    policy: refreshPolicyFrom(fleet.config.refresh),
+    status: runtime.stores.status,
+    probes: runtime.probes,
+    publicCodeOf: problemCodeOf,
+    policy: runtime.policy,
     clock: systemClock,
     log: logger,
     telemetry: noTelemetry,
     concurrency: fleet.config.refresh.concurrency,
     ...overrides,
   });
-  return { refresher, status };
+  return { refresher, status: runtime.stores.status };
 }
 
 /** What was open at the Keycloak hosts, replayed in the order it happened. */
@@ -330,17 +328,7 @@ describe('secret reads', () => {
   it(`one per connection on a cold start, then none until its ${SECRET_CHECK_MINUTES}-minute rotation check; one more after invalid_client`, async () => {
     const clock = new ManualClock(Date.now());
     const fleet = await startFleet({ keycloakHosts: [3, 3], now: () => clock.now() });
-    const runtime = createRuntime(
-      { config: fleet.config, tableName: FLEET_TABLE, metricsNamespace: 'test' },
-      {
-        ...REFRESHER_RUNTIME_OPTIONS,
-        clock,
-        logger,
-        dynamoClient: fleet.dynamoClient(),
-        secretsManagerClient: fleet.secretsManagerClient(),
-      },
-    );
-    const handler = refresherFunction(runtime);
+    const handler = refresherFunction(refresherRuntimeOf(fleet, clock));
     const started = clock.now();
     /** One scheduled run `atSeconds` after the first: the secret reads and token requests it made. */
     const run = async (atSeconds: number) => {
@@ -360,7 +348,7 @@ describe('secret reads', () => {
         await fleet.documentClient().send(
           new GetCommand({
             TableName: FLEET_TABLE,
-            Key: { pk: tableKeys.token(connection) },
+            Key: keyOf(tableKeys.token(connection)),
             ConsistentRead: true,
           }),
         )

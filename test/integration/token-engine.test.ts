@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type Clock, systemClock } from '../../shared/clock';
+import { startDeadline } from '../../shared/deadline';
 import {
   ConfigurationError,
   UpstreamRejectedError,
@@ -8,7 +9,6 @@ import {
 } from '../../shared/errors';
 import { createLogger } from '../../shared/logging/logger';
 import { SensitiveValues } from '../../shared/logging/redaction';
-import { startDeadline } from '../../shared/runtime/deadline';
 import { ManualClock } from '../support/fakes';
 import { OutputCapture } from '../support/log-capture';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';

@@ -1,22 +1,25 @@
 import { DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createTable, type LocalDynamo } from '../../local/dynamodb';
-import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { keyOf, TABLE_ATTRIBUTES, tableKeys } from '../../shared/adapters/table';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
 import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
-import type { CallerRecord } from '../../shared/callers/caller';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { DynamoLastUseStore } from '../../shared/callers/dynamo-last-use-store';
 import { DynamoStatusStore } from '../../shared/status/status-store';
-import type { CachedToken } from '../../shared/tokens/token';
 import { describeCallerPortsContract } from './caller-ports-contract';
 import { ManualClock, noDeadline } from './fakes';
+import { cachedToken, callerRecord, describeTablePortsContract } from './table-ports-contract';
 
 /**
  * The DynamoDB adapters' contract (token cache, lease, callers, status, and every conditional
  * write they rely on), run against one engine: dynalite, or AWS's DynamoDB Local. The same
- * expectations on both engines are the point; where they differ, the test says so.
+ * expectations on both engines are the point; where they differ, the test says so. The ports'
+ * own contract (table-ports-contract.ts, caller-ports-contract.ts) is also run against the
+ * in-memory fakes; what only DynamoDB has (the TTL attribute, pages of a scan) is tested here.
  */
 export interface Engine {
   readonly name: string;
@@ -61,135 +64,34 @@ export function describeDynamoAdapters(engine: Engine): void {
     });
 
     const options = () => ({ client, tableName, clock });
-    const token = (overrides: Partial<CachedToken> = {}): CachedToken => ({
-      connection: 'oms',
-      accessToken: 'access-1',
-      tokenType: 'Bearer',
-      expiresAt: clock.now() + 300_000,
-      obtainedAt: clock.now(),
-      secretVersion: 'v1',
-      ...overrides,
-    });
+
+    // What every implementation of the ports must do, the in-memory fakes included.
+    describeTablePortsContract(
+      () => ({
+        clock,
+        cache: new DynamoTokenCache(options()),
+        leases: new DynamoLeaseStore(options()),
+        callers: new DynamoCallerStore({ client, tableName }),
+      }),
+      () => new DynamoStatusStore({ client, tableName }),
+    );
 
     describe('token cache', () => {
-      it('reads back what it wrote, every field', async () => {
+      it("stores a TTL past the last useful moment (the refresh token's), in epoch seconds", async () => {
         const cache = new DynamoTokenCache(options());
-        const full = token({
-          refreshToken: 'refresh-1',
-          refreshExpiresAt: clock.now() + 900_000,
-          scope: 'a b',
-        });
-        expect(await cache.read('oms', noDeadline)).toBeUndefined();
-        expect(await cache.write(full, noDeadline)).toBe(true);
-        expect(await cache.read('oms', noDeadline)).toEqual(full);
+        await cache.write(
+          cachedToken(clock, { refreshToken: 'refresh-1', refreshExpiresAt: clock.now() + 900_000 }),
+          noDeadline,
+        );
         const { Item } = await client.send(
-          new GetCommand({ TableName: tableName, Key: { pk: 'token#oms' } }),
+          new GetCommand({ TableName: tableName, Key: keyOf(tableKeys.token('oms')) }),
         );
-        // TTL past the last useful moment (the refresh token's), in epoch seconds.
-        expect(Item?.ttl).toBe(Math.ceil((clock.now() + 900_000) / 1000) + 3600);
-      });
-
-      it('never replaces a newer token (conditional put), but replaces an older or expired one', async () => {
-        const cache = new DynamoTokenCache(options());
-        const first = token();
-        expect(await cache.write(first, noDeadline)).toBe(true);
-        clock.advance(1000);
-        const newer = token({ accessToken: 'access-2' });
-        expect(await cache.write(newer, noDeadline)).toBe(true);
-        expect(await cache.write(first, noDeadline)).toBe(false); // older: refused
-        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('access-2');
-        clock.advance(400_000); // access-2 expired
-        expect(await cache.read('oms', noDeadline)).toBeUndefined(); // expiry checked on read, not left to TTL
-        expect(await cache.write({ ...first, expiresAt: clock.now() + 300_000 }, noDeadline)).toBe(true);
-        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('access-1');
-      });
-
-      it('removes only the token it was asked to remove (conditional delete)', async () => {
-        const cache = new DynamoTokenCache(options());
-        await cache.write(token({ accessToken: 'current' }), noDeadline);
-        await cache.remove('oms', 'stale', noDeadline); // another token: left alone, no error
-        expect((await cache.read('oms', noDeadline))?.accessToken).toBe('current');
-        await cache.remove('oms', 'current', noDeadline);
-        expect(await cache.read('oms', noDeadline)).toBeUndefined();
-        await cache.remove('oms', 'current', noDeadline); // already gone: no error
-      });
-    });
-
-    describe('lease', () => {
-      it('one holder at a time; the same owner may take it again; a lapsed one is taken over', async () => {
-        const leases = new DynamoLeaseStore(options());
-        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: true });
-        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
-        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: true }); // heartbeat
-        clock.advance(4999);
-        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
-        clock.advance(2);
-        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: true }); // lapsed
-        expect(await leases.tryAcquire('oms', 'a', 5000, noDeadline)).toEqual({ acquired: false });
-      });
-
-      it('is released by its holder only (conditional delete)', async () => {
-        const leases = new DynamoLeaseStore(options());
-        await leases.tryAcquire('oms', 'a', 5000, noDeadline);
-        await leases.release('oms', 'b', noDeadline); // not the holder: no effect, no error
-        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: false });
-        await leases.release('oms', 'a', noDeadline);
-        expect(await leases.tryAcquire('oms', 'b', 5000, noDeadline)).toEqual({ acquired: true });
-        await leases.release('nothing-held', 'a', noDeadline); // no lease at all: no error
-      });
-
-      it('lets exactly one of many concurrent contenders win', async () => {
-        const leases = new DynamoLeaseStore(options());
-        const results = await Promise.all(
-          Array.from({ length: 12 }, (_, i) => leases.tryAcquire('race', `owner-${i}`, 5000, noDeadline)),
-        );
-        expect(results.filter((result) => result.acquired)).toHaveLength(1);
+        expect(Item?.[TABLE_ATTRIBUTES.ttl]).toBe(Math.ceil((clock.now() + 900_000) / 1000) + 3600);
       });
     });
 
     describe('callers', () => {
-      const record = (keyId: string, createdAt: string): CallerRecord => ({
-        keyId,
-        name: `caller ${keyId}`,
-        secretHash: 'ab'.repeat(32),
-        scopes: {
-          oms: {
-            tickets: false,
-            tokens: true,
-            allowedGroupIds: [],
-            allowedGroupNames: [],
-            allowedEmailDomains: [],
-          },
-        },
-        disabled: false,
-        createdAt,
-      });
-
-      it('creates once (conditional put), reads, lists in creation order, disables existing ones only', async () => {
-        const store = new DynamoCallerStore({ client, tableName });
-        await store.create(record('KEYB0000000000001', '2026-11-22T10:00:01Z'), noDeadline);
-        await store.create(record('KEYA0000000000001', '2026-11-22T10:00:00Z'), noDeadline);
-        await expect(
-          store.create(record('KEYA0000000000001', '2026-11-22T11:00:00Z'), noDeadline),
-        ).rejects.toMatchObject({
-          name: 'ConditionalCheckFailedException',
-        });
-        expect(await store.get('KEYA0000000000001', noDeadline)).toEqual(
-          record('KEYA0000000000001', '2026-11-22T10:00:00Z'),
-        );
-        expect(await store.get('NOSUCHKEY0000000', noDeadline)).toBeUndefined();
-        expect((await store.list(noDeadline)).map((caller) => caller.keyId)).toEqual([
-          'KEYA0000000000001',
-          'KEYB0000000000001',
-        ]);
-        expect(await store.disable('KEYA0000000000001', '2026-11-22T12:00:00Z', noDeadline)).toBe(true);
-        expect(await store.get('KEYA0000000000001', noDeadline)).toMatchObject({
-          disabled: true,
-          disabledAt: '2026-11-22T12:00:00Z',
-        });
-        expect(await store.disable('NOSUCHKEY0000000', '2026-11-22T12:00:00Z', noDeadline)).toBe(false);
-        expect(await store.get('NOSUCHKEY0000000', noDeadline)).toBeUndefined(); // the failed update created nothing
-      });
+      const record = callerRecord;
 
       it('lists past a page: the scan, then the index query, follow LastEvaluatedKey', async () => {
         const store = new DynamoCallerStore({ client, tableName });
@@ -240,46 +142,11 @@ export function describeDynamoAdapters(engine: Engine): void {
       };
     });
 
-    describe('status', () => {
-      it('writes and reads the last refresh outcome, overwriting the previous one', async () => {
-        const store = new DynamoStatusStore({ client, tableName });
-        expect(await store.read('oms', noDeadline)).toBeUndefined();
-        await store.write(
-          {
-            connection: 'oms',
-            at: '2026-11-22T10:00:00.000Z',
-            ok: false,
-            action: 'failed',
-            error: 'probe_failed',
-            probeStatus: 404,
-          },
-          noDeadline,
-        );
-        await store.write(
-          {
-            connection: 'oms',
-            at: '2026-11-22T10:01:00.000Z',
-            ok: true,
-            action: 'renewed',
-            probeStatus: 200,
-          },
-          noDeadline,
-        );
-        expect(await store.read('oms', noDeadline)).toEqual({
-          connection: 'oms',
-          at: '2026-11-22T10:01:00.000Z',
-          ok: true,
-          action: 'renewed',
-          probeStatus: 200,
-        });
-      });
-    });
-
     it(`TTL on the ttl attribute: ${engine.supportsTtl ? 'accepted' : 'unknown to this engine (CDK enables it on AWS)'}`, async () => {
       const enable = raw.send(
         new UpdateTimeToLiveCommand({
           TableName: tableName,
-          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          TimeToLiveSpecification: { AttributeName: TABLE_ATTRIBUTES.ttl, Enabled: true },
         }),
       );
       if (engine.supportsTtl) await expect(enable).resolves.toBeDefined();

@@ -22,7 +22,7 @@ import {
   type Connection,
   parseBrokerConfig,
 } from '../../shared/config/schema';
-import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
+import { CONFIG_FILE_NAME, ENV, SERVICE_NAMES, type ServiceName } from '../../shared/runtime/environment';
 
 /**
  * Many connections on a few token hosts, each host a simulator of its own on 127.0.0.1: what the
@@ -161,11 +161,12 @@ export class Fleet {
     return connection;
   }
 
-  /** Environment the real handlers read. */
-  environment(): NodeJS.ProcessEnv {
+  /** Environment the real handlers read, for one function. */
+  environment(service: ServiceName = SERVICE_NAMES.refreshTokens): NodeJS.ProcessEnv {
     return {
       [ENV.configFile]: this.configFile,
       [ENV.table]: FLEET_TABLE,
+      [ENV.serviceName]: service,
       AWS_ENDPOINT_URL_DYNAMODB: this.dynamo.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secretsManager.endpoint,
       AWS_REGION: 'us-east-1',

@@ -16,16 +16,19 @@ import {
   startKeycloakSimulator,
 } from '../../local/keycloak-simulator';
 import { type LocalSecretsManager, startSecretsManager } from '../../local/secrets-manager';
-import { DynamoLeaseStore, DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
+import { DynamoLeaseStore } from '../../shared/adapters/dynamo-lease-store';
+import { DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
 import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store';
 import type { Clock } from '../../shared/clock';
 import { type BrokerConfig, type BrokerConfigInput, parseBrokerConfig } from '../../shared/config/schema';
+import type { Log } from '../../shared/logging/ports';
+import { silentLog } from '../../shared/logging/ports';
 import { SensitiveValues } from '../../shared/logging/redaction';
-import { CONFIG_FILE_NAME, ENV } from '../../shared/runtime/environment';
-import type { Log, TokenProvider } from '../../shared/tokens/ports';
-import { silentLog } from '../../shared/tokens/ports';
+import { CONFIG_FILE_NAME, ENV, SERVICE_NAMES, type ServiceName } from '../../shared/runtime/environment';
+import type { TokenProvider } from '../../shared/tokens/ports';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
-import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
+import { RefreshingTokenSource } from '../../shared/tokens/refreshing-token-source';
+import type { TokenSourceDeps } from '../../shared/tokens/token-source';
 import { AstratoClient } from '../../shared/upstream/astrato';
 import { OAuth2ClientCredentialsProvider } from '../../shared/upstream/oauth2';
 
@@ -136,11 +139,12 @@ export class TestStack {
     return new SecretsManagerClient({ ...FAKE_AWS, endpoint: this.secretsManager.endpoint, maxAttempts: 1 });
   }
 
-  /** Environment the real handlers read (as CDK or `npm start` would set it). */
-  environment(): NodeJS.ProcessEnv {
+  /** Environment the real handlers read (as CDK or `npm start` would set it), for one function. */
+  environment(service: ServiceName = SERVICE_NAMES.issueTicket): NodeJS.ProcessEnv {
     return {
       [ENV.configFile]: this.configFile,
       [ENV.table]: TABLE_NAME,
+      [ENV.serviceName]: service,
       AWS_ENDPOINT_URL_DYNAMODB: this.dynamo.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.secretsManager.endpoint,
       AWS_REGION: FAKE_AWS.region,
@@ -153,15 +157,22 @@ export class TestStack {
    * The same environment with another configuration: written as a file beside the stack's own,
    * as the functions find it in their code asset.
    */
-  environmentWith(config: BrokerConfig, name = 'custom'): NodeJS.ProcessEnv {
+  environmentWith(
+    config: BrokerConfig,
+    name = 'custom',
+    service: ServiceName = SERVICE_NAMES.issueTicket,
+  ): NodeJS.ProcessEnv {
     const file = join(dirname(this.configFile), `${name}-${CONFIG_FILE_NAME}`);
     writeFileSync(file, JSON.stringify(config));
-    return { ...this.environment(), [ENV.configFile]: file };
+    return { ...this.environment(service), [ENV.configFile]: file };
   }
 
-  /** A token source over the real adapters: one per simulated process (separate memory). */
+  /**
+   * A token source over the real adapters: one per simulated process (separate memory). The
+   * refresher's, so a test can also renew what is due.
+   */
   tokenSource(options: { clock: Clock; log?: Log } & Partial<TokenSourceDeps>): {
-    tokens: TokenSource;
+    tokens: RefreshingTokenSource;
     astrato: AstratoClient;
   } {
     const { clock } = options;
@@ -191,7 +202,7 @@ export class TestStack {
     const documentClient = this.documentClient();
     const adapter = { client: documentClient, tableName: TABLE_NAME, clock };
     const sensitive = options.sensitive ?? new SensitiveValues();
-    const tokens = new TokenSource({
+    const tokens = new RefreshingTokenSource({
       connections: this.config.connections,
       providers,
       cache: new DynamoTokenCache(adapter),

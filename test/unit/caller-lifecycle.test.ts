@@ -13,7 +13,7 @@ import { InvalidCidrError, normalizeCidr, normalizeCidrs } from '../../shared/ca
 import { LastUseRecorder } from '../../shared/callers/last-use';
 import { SourceNetworks } from '../../shared/callers/source-networks';
 import { ForbiddenError, UnauthorizedError } from '../../shared/errors';
-import type { Log, Telemetry } from '../../shared/tokens/ports';
+import type { Log, Telemetry } from '../../shared/logging/ports';
 import {
   ManualClock,
   MemoryAuditTrail,

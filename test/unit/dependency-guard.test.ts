@@ -1,5 +1,5 @@
 import { DependencyGuard, DependencyUnavailableError, isUnavailability } from '../../shared/dependency-guard';
-import { silentLog } from '../../shared/tokens/ports';
+import { silentLog } from '../../shared/logging/ports';
 import { ManualClock } from '../support/fakes';
 
 /** A call that stays pending until the test settles it: a dependency that hangs, held by hand. */

@@ -8,6 +8,7 @@ import {
   ENV,
   EnvironmentError,
   readRuntimeEnvironment,
+  SERVICE_NAMES,
 } from '../../shared/runtime/environment';
 
 /** How a function finds its configuration and settings at cold start. */
@@ -34,11 +35,16 @@ it('reads the configuration file named by BROKER_CONFIG_FILE, relative to the co
     [ENV.configFile]: CONFIG_FILE_NAME,
     LAMBDA_TASK_ROOT: dir,
     [ENV.table]: 'broker-table',
+    [ENV.serviceName]: SERVICE_NAMES.refreshTokens,
+    [ENV.logStream]: '2026/12/02/[$LATEST]0123abcd',
   });
   expect(environment.config.connections.astrato).toMatchObject({
     secretId: 'TicketBroker/ticket-broker/astrato',
   });
   expect(environment.tableName).toBe('broker-table');
+  // The service name the construct set, and the log stream Lambda set (the lease owner id).
+  expect(environment.serviceName).toBe('refresh-tokens');
+  expect(environment.logStream).toBe('2026/12/02/[$LATEST]0123abcd');
   // One source for the namespace: the constant the CDK app derives its dashboard and alarms from.
   expect(environment.metricsNamespace).toBe(METRICS_NAMESPACE);
 });
@@ -47,9 +53,11 @@ it('takes an absolute path as given, and the namespace the deployment sets', () 
   const environment = readRuntimeEnvironment({
     [ENV.configFile]: join(dir, CONFIG_FILE_NAME),
     [ENV.table]: 't',
+    [ENV.serviceName]: SERVICE_NAMES.issueTicket,
     [ENV.metricsNamespace]: 'TicketBroker/Staging',
   });
   expect(environment.metricsNamespace).toBe('TicketBroker/Staging');
+  expect(environment.logStream).toBeUndefined(); // outside Lambda
 });
 
 it('fails naming the variable, the file or the field', () => {
@@ -78,4 +86,7 @@ it('fails naming the variable, the file or the field', () => {
   expect(() => readRuntimeEnvironment({ [ENV.configFile]: CONFIG_FILE_NAME, LAMBDA_TASK_ROOT: dir })).toThrow(
     'environment variable TABLE_NAME is required',
   );
+  expect(() =>
+    readRuntimeEnvironment({ [ENV.configFile]: CONFIG_FILE_NAME, LAMBDA_TASK_ROOT: dir, [ENV.table]: 't' }),
+  ).toThrow('environment variable POWERTOOLS_SERVICE_NAME is required');
 });

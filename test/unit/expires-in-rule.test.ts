@@ -1,6 +1,6 @@
 import { UpstreamRejectedError } from '../../shared/errors';
+import { silentLog } from '../../shared/logging/ports';
 import type { TokenRequest } from '../../shared/tokens/ports';
-import { silentLog } from '../../shared/tokens/ports';
 import { AstratoClient } from '../../shared/upstream/astrato';
 import { OAuth2ClientCredentialsProvider } from '../../shared/upstream/oauth2';
 import { ManualClock } from '../support/fakes';

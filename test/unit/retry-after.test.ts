@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { UpstreamUnavailableError } from '../../shared/errors';
 import { problemResponse } from '../../shared/http/problem';
+import { backoffDelay } from '../../shared/retry';
 import {
   boundedRetryAfterMs,
   parseHttpDate,
@@ -8,7 +9,6 @@ import {
   RETRY_AFTER_MAX_SECONDS,
   retryAfterHeaderSeconds,
 } from '../../shared/retry-after';
-import { backoffDelay } from '../../shared/tokens/retry';
 
 const now = Date.parse('2026-11-22T10:00:00Z');
 const RUNS = Number(process.env.FUZZ_RUNS ?? 500);

@@ -1,5 +1,5 @@
 import { InvalidClientError, UpstreamRejectedError, UpstreamUnavailableError } from '../../shared/errors';
-import { backoffDelay, withRetry } from '../../shared/tokens/retry';
+import { backoffDelay, withRetry } from '../../shared/retry';
 import { ManualClock } from '../support/fakes';
 
 function options(clock: ManualClock, budgetMs = 10_000, random = () => 1) {

@@ -1,4 +1,4 @@
-import { SingleFlight } from '../../shared/tokens/single-flight';
+import { SingleFlight } from '../../shared/single-flight';
 
 describe('SingleFlight', () => {
   it('callers of one key share the work in flight; other keys run their own', async () => {

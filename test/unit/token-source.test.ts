@@ -4,10 +4,12 @@ import {
   InvalidClientError,
   UnknownConnectionError,
   UpstreamRejectedError,
+  UpstreamTokenRejectedError,
   UpstreamUnavailableError,
 } from '../../shared/errors';
 import { SensitiveValues } from '../../shared/logging/redaction';
-import { TokenSource, type TokenSourceDeps } from '../../shared/tokens/token-source';
+import { RefreshingTokenSource } from '../../shared/tokens/refreshing-token-source';
+import type { TokenSourceDeps } from '../../shared/tokens/token-source';
 import {
   ManualClock,
   MemoryLeaseStore,
@@ -39,8 +41,9 @@ function world() {
   const secrets = new MemorySecretStore();
   secrets.put('sec/astrato', 'client', 'secret-one');
   const provider = new ScriptedProvider(clock);
+  // One process's token source; the refresher's, which also renews what is due (refreshDue).
   const make = (overrides: Partial<TokenSourceDeps> = {}) =>
-    new TokenSource({
+    new RefreshingTokenSource({
       connections,
       providers: { astrato: provider },
       cache,
@@ -297,14 +300,30 @@ describe('TokenSource invalidation and secrets', () => {
   });
 
   it('invalidate leaves a newer token (renewed by someone else) in place', async () => {
-    const { cache, clock, make } = world();
-    const a = make();
-    const { token: old } = await a.get('astrato');
+    const { cache, clock, provider, make } = world();
+    const late = make(); // still holds the old token when its own 401 comes in
+    const renewer = make();
+    const { token: old } = await late.get('astrato');
     clock.advance(1000);
-    await a.invalidate('astrato', old);
-    const { token: fresh } = await make().get('astrato');
-    await a.invalidate('astrato', old);
+    // Another process was refused the old token first, and renewed it.
+    await renewer.invalidate('astrato', old);
+    const { token: fresh } = await renewer.get('astrato');
+    // This one's 401 comes in late: it drops only the token it was refused (the table's conditional
+    // delete, the store's rule that the contract suite holds the fake and the adapter to)...
+    await late.invalidate('astrato', old);
     expect(cache.items.get('astrato')?.accessToken).toBe(fresh.accessToken);
+    // ...so its next request takes the newer token from the table instead of acquiring again,
+    await expect(late.get('astrato')).resolves.toMatchObject({
+      origin: 'l2',
+      token: { accessToken: fresh.accessToken },
+    });
+    // and a late invalidation of the old token leaves the newer one in the renewer's memory too.
+    await renewer.invalidate('astrato', old);
+    await expect(renewer.get('astrato')).resolves.toMatchObject({
+      origin: 'l1',
+      token: { accessToken: fresh.accessToken },
+    });
+    expect(provider.requests).toHaveLength(2);
   });
 
   it('invalid_client: re-reads the secret once and fails loudly as misconfigured when it did not change', async () => {
@@ -401,5 +420,81 @@ describe('TokenSource.refreshDue', () => {
     provider.answer(new UpstreamRejectedError('refused'));
     const outcome = await make().refreshDue('astrato');
     expect(outcome).toMatchObject({ action: 'failed', token: { accessToken: token.accessToken } });
+  });
+});
+
+describe('TokenSource.withToken (the renew-once rule)', () => {
+  const refused = () => new UpstreamTokenRejectedError('refused (401)', { upstreamStatus: 401 });
+  /** A request's deadline on the world's clock. */
+  const deadline = (clock: ManualClock) => ({ at: clock.now() + 5000, signal: noDeadline });
+
+  it('calls with the usable token; when upstream refuses it, drops it, renews it and calls once more', async () => {
+    const { cache, clock, provider, make } = world();
+    const source = make();
+    const first = await source.get('astrato');
+    const seen: string[] = [];
+    const call = await source.withToken('astrato', deadline(clock), async (token) => {
+      seen.push(token.accessToken);
+      if (seen.length === 1) throw refused();
+      return 'answer';
+    });
+    expect(seen).toEqual([first.token.accessToken, expect.not.stringMatching(first.token.accessToken)]);
+    expect(call).toMatchObject({ value: 'answer', origin: 'acquired', renewed: true });
+    expect(call.token.accessToken).toBe(seen[1]);
+    // The refused token is gone from the table; the renewed one replaced it.
+    expect(cache.items.get('astrato')?.accessToken).toBe(seen[1]);
+    expect(provider.requests).toHaveLength(2);
+  });
+
+  it('starts from the token the caller holds, and a value it marks refused renews once, never twice', async () => {
+    const { clock, provider, make } = world();
+    const source = make();
+    const first = await source.get('astrato');
+    const answers: number[] = [];
+    const call = await source.withToken(
+      'astrato',
+      deadline(clock),
+      async () => {
+        answers.push(401);
+        return { status: 401 };
+      },
+      { first, refused: (answer) => answer.status === 401 },
+    );
+    // Refused again after the renewal: returned as it is, with the renewed token.
+    expect(answers).toEqual([401, 401]);
+    expect(call).toMatchObject({ value: { status: 401 }, renewed: true });
+    expect(call.token.accessToken).not.toBe(first.token.accessToken);
+    expect(provider.requests).toHaveLength(2);
+  });
+
+  it('any other failure is thrown at once: the token is kept, nothing is renewed', async () => {
+    const { cache, clock, provider, make } = world();
+    const source = make();
+    const { token } = await source.get('astrato');
+    const failure = new UpstreamUnavailableError('setup answered 503');
+    let calls = 0;
+    await expect(
+      source.withToken('astrato', deadline(clock), async () => {
+        calls++;
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(calls).toBe(1);
+    expect(cache.items.get('astrato')?.accessToken).toBe(token.accessToken);
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('a token that upstream keeps refusing fails with the second refusal', async () => {
+    const { clock, provider, make } = world();
+    const source = make();
+    let calls = 0;
+    await expect(
+      source.withToken('astrato', deadline(clock), async () => {
+        calls++;
+        throw refused();
+      }),
+    ).rejects.toBeInstanceOf(UpstreamTokenRejectedError);
+    expect(calls).toBe(2);
+    expect(provider.requests).toHaveLength(2);
   });
 });

@@ -1,5 +1,6 @@
 import { describeError, LOGGED_MESSAGE_MAX, loggableText } from '../../shared/errors';
-import type { Log, TokenRequest } from '../../shared/tokens/ports';
+import type { Log } from '../../shared/logging/ports';
+import type { TokenRequest } from '../../shared/tokens/ports';
 import { AstratoClient } from '../../shared/upstream/astrato';
 import { OAuth2ClientCredentialsProvider } from '../../shared/upstream/oauth2';
 import { ManualClock } from '../support/fakes';

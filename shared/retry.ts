@@ -1,6 +1,6 @@
-import type { Clock, Random, Sleep } from '../clock';
-import { UpstreamUnavailableError } from '../errors';
-import { boundedRetryAfterMs } from '../retry-after';
+import type { Clock, Random, Sleep } from './clock';
+import { UpstreamUnavailableError } from './errors';
+import { boundedRetryAfterMs } from './retry-after';
 
 /** How {@link withRetry} paces and bounds its attempts. */
 export interface RetryOptions {

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock';
+import type { Clock } from './clock';
 
 /** The part of Lambda's context that tells how long the invocation has left. */
 export interface RemainingTime {
