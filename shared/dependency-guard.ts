@@ -7,6 +7,14 @@ import type { Log, Telemetry } from './logging/ports';
  */
 export type DependencyName = 'Table' | 'SecretsManager';
 
+/** Every dependency a guard keeps apart, for whatever lists them all (the dashboard). */
+export const DEPENDENCY_NAMES: readonly DependencyName[] = ['Table', 'SecretsManager'];
+
+/** The metric counted each time the dependency goes down: `<Name>Unavailable`. */
+export function unavailableMetric(dependency: DependencyName): `${DependencyName}Unavailable` {
+  return `${dependency}Unavailable`;
+}
+
 /**
  * Thrown instead of calling a dependency that is backed off: the caller goes on with what it
  * holds (a cached caller record, a token in memory) at once, as it would after a failed call.
@@ -130,7 +138,7 @@ export class DependencyGuard {
     this.down = true;
     this.backoffMs = wasDown ? Math.min(this.maxBackoffMs, this.backoffMs * 2) : this.firstBackoffMs;
     this.retryAt = clock.now() + this.backoffMs;
-    if (!wasDown) telemetry.count(`${dependency}Unavailable`);
+    if (!wasDown) telemetry.count(unavailableMetric(dependency));
     const { name, message } = error instanceof Error ? error : { name: typeof error, message: '' };
     log.warn(`${dependency} unavailable; backing off`, {
       dependency,

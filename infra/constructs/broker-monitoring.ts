@@ -19,6 +19,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { AUDIT_NOT_STORED_METRIC } from '../../shared/audit/audit-trail';
+import { DEPENDENCY_NAMES, unavailableMetric } from '../../shared/dependency-guard';
 import { PROBLEM_CODES } from '../../shared/http/problem';
 import { SERVICE_NAMES } from '../../shared/runtime/environment';
 
@@ -68,6 +70,15 @@ export class BrokerMonitoring extends Construct {
     const perConnection = (metricName: string, service: string, label: string) =>
       new MathExpression({
         expression: `SEARCH('{${props.metricsNamespace},connection,service} MetricName="${metricName}" service="${service}"', 'Sum', 60)`,
+        label,
+        period: Duration.minutes(1),
+        usingMetrics: {},
+      });
+
+    // Either function's series (dimension service): one line per function that wrote it.
+    const perService = (metricName: string, label: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${props.metricsNamespace},service} MetricName="${metricName}"', 'Sum', 60)`,
         label,
         period: Duration.minutes(1),
         usingMetrics: {},
@@ -152,6 +163,18 @@ export class BrokerMonitoring extends Construct {
         {
           metric: props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
           threshold: 5,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        },
+      ),
+      alarm(
+        'AuditRecordsNotStored',
+        `${AUDIT_NOT_STORED_METRIC} (Sum) of the ticket function >= 1 in 5 minutes: audit records the table could not take (unreachable, backed off or throttled); the requests were served and each record is whole in an ERROR line of the function's log ("audit record not stored"), kept only as long as the logs. Runbook: README "Operations".`,
+        {
+          metric: custom(AUDIT_NOT_STORED_METRIC, SERVICE_NAMES.issueTicket, 'Sum').with({
+            period: Duration.minutes(5),
+          }),
+          threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         },
@@ -258,6 +281,14 @@ export class BrokerMonitoring extends Construct {
           graph('API 4xx and 5xx per minute', [
             props.api.metricClientError({ period: Duration.minutes(1), statistic: 'Sum', label: '4xx' }),
             props.api.metricServerError({ period: Duration.minutes(1), statistic: 'Sum', label: '5xx' }),
+          ]),
+        ],
+        [
+          graph('Dependencies going down, and audit records only a log line holds', [
+            ...DEPENDENCY_NAMES.map((dependency) =>
+              perService(unavailableMetric(dependency), `${dependency} went down:`),
+            ),
+            custom(AUDIT_NOT_STORED_METRIC, ticket, 'Sum', 'audit records not stored'),
           ]),
         ],
       ],

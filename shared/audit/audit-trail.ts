@@ -71,6 +71,9 @@ export interface AuditReader {
 /** Longest refusal detail a record keeps. */
 export const AUDIT_DETAIL_MAX = 200;
 
+/** The metric counted for each audit record that only a log line holds. */
+export const AUDIT_NOT_STORED_METRIC = 'AuditRecordsNotStored';
+
 /**
  * Writes audit records for the API and never fails a request for one: a record the trail cannot
  * take (the table unreachable or backed off) goes whole into an ERROR log line instead, counted as
@@ -91,7 +94,7 @@ export class AuditRecorder {
         audit: record,
         error: describeError(error),
       });
-      this.options.telemetry.count('AuditRecordsNotStored');
+      this.options.telemetry.count(AUDIT_NOT_STORED_METRIC);
       return false;
     }
   }

@@ -65,7 +65,7 @@ describe('the alarm topic', () => {
 
 describe('alarms', () => {
   it('every alarm notifies the topic on ALARM and on OK', () => {
-    expect(alarms()).toHaveLength(5);
+    expect(alarms()).toHaveLength(6);
     for (const alarm of alarms())
       expect(alarm.Properties).toMatchObject({
         AlarmActions: [{ Ref: topic() }],
@@ -93,6 +93,20 @@ describe('alarms', () => {
     expect(
       alarms().filter((alarm) => alarm.Properties.MetricName === 'ApproximateNumberOfMessagesVisible'),
     ).toEqual([]);
+  });
+
+  it('alarms when audit records go only to the log (the table could not take them)', () => {
+    stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'TicketBroker',
+      MetricName: 'AuditRecordsNotStored',
+      Dimensions: [{ Name: 'service', Value: 'issue-ticket' }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('ERROR line of the function'),
+    });
   });
 
   it('alarms early when renewals fail while the current token still works', () => {

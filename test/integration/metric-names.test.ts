@@ -1,5 +1,6 @@
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
+import { startDynamo } from '../../local/dynamodb';
 import { lambdaContext as localLambdaContext, scheduledEvent } from '../../local/lambda-context';
 import { keyOf, tableKeys } from '../../shared/adapters/table';
 import { systemClock } from '../../shared/clock';
@@ -179,6 +180,20 @@ it('the handlers write every metric the dashboard and the alarms read', async ()
     ).rejects.toThrow("not reached before the run's deadline: oms");
   } finally {
     await hole.stop();
+  }
+
+  // The table accepting connections and never answering while a known caller asks for a ticket:
+  // the ticket is served from what the container holds, the table is backed off (TableUnavailable)
+  // and the audit record goes to an ERROR line (AuditRecordsNotStored). Last: dynalite comes back
+  // empty.
+  const { port } = stack.dynamo;
+  await stack.dynamo.stop();
+  const tableHole = await startBlackHole(port);
+  try {
+    expect((await ticket()).status).toBe(201);
+  } finally {
+    await tableHole.stop();
+    Object.assign(stack, { dynamo: await startDynamo({ port }) });
   }
 
   const written = metricsWrittenIn(output.lines());
