@@ -76,10 +76,11 @@ interface LogLine {
  * The house logger with Powertools' printing step, `printLog`, handed to the local output:
  * Powertools builds each record as on Lambda (attributes, Lambda context, redacting replacer), and
  * the output either lets Powertools print it unchanged or reads the record back from the same JSON
- * it would print. Subclassing with `printLog` and `createLogger` is Powertools' documented way to
- * customise its Logger; log buffering (`logBufferOptions`), which prints elsewhere, is not used.
+ * it would print. Powertools keeps both methods protected for subclasses (`createLogger`'s TSDoc:
+ * "important for customization and subclassing"), so nothing of it is forked or patched. Log
+ * buffering (`logBufferOptions`), which prints by another path, is not used by the functions.
  *
- * @see https://docs.aws.amazon.com/powertools/typescript/latest/features/logger/
+ * @see https://docs.aws.amazon.com/powertools/typescript/latest/core/logger/
  */
 class LocalFunctionLogger extends Logger {
   // Not set while Powertools' constructor prints its own set-up warnings: those go out as on Lambda.
