@@ -40,7 +40,7 @@ import {
 } from './astrato-simulator';
 import { type DemoApp, startDemoApp } from './demo-app';
 import { createTable, type LocalDynamo, startDynamo } from './dynamodb';
-import { localFunctionLogger } from './function-logs';
+import { createFunctionLogs, type FunctionLogs } from './function-logs';
 import type { LocalServer } from './http-kit';
 import {
   type KeycloakSimulator,
@@ -87,6 +87,11 @@ export interface LocalStackOptions {
   readonly refreshIntervalMs?: number;
   readonly astrato?: AstratoSimulatorOptions;
   readonly keycloak?: KeycloakSimulatorOptions;
+  /**
+   * How the functions' log lines are shown (local/function-logs.ts).
+   * @default their JSON lines, as Lambda prints them, at once
+   */
+  readonly logs?: FunctionLogs;
 }
 
 export interface LocalStack {
@@ -261,6 +266,7 @@ interface FunctionSurroundings {
   readonly configFile: string;
   readonly dynamodb: string;
   readonly secretsManager: string;
+  readonly logs: FunctionLogs;
 }
 
 /**
@@ -284,7 +290,8 @@ function functionRuntime(service: ServiceName, at: FunctionSurroundings) {
       endpoint: at.secretsManager,
     }),
     sensitive,
-    logger: localFunctionLogger(service, sensitive),
+    logger: at.logs.logger(service, sensitive),
+    metricsLogger: at.logs.metricsLogger,
   };
   return { environment, options };
 }
@@ -402,6 +409,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       configFile,
       dynamodb: dynamo.endpoint,
       secretsManager: secretsManager.endpoint,
+      logs: options.logs ?? createFunctionLogs(),
     });
     const store = new DynamoCallerStore({
       client: DynamoDBDocumentClient.from(new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint })),

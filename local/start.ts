@@ -1,7 +1,11 @@
 /**
  * `npm start`: the whole product on 127.0.0.1 (docs/design.md "Local stack").
  *
- *   npm start [-- --data-dir <dir>] [--refresh-interval <seconds>]
+ *   npm start [-- --data-dir <dir>] [--refresh-interval <seconds>] [--json-logs]
+ *
+ * After the banner, one short line per request, per refresher run and per warning or error of the
+ * functions (local/dev-log-format.ts); with --json-logs, the functions' JSON lines as Lambda
+ * prints them. Before the banner, nothing but a failure to start.
  *
  * Environment: PORT (broker API port, default 3000), TICKET_BROKER_CONFIG (a configuration file
  * instead of the built-in one), TICKET_BROKER_SECRETS (its secret values, default
@@ -9,6 +13,7 @@
  * an OS-chosen port, for tests).
  */
 import { parseArgs } from 'node:util';
+import { createFunctionLogs } from './function-logs';
 import {
   DEFAULT_PORTS,
   DEV_GROUPS,
@@ -107,6 +112,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' },
       'refresh-interval': { type: 'string' },
+      'json-logs': { type: 'boolean', default: false },
     },
   });
   const ephemeral = process.env.TICKET_BROKER_PORTS === 'ephemeral';
@@ -118,7 +124,14 @@ async function main(): Promise<void> {
   if (!Number.isFinite(interval) || interval < 1)
     throw new LocalStackError('--refresh-interval must be at least 1 (seconds)');
 
+  // Whatever the functions and Node say while the stack starts waits for the banner: before it, a
+  // person reads only a failure to start. Node's own printing of its warnings is replaced by ours.
+  const logs = createFunctionLogs({ format: values['json-logs'] ? 'json' : 'short', held: true });
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logs.warning(warning));
+
   const stack = await startLocalStack({
+    logs,
     ports,
     refreshIntervalMs: interval * 1000,
     ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // Only now: whoever reads the banner may press Ctrl-C at once, and must get a clean stop.
   process.stdout.write(banner(stack, values['data-dir']));
+  logs.release();
 }
 
 main().catch((error: unknown) => {

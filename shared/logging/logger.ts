@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { ConstructorOptions } from '@aws-lambda-powertools/logger/types';
 import { SensitiveValues } from './redaction';
 
 export interface CreateLoggerOptions {
@@ -12,14 +13,25 @@ export interface CreateLoggerOptions {
 }
 
 /**
+ * The options of the house logger, for Powertools' `Logger` or a subclass of it: the service name
+ * and the redacting replacer. The one source of both, so that a logger that only prints its lines
+ * differently (the local stack's, local/function-logs.ts) writes the same records.
+ *
+ * @returns Powertools' constructor options
+ */
+export function loggerOptions(options: CreateLoggerOptions = {}): ConstructorOptions {
+  const sensitive = options.sensitive ?? new SensitiveValues();
+  return {
+    serviceName: options.serviceName ?? 'ticket-broker',
+    jsonReplacerFn: sensitive.replacer,
+    ...(options.persistentKeys ? { persistentKeys: options.persistentKeys } : {}),
+  };
+}
+
+/**
  * The house logger: Powertools' structured JSON logger with the redacting replacer.
  * Level from `POWERTOOLS_LOG_LEVEL` (default INFO), as Powertools reads it.
  */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
-  const sensitive = options.sensitive ?? new SensitiveValues();
-  return new Logger({
-    serviceName: options.serviceName ?? 'ticket-broker',
-    jsonReplacerFn: sensitive.replacer,
-    ...(options.persistentKeys ? { persistentKeys: options.persistentKeys } : {}),
-  });
+  return new Logger(loggerOptions(options));
 }

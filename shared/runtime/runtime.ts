@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { MetricsOptions } from '@aws-lambda-powertools/metrics/types';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -63,6 +64,11 @@ export interface RuntimeOptions {
   readonly secretsManagerClient?: SecretsManagerClient;
   /** A logger built elsewhere must mask the values registered in `sensitive`. */
   readonly logger?: Logger;
+  /**
+   * Where Powertools Metrics writes its own warnings (no metrics to flush, a bad dimension).
+   * @default its console, as on Lambda: plain text on stderr
+   */
+  readonly metricsLogger?: MetricsOptions['logger'];
   /** The process's registry of secret values to mask. @default a new one, shared by the logger */
   readonly sensitive?: SensitiveValues;
   /**
@@ -113,7 +119,11 @@ export function buildRuntime<Tokens extends TokenSource>(
   const clock = options.clock ?? systemClock;
   const sensitive = options.sensitive ?? new SensitiveValues();
   const logger = options.logger ?? createLogger({ serviceName, sensitive });
-  const metrics = new Metrics({ namespace: environment.metricsNamespace, serviceName });
+  const metrics = new Metrics({
+    namespace: environment.metricsNamespace,
+    serviceName,
+    ...(options.metricsLogger ? { logger: options.metricsLogger } : {}),
+  });
   const telemetry = metricsTelemetry(metrics);
   const dynamoClient = guardClient(
     options.dynamoClient ?? new DynamoDBClient(DYNAMODB_CLIENT_SETTINGS),

@@ -5,13 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningChild, startChild } from '../support/child-process';
+import { eventually } from '../support/eventually';
 
 /**
  * `npm start` as a user runs it: the entry point as a child process, its banner, a ticket issued
  * with the printed key, a vended OMS token used against the OMS stand-in, `/status`, then Ctrl-C
- * (SIGINT) and nothing left listening. Also: a bad configuration and state kept with --data-dir.
+ * (SIGINT) and nothing left listening. Also: a bad configuration, state kept with --data-dir, and
+ * what it prints: nothing before the banner, then short lines, or with --json-logs Lambda's lines.
  */
+const BANNER_START = 'ticket-broker local stack is up';
 const BANNER_END = /Press Ctrl-C to stop\./;
+/** A short line starts with the time of what it reports. */
+const SHORT_LINE = /^\d\d:\d\d:\d\d \S/;
 
 function start(env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningChild> {
   return startChild(
@@ -81,9 +86,36 @@ async function callersAsPrinted(banner: string, args?: string): Promise<{ code: 
 }
 
 async function interrupt(child: RunningChild): Promise<number | null> {
+  if (child.process.exitCode !== null) return child.process.exitCode;
   const exited = new Promise<number | null>((resolve) => child.process.once('exit', (code) => resolve(code)));
   child.process.kill('SIGINT');
   return exited;
+}
+
+/** Ctrl-C, then the ports the banner listed that still answer (none, if it cleaned up). */
+async function interruptAndListOpenPorts(child: RunningChild, banner: string): Promise<number[]> {
+  await interrupt(child);
+  const open = await Promise.all(
+    portsOf(banner).map(async (port) => ((await isListening(port)) ? port : undefined)),
+  );
+  return open.filter((port) => port !== undefined);
+}
+
+/** What the process printed before its banner (stdout and stderr). */
+function beforeBanner(output: string): string {
+  const at = output.indexOf(BANNER_START);
+  if (at < 0) throw new Error(`no banner in:\n${output}`);
+  return output.slice(0, at);
+}
+
+/** The lines printed after the banner's last line, empty ones left out. */
+function linesAfterBanner(output: string): string[] {
+  const end = BANNER_END.exec(output);
+  if (!end) throw new Error(`no banner in:\n${output}`);
+  return output
+    .slice(end.index + end[0].length)
+    .split('\n')
+    .filter((line) => line.trim() !== '');
 }
 
 describe('npm start', () => {
@@ -296,6 +328,29 @@ describe('npm start', () => {
         const created = await callersAsPrinted(banner, 'create --name reader --connection orders --tokens');
         expect(created).toMatchObject({ code: 0 });
         expect(created.output).toContain('"orders":{"tickets":false,"tokens":true');
+
+        // The refresher failed while the stack started: said after the banner, never before it, as
+        // one line per warning and error, and its run line naming the connection.
+        expect(beforeBanner(stack.output()).trim()).toBe('');
+        const lines = await eventually(async () => {
+          const after = linesAfterBanner(stack.output());
+          if (!after.some((line) => / refresh renewed=/.test(line))) throw new Error('no refresher run yet');
+          return after;
+        });
+        expect(lines).toContainEqual(
+          expect.stringMatching(
+            /^\d\d:\d\d:\d\d ERROR token refresh failed connection=orders code=upstream_unavailable: \S/,
+          ),
+        );
+        expect(lines).toContainEqual(
+          expect.stringMatching(/^\d\d:\d\d:\d\d WARN token acquisition failed connection=orders /),
+        );
+        expect(lines).toContainEqual(
+          expect.stringMatching(
+            /^\d\d:\d\d:\d\d refresh renewed=0 fresh=0 failed=1 failing=orders \(\d+ms\)$/,
+          ),
+        );
+        expect(lines.filter((line) => !SHORT_LINE.test(line))).toEqual([]);
       } finally {
         await interrupt(stack);
       }
@@ -329,4 +384,115 @@ describe('npm start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  describe('what it prints', () => {
+    const issueTicket = (api: string, key: string) =>
+      fetch(`${api}/v1/tickets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'ada@example.com', groupIds: ['sales'] }),
+      });
+
+    it('by default: nothing before the banner, then one short line per request and per refresher run', async () => {
+      const stack = await start({}, ['--refresh-interval', '1']);
+      const banner = stack.output();
+      try {
+        expect(beforeBanner(banner).trim()).toBe('');
+        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+        const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+        const keyId = key.split('_')[1] ?? '';
+        expect((await issueTicket(api, key)).status).toBe(201);
+
+        // The request's line, then a run of the refresher's timer after it.
+        const lines = await eventually(async () => {
+          const after = linesAfterBanner(stack.output());
+          const request = after.findIndex((line) => line.includes(' POST /v1/tickets 201 '));
+          if (request < 0 || !after.slice(request).some((line) => / refresh renewed=/.test(line)))
+            throw new Error(`no request and refresher lines yet:\n${after.join('\n')}`);
+          return after;
+        });
+        expect(lines.filter((line) => line.includes('/v1/tickets'))).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^\\d\\d:\\d\\d:\\d\\d POST /v1/tickets 201 \\d+ms caller=${keyId} connection=astrato token=(l1|l2|waited|acquired)$`,
+            ),
+          ),
+        ]);
+        expect(lines).toContainEqual(
+          expect.stringMatching(/^\d\d:\d\d:\d\d refresh renewed=\d+ fresh=\d+ failed=0 \(\d+ms\)$/),
+        );
+        // Nothing but short lines: no JSON line, no colour (not a terminal), never the key.
+        expect(lines.filter((line) => !SHORT_LINE.test(line))).toEqual([]);
+        expect(lines.filter((line) => line.includes('{') || line.includes('\x1b['))).toEqual([]);
+        expect(lines.join('\n')).not.toContain(key);
+      } finally {
+        expect(await interruptAndListOpenPorts(stack, banner)).toEqual([]);
+      }
+    }, 90_000);
+
+    it('--json-logs: the same events as the JSON objects Lambda prints, after the banner', async () => {
+      const stack = await start({}, ['--json-logs', '--refresh-interval', '1']);
+      const banner = stack.output();
+      try {
+        expect(beforeBanner(banner).trim()).toBe('');
+        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+        const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+        const keyId = key.split('_')[1] ?? '';
+        expect((await issueTicket(api, key)).status).toBe(201);
+
+        // Lambda's stdout: INFO lines (WARN and above go to stderr, as Lambda's console sends them).
+        const records = await eventually(async () => {
+          const lines = linesAfterBanner(stack.stdout());
+          const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+          const request = parsed.findIndex((record) => record.message === 'request' && record.status === 201);
+          if (request < 0 || !parsed.slice(request).some((record) => record.message === 'refresh run'))
+            throw new Error(`no request and refresher records yet:\n${lines.join('\n')}`);
+          return parsed;
+        });
+        /** What Powertools puts in every line of a function invoked with Lambda's context. */
+        const lambdaFields = (service: string) => ({
+          level: 'INFO',
+          timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+          service,
+          cold_start: expect.any(Boolean),
+          function_arn: expect.stringMatching(new RegExp(`:function:${service}$`)),
+          function_memory_size: expect.any(String),
+          function_name: service,
+          function_request_id: expect.any(String),
+          sampling_rate: 0,
+        });
+        expect(records.filter((record) => record.message === 'request')).toEqual([
+          {
+            ...lambdaFields('issue-ticket'),
+            message: 'request',
+            requestId: expect.any(String),
+            caller: keyId,
+            connection: 'astrato',
+            tokenOrigin: expect.stringMatching(/^(l1|l2|waited|acquired)$/),
+            method: 'POST',
+            path: '/v1/tickets',
+            status: 201,
+            durationMs: expect.any(Number),
+          },
+        ]);
+        expect(records).toContainEqual({
+          ...lambdaFields('refresh-tokens'),
+          message: 'refresh run',
+          connections: 2,
+          renewed: expect.any(Number),
+          fresh: expect.any(Number),
+          failed: 0,
+          notReached: 0,
+          concurrency: expect.any(Number),
+          durationMs: expect.any(Number),
+          failedConnections: [],
+        });
+        // JSON only, and no short line anywhere in the output.
+        expect(linesAfterBanner(stack.output()).filter((line) => SHORT_LINE.test(line))).toEqual([]);
+        expect(linesAfterBanner(stack.output()).join('\n')).not.toContain(key);
+      } finally {
+        expect(await interruptAndListOpenPorts(stack, banner)).toEqual([]);
+      }
+    }, 90_000);
+  });
 });

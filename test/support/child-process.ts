@@ -7,7 +7,10 @@ export interface RunningChild {
   readonly process: ChildProcess;
   /** The first capture group of the ready pattern (e.g. a URL). */
   readonly ready: string;
+  /** Its stdout and stderr, in the order they arrived. */
   output(): string;
+  /** Its stdout alone. */
+  stdout(): string;
   stop(): Promise<void>;
 }
 
@@ -27,6 +30,7 @@ export function startChild(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
+  let stdout = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -44,14 +48,22 @@ export function startChild(
     let ready = false;
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8');
+      stdout += chunk.toString('utf8');
       // A chatty child (logs per request) must not grow this without bound.
       if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2);
+      if (stdout.length > MAX_OUTPUT) stdout = stdout.slice(-MAX_OUTPUT / 2);
       if (ready) return;
       const match = readyPattern.exec(output);
       if (match) {
         ready = true;
         clearTimeout(timer);
-        resolve({ process: child, ready: match[1] ?? match[0], output: () => output, stop });
+        resolve({
+          process: child,
+          ready: match[1] ?? match[0],
+          output: () => output,
+          stdout: () => stdout,
+          stop,
+        });
       }
     };
     child.stdout?.on('data', onData);
