@@ -393,15 +393,26 @@ describe('npm start', () => {
         body: JSON.stringify({ email: 'ada@example.com', groupIds: ['sales'] }),
       });
 
-    it('by default: nothing before the banner, then one short line per request and per refresher run', async () => {
-      const stack = await start({}, ['--refresh-interval', '1']);
+    /** `npm start` with these arguments, and a ticket requested with the key its banner prints. */
+    async function startAndIssueTicket(args: string[]) {
+      const stack = await start({}, args);
       const banner = stack.output();
+      const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
+      try {
+        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
+        const { status } = await issueTicket(api, key);
+        return { stack, banner, key, keyId: key.split('_')[1] ?? '', status };
+      } catch (error) {
+        await interrupt(stack);
+        throw error;
+      }
+    }
+
+    it('by default: nothing before the banner, then one short line per request and per refresher run', async () => {
+      const { stack, banner, key, keyId, status } = await startAndIssueTicket(['--refresh-interval', '1']);
       try {
         expect(beforeBanner(banner).trim()).toBe('');
-        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
-        const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
-        const keyId = key.split('_')[1] ?? '';
-        expect((await issueTicket(api, key)).status).toBe(201);
+        expect(status).toBe(201);
 
         // The request's line, then a run of the refresher's timer after it.
         const lines = await eventually(async () => {
@@ -431,14 +442,14 @@ describe('npm start', () => {
     }, 90_000);
 
     it('--json-logs: the same events as the JSON objects Lambda prints, after the banner', async () => {
-      const stack = await start({}, ['--json-logs', '--refresh-interval', '1']);
-      const banner = stack.output();
+      const { stack, banner, key, keyId, status } = await startAndIssueTicket([
+        '--json-logs',
+        '--refresh-interval',
+        '1',
+      ]);
       try {
         expect(beforeBanner(banner).trim()).toBe('');
-        const api = field(banner, 'Broker API').replace(/\/v1$/, '');
-        const key = /^\s+(tb_\S+)$/m.exec(banner)?.[1] ?? '';
-        const keyId = key.split('_')[1] ?? '';
-        expect((await issueTicket(api, key)).status).toBe(201);
+        expect(status).toBe(201);
 
         // Lambda's stdout: INFO lines (WARN and above go to stderr, as Lambda's console sends them).
         const records = await eventually(async () => {
