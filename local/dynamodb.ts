@@ -7,9 +7,9 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   PutItemCommand,
+  paginateScan,
   ResourceInUseException,
   ResourceNotFoundException,
-  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { GROUP_INDEX, TABLE_ATTRIBUTES } from '../shared/adapters/table';
@@ -144,14 +144,8 @@ async function untilActive(client: DynamoDBClient, tableName: string): Promise<v
 /** Copies every item out, recreates the table with today's definition, and puts them back. */
 async function rebuildWithIndex(client: DynamoDBClient, tableName: string): Promise<void> {
   const items: Record<string, AttributeValue>[] = [];
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(
-      new ScanCommand({ TableName: tableName, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
-    );
+  for await (const page of paginateScan({ client }, { TableName: tableName }))
     items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
   await client.send(new DeleteTableCommand({ TableName: tableName }));
   while ((await tableStatus(client, tableName)) !== undefined) await sleep(25);
   await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));

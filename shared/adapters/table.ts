@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../clock';
 
 // Plain constants the exported layout and the helpers below are built from: the minified bundles
@@ -72,6 +72,39 @@ export const groupKeys = {
   /** Audit records of one UTC day (`2026-12-02`), sorted by time in `gsk`. */
   auditDay: (day: string) => `audit#${day}`,
 } as const;
+
+/**
+ * The items of one group of {@link GROUP_INDEX}, page after page by the SDK's own paginator, each
+ * request bounded by `signal`. `query` narrows it: a range of sort keys, a filter.
+ *
+ * @example
+ * for await (const item of groupItems(table, groupKeys.callers, signal)) console.log(item.gsk);
+ */
+export async function* groupItems(
+  table: BrokerTable,
+  group: string,
+  signal: AbortSignal,
+  query: {
+    readonly sortKeyBetween?: readonly [string, string];
+    readonly filter?: { readonly expression: string; readonly values: Record<string, unknown> };
+  } = {},
+): AsyncGenerator<Record<string, unknown>> {
+  const between = query.sortKeyBetween;
+  const input: QueryCommandInput = {
+    TableName: table.tableName,
+    IndexName: GROUP_INDEX.name,
+    KeyConditionExpression: between ? '#gpk = :group AND #gsk BETWEEN :from AND :to' : '#gpk = :group',
+    ExpressionAttributeNames: { '#gpk': GPK, ...(between ? { '#gsk': GSK } : {}) },
+    ExpressionAttributeValues: {
+      ':group': group,
+      ...(between ? { ':from': between[0], ':to': between[1] } : {}),
+      ...query.filter?.values,
+    },
+    ...(query.filter ? { FilterExpression: query.filter.expression } : {}),
+  };
+  for await (const page of paginateQuery({ client: table.client }, input, { abortSignal: signal }))
+    yield* page.Items ?? [];
+}
 
 /** The key of the item whose partition key is `pk` (a {@link tableKeys} value). */
 export function keyOf(pk: string): { readonly [PK]: string } {

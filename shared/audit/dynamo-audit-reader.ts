@@ -1,5 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { type BrokerTable, GROUP_INDEX, groupKeys } from '../adapters/table';
+import { type BrokerTable, groupItems, groupKeys } from '../adapters/table';
 import type { AuditAction, AuditOutcome, AuditQuery, AuditReader, AuditRecord } from './audit-trail';
 import { auditDay } from './dynamo-audit-trail';
 
@@ -25,7 +24,7 @@ export class DynamoAuditReader implements AuditReader {
     // `gsk` is `<ISO time>#<request id>`: every key of an instant before `until` sorts below it.
     const to = new Date(query.until).toISOString();
     const filters: string[] = [];
-    const values: Record<string, unknown> = { ':from': from, ':to': to };
+    const values: Record<string, unknown> = {};
     if (query.callerKeyId !== undefined) {
       filters.push('callerKeyId = :caller');
       values[':caller'] = query.callerKeyId;
@@ -34,29 +33,18 @@ export class DynamoAuditReader implements AuditReader {
       filters.push('email = :email');
       values[':email'] = query.email.toLowerCase();
     }
+    const filter = filters.length > 0 ? { expression: filters.join(' AND '), values } : undefined;
     for (let day = Date.parse(auditDay(query.since)); day < query.until; day += DAY_MS) {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.options.client.send(
-          new QueryCommand({
-            TableName: this.options.tableName,
-            IndexName: GROUP_INDEX.name,
-            KeyConditionExpression: '#gpk = :day AND #gsk BETWEEN :from AND :to',
-            ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey, '#gsk': GROUP_INDEX.sortKey },
-            ExpressionAttributeValues: { ...values, ':day': groupKeys.auditDay(auditDay(day)) },
-            ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-          { abortSignal: signal },
-        );
-        for (const item of page.Items ?? []) {
-          const record = auditRecordOf(item);
-          if (!record || Date.parse(record.at) >= query.until) continue;
-          if (records.length >= query.limit) return { records, truncated: true };
-          records.push(record);
-        }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      const items = groupItems(this.options, groupKeys.auditDay(auditDay(day)), signal, {
+        sortKeyBetween: [from, to],
+        ...(filter ? { filter } : {}),
+      });
+      for await (const item of items) {
+        const record = auditRecordOf(item);
+        if (!record || Date.parse(record.at) >= query.until) continue;
+        if (records.length >= query.limit) return { records, truncated: true };
+        records.push(record);
+      }
     }
     return { records, truncated: false };
   }

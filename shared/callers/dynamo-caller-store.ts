@@ -1,7 +1,8 @@
-import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   conditionalWrite,
   GROUP_INDEX,
+  groupItems,
   groupKeys,
   IF_EXISTS,
   IF_NEW,
@@ -111,42 +112,26 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
 
   private async queryIndex(signal: AbortSignal): Promise<CallerRecord[]> {
     const records: CallerRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.options.tableName,
-          IndexName: GROUP_INDEX.name,
-          KeyConditionExpression: '#gpk = :group',
-          ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':group': groupKeys.callers },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-        { abortSignal: signal },
-      );
-      for (const item of page.Items ?? []) {
-        const parsed = callerRecordSchema.safeParse(item);
-        if (parsed.success) records.push(parsed.data);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const item of groupItems(this.options, groupKeys.callers, signal)) {
+      const parsed = callerRecordSchema.safeParse(item);
+      if (parsed.success) records.push(parsed.data);
+    }
     return records;
   }
 
   /** Once per table: finds caller records by a scan, adds their index keys, then sets the marker. */
   private async indexOlderRecords(signal: AbortSignal): Promise<CallerRecord[]> {
     const records: CallerRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new ScanCommand({
-          TableName: this.options.tableName,
-          FilterExpression: `begins_with(${TABLE_ATTRIBUTES.partitionKey}, :prefix)`,
-          ExpressionAttributeValues: { ':prefix': KEY_PREFIXES.caller },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-        { abortSignal: signal },
-      );
+    const pages = paginateScan(
+      { client: this.options.client },
+      {
+        TableName: this.options.tableName,
+        FilterExpression: `begins_with(${TABLE_ATTRIBUTES.partitionKey}, :prefix)`,
+        ExpressionAttributeValues: { ':prefix': KEY_PREFIXES.caller },
+      },
+      { abortSignal: signal },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const parsed = callerRecordSchema.safeParse(item);
         if (parsed.success) records.push(parsed.data);
@@ -169,8 +154,7 @@ export class DynamoCallerStore extends DynamoCallerReader implements CallerStore
           ),
         );
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     await this.options.client.send(
       new PutCommand({
         TableName: this.options.tableName,

@@ -1,5 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { GROUP_INDEX, groupKeys } from '../adapters/table';
+import { GROUP_INDEX, groupItems, groupKeys } from '../adapters/table';
 import type { LastUseStore } from './caller';
 import { DynamoLastUseWriter } from './dynamo-last-use-writer';
 
@@ -7,26 +6,10 @@ import { DynamoLastUseWriter } from './dynamo-last-use-writer';
 export class DynamoLastUseStore extends DynamoLastUseWriter implements LastUseStore {
   async list(signal: AbortSignal): Promise<Map<string, number>> {
     const uses = new Map<string, number>();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.options.tableName,
-          IndexName: GROUP_INDEX.name,
-          KeyConditionExpression: '#gpk = :group',
-          ExpressionAttributeNames: { '#gpk': GROUP_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':group': groupKeys.lastUses },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-        { abortSignal: signal },
-      );
-      for (const item of page.Items ?? []) {
-        const keyId = item[GROUP_INDEX.sortKey];
-        if (typeof keyId === 'string' && typeof item.lastUsedAt === 'number')
-          uses.set(keyId, item.lastUsedAt);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const item of groupItems(this.options, groupKeys.lastUses, signal)) {
+      const keyId = item[GROUP_INDEX.sortKey];
+      if (typeof keyId === 'string' && typeof item.lastUsedAt === 'number') uses.set(keyId, item.lastUsedAt);
+    }
     return uses;
   }
 }

@@ -1,9 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createTable, type LocalDynamo, startDynamo } from '../../local/dynamodb';
+import { GROUP_INDEX } from '../../shared/adapters/table';
 
 const TABLE = 'ticket-broker-test';
 
@@ -102,5 +108,44 @@ describe('local DynamoDB (dynalite)', () => {
     await createTable({ endpoint: second.endpoint, tableName: TABLE });
     const { Item } = await after.send(new GetCommand({ TableName: TABLE, Key: { pk: 'caller#k1' } }));
     expect(Item).toEqual({ pk: 'caller#k1', name: 'demo' });
+  });
+
+  it('rebuilds a table kept from before the group index with the index, every item kept', async () => {
+    const dynamo = await start();
+    const db = client(dynamo.endpoint);
+    // A `--data-dir` table as an older version created it: the partition key and nothing else.
+    await db.send(
+      new CreateTableCommand({
+        TableName: 'older',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    // Over 1 MB of items, so that copying them out takes more than one scan page.
+    const padding = 'x'.repeat(200_000);
+    const pks = Array.from({ length: 8 }, (_, i) => `caller#k${i}`);
+    for (const pk of pks) await db.send(new PutCommand({ TableName: 'older', Item: { pk, padding } }));
+    await db.send(
+      new PutCommand({ TableName: 'older', Item: { pk: 'lastused#k0', gpk: 'lastused', gsk: 'k0' } }),
+    );
+
+    await createTable({ endpoint: dynamo.endpoint, tableName: 'older' });
+
+    const { Table } = await db.send(new DescribeTableCommand({ TableName: 'older' }));
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual([GROUP_INDEX.name]);
+    for (const pk of pks) {
+      const { Item } = await db.send(new GetCommand({ TableName: 'older', Key: { pk } }));
+      expect(Item).toEqual({ pk, padding });
+    }
+    const indexed = await db.send(
+      new QueryCommand({
+        TableName: 'older',
+        IndexName: GROUP_INDEX.name,
+        KeyConditionExpression: 'gpk = :group',
+        ExpressionAttributeValues: { ':group': 'lastused' },
+      }),
+    );
+    expect(indexed.Items).toEqual([{ pk: 'lastused#k0', gpk: 'lastused', gsk: 'k0' }]);
   });
 });
