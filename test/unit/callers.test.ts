@@ -9,6 +9,7 @@ import type { Caller, CallerRecord, CallerStore, ConnectionScope } from '../../s
 import { constantTimeEqual, generateKey, hashSecret, parseKey } from '../../shared/callers/keys';
 import { parseBrokerConfig } from '../../shared/config/schema';
 import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../../shared/errors';
+import { MemoryCallerStore } from '../support/fakes';
 
 describe('caller keys', () => {
   it('a generated key parses back to its parts, and only its hash needs storing', () => {
@@ -49,26 +50,28 @@ describe('caller keys', () => {
   });
 });
 
-describe('scope rules', () => {
-  const config = parseBrokerConfig({
-    connections: {
-      astrato: { kind: 'astrato-oem', baseUrl: 'https://a.example', secretId: 's/a' },
-      astrato2: { kind: 'astrato-oem', baseUrl: 'https://b.example', secretId: 's/b' },
-      oms: {
-        kind: 'oauth2-client-credentials',
-        tokenUrl: 'https://kc.example/t',
-        clientAuth: 'client_secret_post',
-        secretId: 's/o',
-        vendable: true,
-      },
-      hidden: {
-        kind: 'oauth2-client-credentials',
-        tokenUrl: 'https://kc.example/t',
-        clientAuth: 'client_secret_post',
-        secretId: 's/h',
-      },
+/** Two Astrato connections, a vendable OAuth 2.0 one and a hidden one. */
+const config = parseBrokerConfig({
+  connections: {
+    astrato: { kind: 'astrato-oem', baseUrl: 'https://a.example', secretId: 's/a' },
+    astrato2: { kind: 'astrato-oem', baseUrl: 'https://b.example', secretId: 's/b' },
+    oms: {
+      kind: 'oauth2-client-credentials',
+      tokenUrl: 'https://kc.example/t',
+      clientAuth: 'client_secret_post',
+      secretId: 's/o',
+      vendable: true,
     },
-  });
+    hidden: {
+      kind: 'oauth2-client-credentials',
+      tokenUrl: 'https://kc.example/t',
+      clientAuth: 'client_secret_post',
+      secretId: 's/h',
+    },
+  },
+});
+
+describe('scope rules', () => {
   const scope = (overrides: Partial<ConnectionScope> = {}): ConnectionScope => ({
     tickets: true,
     tokens: false,
@@ -195,48 +198,19 @@ describe('scope rules', () => {
 });
 
 describe('createCaller: an email decision for every tickets scope', () => {
-  class Records implements CallerStore {
-    readonly records: CallerRecord[] = [];
-    async get() {
-      return undefined;
-    }
-    async create(record: CallerRecord) {
-      this.records.push(record);
-    }
-    async list() {
-      return this.records;
-    }
-    async disable() {
-      return false;
-    }
-    async update() {
-      return false;
-    }
-  }
-  const connections = parseBrokerConfig({
-    connections: {
-      astrato: { kind: 'astrato-oem', baseUrl: 'https://a.example', secretId: 's/a' },
-      oms: {
-        kind: 'oauth2-client-credentials',
-        tokenUrl: 'https://kc.example/t',
-        clientAuth: 'client_secret_post',
-        secretId: 's/o',
-        vendable: true,
-      },
-    },
-  }).connections;
+  const { connections } = config;
   const create = (store: CallerStore, input: Partial<Parameters<typeof createCaller>[1]>) =>
     createCaller(store, { name: 'n', connections: ['astrato'], ...input }, { connections, now: new Date(0) });
 
   it('tickets without email domains and without --any-email: refused, nothing stored', async () => {
-    const store = new Records();
+    const store = new MemoryCallerStore();
     await expect(create(store, {})).rejects.toThrow(CallerAdminError);
     await expect(create(store, {})).rejects.toThrow(/need an email decision/);
-    expect(store.records).toEqual([]);
+    expect(store.records.size).toBe(0);
   });
 
   it('--any-email is recorded on the scope; domains record anyEmail false', async () => {
-    const store = new Records();
+    const store = new MemoryCallerStore();
     const open = await create(store, { anyEmail: true });
     expect(open.record.scopes.astrato).toMatchObject({ allowedEmailDomains: [], anyEmail: true });
     expect(describeCaller(open.record).scopes.astrato?.emailRule).toBe('any-email');
@@ -246,7 +220,7 @@ describe('createCaller: an email decision for every tickets scope', () => {
   });
 
   it('no decision is needed without tickets; --any-email without tickets or with domains is refused', async () => {
-    const store = new Records();
+    const store = new MemoryCallerStore();
     await expect(create(store, { connections: ['oms'], tokens: true })).resolves.toBeDefined();
     await expect(create(store, { tickets: false })).resolves.toBeDefined();
     await expect(create(store, { connections: ['oms'], tokens: true, anyEmail: true })).rejects.toThrow(

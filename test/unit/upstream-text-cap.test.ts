@@ -36,7 +36,7 @@ describe('upstream text in logs is capped', () => {
   it.each([
     ['a 10 KB error_description', { error: 'invalid_request', error_description: 'D'.repeat(10_000) }],
     ['a 10 KB error code', { error: 'E'.repeat(10_000), error_description: 'short' }],
-  ])('an OAuth 2.0 error with %s: the error and every logged line stay short', async (_label, body) => {
+  ])('an OAuth 2.0 error with %s: the error, as it will be logged, stays short', async (_label, body) => {
     const log = recordingLog();
     const provider = new OAuth2ClientCredentialsProvider({
       tokenUrl: 'http://127.0.0.1:9/token',
@@ -53,7 +53,26 @@ describe('upstream text in logs is capped', () => {
     if (body.error === 'invalid_request')
       expect(described.message).toMatch(/invalid_request \(400\): DDDD.*more characters\)$/);
     else expect(described.message).toMatch(/not an RFC 6749 error code: E{40}\.\.\./);
-    for (const line of log.lines) expect(line.length).toBeLessThan(1_000);
+    // The provider logs nothing itself for an OAuth 2.0 error: its caller logs the described error.
+    expect(log.lines).toEqual([]);
+  });
+
+  it('a token endpoint answering a 10 KB page that is not OAuth 2.0: the line it logs stays short', async () => {
+    const log = recordingLog();
+    const provider = new OAuth2ClientCredentialsProvider({
+      tokenUrl: 'http://127.0.0.1:9/token',
+      clientAuth: 'client_secret_basic',
+      timeoutMs: 1000,
+      clock,
+      log,
+      fetch: answering(400, `<html>${'p'.repeat(10_000)}</html>`, {
+        'content-type': `text/html; ${'x'.repeat(10_000)}`,
+      }),
+    });
+    await expect(provider.requestToken(request)).rejects.toThrow();
+    expect(log.lines).toHaveLength(1);
+    expect(log.lines[0]).toContain('not an OAuth 2.0 token response');
+    expect(log.lines[0]?.length).toBeLessThan(1_000);
   });
 
   it('an Astrato answer with a 10 KB content type is logged with the content type cut short', async () => {
