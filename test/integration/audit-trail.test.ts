@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { createCaller } from '../../shared/callers/admin';
@@ -15,7 +13,6 @@ import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/st
  * the same table. Expiry and rotation overlap, which need an injected clock, are in
  * test/unit/caller-lifecycle.test.ts.
  */
-const run = promisify(execFile);
 const output = new OutputCapture();
 let stack: TestStack;
 let handler: ApiHandler;
@@ -71,22 +68,7 @@ async function call(label: string, options: EventOptions): Promise<ApiResponse> 
   return response;
 }
 
-async function callersCommand(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/callers.ts', ...args],
-      {
-        env: { ...process.env, ...stack.environment(), TABLE_NAME },
-        timeout: 30_000,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const callersCommand = (...args: string[]) => stack.callers(...args);
 
 async function auditItems(): Promise<Record<string, unknown>[]> {
   const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: TABLE_NAME }));

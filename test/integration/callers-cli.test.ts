@@ -1,18 +1,17 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CallerAuthenticator } from '../../shared/callers/authenticator';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { systemClock } from '../../shared/clock';
 import { UnauthorizedError } from '../../shared/errors';
+import { runScript } from '../support/child-process';
 import { noDeadline } from '../support/fakes';
 import { TABLE_NAME, TestStack } from '../support/stack';
+import { legacyTicketsCaller } from '../support/table-ports-contract';
 
 /** `npm run callers -- ...` as an operator runs it: a child process against DynamoDB (dynalite). */
-const run = promisify(execFile);
 let stack: TestStack;
 let dir: string;
 let configPath: string;
@@ -29,22 +28,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function callers(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/callers.ts', ...args],
-      {
-        env: { ...process.env, ...stack.environment(), TABLE_NAME },
-        timeout: 30_000,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const callers = (...args: string[]) => stack.callers(...args);
 
 const authenticator = () =>
   new CallerAuthenticator({
@@ -141,34 +125,27 @@ describe('callers command', () => {
   it('against a DynamoDB on 127.0.0.1 needs no AWS account: no region, no credentials, no profile', async () => {
     const home = mkdtempSync(join(tmpdir(), 'tb-home-'));
     try {
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/callers.ts', 'list'], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: home,
-          AWS_CONFIG_FILE: join(home, 'none'),
-          AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
-          AWS_ENDPOINT_URL_DYNAMODB: stack.dynamo.endpoint,
-          TABLE_NAME,
-        },
-        timeout: 30_000,
+      const listed = await runScript('scripts/callers.ts', ['list'], {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        AWS_CONFIG_FILE: join(home, 'none'),
+        AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+        AWS_ENDPOINT_URL_DYNAMODB: stack.dynamo.endpoint,
+        TABLE_NAME,
       });
-      expect(stdout).toContain('Acme analytics');
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toContain('Acme analytics');
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
   });
 
   it('refuses a missing table, a missing name and an unknown key id', async () => {
-    const noTable = await (async () => {
-      try {
-        await run(process.execPath, ['--import', 'tsx', 'scripts/callers.ts', 'list'], {
-          env: { ...process.env, ...stack.environment(), TABLE_NAME: '' },
-        });
-        return { code: 0, stderr: '' };
-      } catch (error) {
-        return error as { code: number; stderr: string };
-      }
-    })();
+    const noTable = await runScript('scripts/callers.ts', ['list'], {
+      ...process.env,
+      ...stack.environment(),
+      TABLE_NAME: '',
+    });
     expect(noTable.code).toBe(1);
     expect(noTable.stderr).toContain('--table <name> or TABLE_NAME');
     const noName = await callers('create', '--connection', 'astrato', '--config', configPath);
@@ -239,20 +216,7 @@ describe('callers command: whose tickets a key may mint is decided at create', (
         TableName: TABLE_NAME,
         Item: {
           pk: 'caller#LegacyCaller00001',
-          keyId: 'LegacyCaller00001',
-          name: 'Legacy open',
-          secretHash: '0'.repeat(64),
-          scopes: {
-            astrato: {
-              tickets: true,
-              tokens: false,
-              allowedGroupIds: [],
-              allowedGroupNames: [],
-              allowedEmailDomains: [],
-            },
-          },
-          disabled: false,
-          createdAt: '2026-01-01T00:00:00.000Z',
+          ...legacyTicketsCaller('LegacyCaller00001', 'Legacy open'),
         },
       }),
     );

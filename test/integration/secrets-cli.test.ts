@@ -1,18 +1,16 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StatefulStack } from '../../infra/stateful-stack';
 import { generatedConfig } from '../../scripts/generated-config';
+import { runScript, type ScriptResult } from '../support/child-process';
 
 /**
  * `npm run secrets -- list` as an operator runs it after a deployment (the stateful stack's output
  * PutSecretsCommand): one put command per connection, naming exactly the secrets the stack creates.
  */
-const run = promisify(execFile);
 let dir: string;
 let configPath: string;
 const config = generatedConfig(5);
@@ -24,26 +22,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function secrets(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function secrets(...args: string[]): Promise<ScriptResult> {
   return secretsWith({}, ...args);
 }
 
-async function secretsWith(
-  variables: Record<string, string>,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { PATH: process.env.PATH, HOME: dir, ...variables };
-  return run(process.execPath, ['--import', 'tsx', 'scripts/secrets.ts', ...args], {
-    env,
-    timeout: 30_000,
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({
-      code: error.code,
-      stdout: error.stdout,
-      stderr: error.stderr,
-    }),
-  );
+function secretsWith(variables: Record<string, string>, ...args: string[]): Promise<ScriptResult> {
+  return runScript('scripts/secrets.ts', args, { PATH: process.env.PATH, HOME: dir, ...variables });
 }
 
 /** The secret names the stateful stack of this configuration and prefix creates. */
@@ -93,9 +77,11 @@ it('--json gives the same as data; the region defaults to AWS_REGION and is left
     '--config',
     configPath,
   );
+  expect(fromEnvironment.code).toBe(0);
   const commands = (JSON.parse(fromEnvironment.stdout) as { command: string }[]).map(
     (entry) => entry.command,
   );
+  expect(commands).toHaveLength(Object.keys(config.connections).length);
   expect(commands.every((command) => command.includes(' --region ap-south-1 '))).toBe(true);
 });
 

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startLocalApiGateway } from '../../local/api-gateway';
 import type { LocalServer } from '../../local/http-kit';
 import { loadApiHandler } from '../support/api-harness';
@@ -14,7 +12,6 @@ import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/st
  * token in its own token response, a new caller key printed once by `callers create`). The run
  * includes upstream errors that echo secrets back, refusals, rotation and the refresher.
  */
-const run = promisify(execFile);
 const output = new OutputCapture();
 const childOutput: string[] = [];
 const produced = new Set<string>();
@@ -61,10 +58,9 @@ async function call(
 }
 
 async function callers(...args: string[]): Promise<string> {
-  const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'scripts/callers.ts', ...args], {
-    env: { ...process.env, ...stack.environment(), TABLE_NAME },
-  });
+  const { code, stdout, stderr } = await stack.callers(...args);
   childOutput.push(stderr);
+  if (code !== 0) throw new Error(`callers ${args[0]} exited with ${code}: ${stderr}`);
   return stdout;
 }
 

@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 
 /** Output kept per child (the most recent part). */
 const MAX_OUTPUT = 4 * 1024 * 1024;
@@ -76,4 +77,36 @@ export function startChild(
       reject(new Error(`${command} exited with ${code} before it was ready; output:\n${output}`));
     });
   });
+}
+
+/** How one of the project's scripts ended: its exit code and what it printed. */
+export interface ScriptResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs one of the project's scripts (`scripts/callers.ts`) as `npm run` does, through tsx in a
+ * child Node, and resolves with how it ended, a failure included.
+ */
+export async function runScript(
+  script: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<ScriptResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', script, ...args],
+      {
+        env,
+        timeout: 30_000,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as ScriptResult;
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
 }

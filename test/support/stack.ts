@@ -31,6 +31,7 @@ import { RefreshingTokenSource } from '../../shared/tokens/refreshing-token-sour
 import type { TokenSourceDeps } from '../../shared/tokens/token-source';
 import { AstratoClient } from '../../shared/upstream/astrato';
 import { OAuth2ClientCredentialsProvider } from '../../shared/upstream/oauth2';
+import { runScript, type ScriptResult } from './child-process';
 
 export const TABLE_NAME = 'ticket-broker-test';
 export const FAKE_AWS = {
@@ -137,6 +138,11 @@ export class TestStack {
 
   secretsManagerClient(): SecretsManagerClient {
     return new SecretsManagerClient({ ...FAKE_AWS, endpoint: this.secretsManager.endpoint, maxAttempts: 1 });
+  }
+
+  /** `npm run callers -- <args>` against this stack, as an operator runs it with its environment. */
+  callers(...args: string[]): Promise<ScriptResult> {
+    return runScript('scripts/callers.ts', args, { ...process.env, ...this.environment() });
   }
 
   /** Environment the real handlers read (as CDK or `npm start` would set it), for one function. */

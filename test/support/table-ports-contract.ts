@@ -46,6 +46,29 @@ export function callerRecord(keyId: string, createdAt: string): CallerRecord {
 }
 
 /**
+ * A caller record with a tickets scope on `astrato` as the callers command wrote it before an email
+ * decision was required: no `anyEmail` at all, so it is open to any email, undecided.
+ */
+export function legacyTicketsCaller(keyId: string, name: string): CallerRecord {
+  return {
+    keyId,
+    name,
+    secretHash: '0'.repeat(64),
+    scopes: {
+      astrato: {
+        tickets: true,
+        tokens: false,
+        allowedGroupIds: [],
+        allowedGroupNames: [],
+        allowedEmailDomains: [],
+      },
+    },
+    disabled: false,
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+/**
  * The contract of the token cache, the lease, the caller store and the status store, every
  * conditional write included, run against the DynamoDB adapters (on dynalite and DynamoDB Local)
  * and against the in-memory fakes the unit tests use: a fake whose rules differed from the

@@ -5,11 +5,12 @@ import {
   authorizeTokenVending,
   refuseDeniedEmail,
 } from '../../shared/callers/authorization';
-import type { Caller, CallerRecord, CallerStore, ConnectionScope } from '../../shared/callers/caller';
+import type { Caller, CallerStore, ConnectionScope } from '../../shared/callers/caller';
 import { constantTimeEqual, generateKey, hashSecret, parseKey } from '../../shared/callers/keys';
 import { parseBrokerConfig } from '../../shared/config/schema';
 import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../../shared/errors';
 import { MemoryCallerStore } from '../support/fakes';
+import { legacyTicketsCaller } from '../support/table-ports-contract';
 
 describe('caller keys', () => {
   it('a generated key parses back to its parts, and only its hash needs storing', () => {
@@ -230,22 +231,7 @@ describe('createCaller: an email decision for every tickets scope', () => {
   });
 
   it('a record from before the rule (no anyEmail) is described as open to any email, undecided', () => {
-    const legacy: CallerRecord = {
-      keyId: 'LegacyCaller00001',
-      name: 'legacy',
-      secretHash: '0'.repeat(64),
-      scopes: {
-        astrato: {
-          tickets: true,
-          tokens: false,
-          allowedGroupIds: [],
-          allowedGroupNames: [],
-          allowedEmailDomains: [],
-        },
-      },
-      disabled: false,
-      createdAt: '2026-01-01T00:00:00.000Z',
-    };
+    const legacy = legacyTicketsCaller('LegacyCaller00001', 'legacy');
     expect(describeCaller(legacy).scopes.astrato?.emailRule).toBe('any-email-undecided');
   });
 });
