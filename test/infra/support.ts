@@ -136,6 +136,16 @@ export function functionStatements(template: Template, description: RegExp): Sta
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 }
 
+/** The two functions, by the description each is deployed with. */
+export const FUNCTIONS = { ticket: /HTTP API/, refresher: /refresher/ } as const;
+
+/** The statements of a function's role that grant any Secrets Manager action. */
+export function secretReaders(template: Template, description: RegExp): Statement[] {
+  return functionStatements(template, description).filter((statement) =>
+    actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+  );
+}
+
 /** Pseudo parameters as a deployment in one account and region would resolve them. */
 export const PSEUDO: Readonly<Record<string, string>> = {
   'AWS::Partition': 'aws',
