@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { FLAGS } from 'aws-cdk-lib/cx-api';
 import { buildBrokerStacks } from '../../infra/broker-app';
 import { optionsFromContext } from '../../infra/context';
 import { InvalidPropsError } from '../../infra/errors';
@@ -126,4 +129,27 @@ it('the other flags: config path, stack prefix, alarm address', () => {
     stateless: { alarmEmail: 'ops@example.com' },
   });
   expect(synthesize(exampleConfig, { prefix: 'Staging' }).stacks.stateless.stackName).toBe('StagingApi');
+});
+
+describe('feature flags (cdk.json)', () => {
+  /** The flags set on purpose to something else than the recommendation (README "Feature flags"). */
+  const EXCEPTIONS: Record<string, unknown> = {
+    '@aws-cdk/core:target-partitions': ['aws', 'aws-cn', 'aws-us-gov'],
+    '@aws-cdk/core:enableAdditionalMetadataCollection': false,
+    '@aws-cdk/core:defaultCrossStackReferences': 'strong',
+  };
+
+  it('every flag this aws-cdk-lib knows is set, at the recommended value or a listed exception', () => {
+    const context = JSON.parse(readFileSync('cdk.json', 'utf8')).context as Record<string, unknown>;
+    const differing = Object.entries(FLAGS)
+      .filter(([, flag]) => flag.recommendedValue !== undefined)
+      .filter(([name, flag]) => !isDeepStrictEqual(context[name], flag.recommendedValue))
+      .map(([name]) => [name, context[name]]);
+    expect(Object.fromEntries(differing)).toEqual(EXCEPTIONS);
+  });
+
+  it('each exception is named in the README', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    for (const name of Object.keys(EXCEPTIONS)) expect(readme).toContain(`\`${name}\``);
+  });
 });
