@@ -34,7 +34,13 @@ function fail(error: unknown): never {
 }
 
 // cdk.json's context (feature flags) also when the app runs without the CLI.
-const app = new App({ context: cdkJsonContext() });
+let context: Record<string, unknown> = {};
+try {
+  context = cdkJsonContext();
+} catch (error) {
+  fail(error);
+}
+const app = new App({ context });
 let options: ContextOptions;
 let config: BrokerConfig;
 try {

@@ -86,6 +86,15 @@ export const CDK_JSON_PATH = 'cdk.json';
  * @param path the cdk.json to read, relative to the working directory (the project root)
  */
 export function cdkJsonContext(path = CDK_JSON_PATH): Record<string, unknown> {
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as { context?: Record<string, unknown> };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new InvalidPropsError(
+      `cannot read ${path} (${code}) in ${process.cwd()}: run the CDK app from the project's root`,
+    );
+  }
+  const parsed = JSON.parse(text) as { context?: Record<string, unknown> };
   return { ...parsed.context };
 }

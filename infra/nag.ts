@@ -1,4 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
+// cdk-nag's own function for the ids it reports (the package has no exports map: a file import).
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -11,24 +13,8 @@ import type { IConstruct } from 'constructs';
  * @param scope any construct of the stack that holds the statement
  * @param resource the statement's resource, as given to the PolicyStatement
  * @returns the id to pass to `Validations.of(...).acknowledge`
- * @see https://github.com/cdklabs/cdk-nag/blob/main/src/utils/flatten-cfn-reference.ts (how cdk-nag renders a reference)
+ * @see https://github.com/cdklabs/cdk-nag/blob/main/src/utils/flatten-cfn-reference.ts (cdk-nag's own rendering, used here)
  */
 export function wildcardResourceFinding(scope: IConstruct, resource: string): string {
-  return `AwsSolutions-IAM5[Resource::${flatten(Stack.of(scope).resolve(resource))}]`;
-}
-
-/** cdk-nag's rendering of a resolved CloudFormation value: `Ref` as `<Name>`, `Fn::Join` joined. */
-function flatten(node: unknown): string {
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/\}/g, '>');
-  const object = node as Record<string, unknown> | null;
-  if (object && 'Fn::Join' in object) {
-    const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
-    return parts.map(flatten).join(separator);
-  }
-  if (object && 'Fn::GetAtt' in object) {
-    const [id, attribute] = object['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flatten(id)}.${flatten(attribute)}>`;
-  }
-  if (object && 'Ref' in object) return `<${flatten(object.Ref)}>`;
-  return JSON.stringify(node);
+  return `AwsSolutions-IAM5[Resource::${flattenCfnReference(Stack.of(scope).resolve(resource))}]`;
 }

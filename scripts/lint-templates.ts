@@ -51,9 +51,11 @@ function cfnLintVersion(): string | undefined {
 }
 
 async function synthesize(variant: Variant, outdir: string): Promise<string[]> {
+  // A variant without an environment stays environment-agnostic even where the shell sets one.
+  const { CDK_DEFAULT_ACCOUNT: _account, CDK_DEFAULT_REGION: _region, ...inherited } = process.env;
   await run(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
     env: {
-      ...process.env,
+      ...inherited,
       CDK_OUTDIR: outdir,
       // The templates are what is linted: no bundling.
       CDK_CONTEXT_JSON: JSON.stringify({

@@ -2,9 +2,17 @@
 // A result file that is missing (jest crashed before writing it) counts as one failure.
 import { existsSync, readFileSync } from 'node:fs';
 
+// `--failed-gates N`: checks outside jest (lint, the templates) that failed, one failure each.
+const args = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
-for (const file of process.argv.slice(2)) {
+const gates = args.indexOf('--failed-gates');
+if (gates >= 0) {
+  const count = Number(args.splice(gates, 2)[1]);
+  if (count > 0) console.error(`test-totals: ${count} gate(s) before the tests failed; counted as failures`);
+  failed += count > 0 ? count : 0;
+}
+for (const file of args) {
   if (!existsSync(file)) {
     console.error(`test-totals: ${file} is missing; counted as a failure`);
     failed += 1;

@@ -173,7 +173,7 @@ export class BrokerFunction extends NodejsFunction {
       logGroup: logs,
       role: executionRole,
       // No --enable-source-maps: Node then reads and parses the whole source map at load, which
-      // made a cold process 1.7x as long and 22 MiB larger (farm-bench, 20 pairs). The map ships in
+      // made a cold process 1.7x as long and 22 MiB larger (20 pairs, README "Cold start"). The map ships in
       // the asset; `npm run map-stack` turns a logged stack back into source positions.
       environment: {
         [ENV.serviceName]: props.serviceName,
@@ -259,20 +259,33 @@ export class BrokerFunction extends NodejsFunction {
       throw new InvalidPropsError(
         `${this.node.path}: bindTable: ${both.join(', ')} may be put only, or read and written, not both`,
       );
-    const statement = (sid: string, actions: readonly string[], kinds: readonly TableItemKind[]) =>
+    const statement = (
+      sid: string,
+      actions: readonly string[],
+      kinds: readonly TableItemKind[],
+      more: Record<string, Record<string, unknown>> = {},
+    ) =>
       new PolicyStatement({
         sid,
         actions: [...actions],
         resources: [table.tableArn],
         conditions: {
           'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((kind) => tableKeys[kind]('*')) },
+          ...more,
         },
       });
     if (access.read.length > 0)
       this.addToRolePolicy(statement('TableReads', TABLE_READ_ACTIONS, access.read));
     if (access.write.length > 0)
       this.addToRolePolicy(statement('TableWrites', TABLE_WRITE_ACTIONS, access.write));
-    if (put.length > 0) this.addToRolePolicy(statement('TablePutsOnly', TABLE_PUT_ACTIONS, put));
+    // Put only, and nothing read back: a PutItem asking for the item it replaced (ReturnValues
+    // ALL_OLD) is refused, so a put cannot serve as a read.
+    if (put.length > 0)
+      this.addToRolePolicy(
+        statement('TablePutsOnly', TABLE_PUT_ACTIONS, put, {
+          StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+        }),
+      );
     if (table.encryptionKey) this.bindKey(table.encryptionKey, 'dynamodb', TABLE_KEY_ACTIONS);
     this.addEnvironment(ENV.table, table.tableName);
     return this;

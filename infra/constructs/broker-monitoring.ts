@@ -124,7 +124,7 @@ export class BrokerMonitoring extends Construct {
     this.alarms = [
       alarm(
         'RefresherFailing',
-        'Lambda Errors (Sum) of the refresher >= 1 in 2 of the last 3 minutes: its runs fail, which happens when a connection is left with no usable token (requests to it fail now) or a run crashes. Runbook: README "Operations".',
+        'Lambda Errors (Sum) of the refresher >= 1 in 2 of the last 3 minutes: its runs fail, which happens when a connection is left with no usable token (requests to it fail now), a run could not reach every connection before its deadline, or a run crashes. Runbook: README "Operations".',
         {
           metric: props.refreshTokens.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
           threshold: 1,

@@ -233,7 +233,7 @@ describe.each([
       });
     });
 
-    it('the ticket function may only put audit# and lastused# items: no read, no delete, no update', () => {
+    it('the ticket function may only put audit# and lastused# items: no read (not even the item a put replaced), no delete, no update', () => {
       built.stateless.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: roleOf(TICKET) }],
         PolicyDocument: {
@@ -243,7 +243,10 @@ describe.each([
               Effect: 'Allow',
               Action: 'dynamodb:PutItem',
               Resource: { 'Fn::ImportValue': Match.stringLikeRegexp('GetAttTable.*Arn') },
-              Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*', 'lastused#*'] } },
+              Condition: {
+                'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*', 'lastused#*'] },
+                StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+              },
             }),
           ]),
         },
