@@ -7,37 +7,12 @@ import { PLACEHOLDER_CLIENT_ID } from '../shared/adapters/secrets-manager-store'
 import { GROUP_INDEX, TABLE_ATTRIBUTES } from '../shared/adapters/table';
 import type { BrokerConfig } from '../shared/config/schema';
 import { DEFAULT_CONFIG_PATH } from './config-file';
-import { connectionSecretsOf, SECRET_VALUE_SHAPE } from './connection-secrets';
+import { type ConnectionSecret, connectionSecretsOf, SECRET_VALUE_SHAPE } from './connection-secrets';
 import type { ConnectionSecrets } from './constructs/broker-function';
 import { InvalidPropsError } from './errors';
 import { checkPrefix, DEFAULT_PREFIX, secretNamePrefix } from './names';
 
-/**
- * CloudFormation's quotas on one template, which every stack of the app must stay within.
- * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
- */
-export const CLOUDFORMATION_TEMPLATE_QUOTAS = {
-  resources: 500,
-  outputs: 200,
-  parameters: 200,
-  mappings: 200,
-  /** The body of a template CloudFormation reads from S3 (the CDK uploads every template). */
-  bodyBytes: 1_000_000,
-} as const;
-
-/**
- * Resources of the stateful stack besides the secrets: the key, the table, and the CDK's own
- * `CDKMetadata` (in every region that has it).
- */
-const STATEFUL_FIXED_RESOURCES = 3;
-
-/**
- * The most connections one deployment holds: the stateful stack has one secret resource per
- * connection, and CloudFormation allows 500 resources per stack. Nothing else grows with the
- * connections (outputs, IAM policies and the functions' environment are constant;
- * test/infra/limits.test.ts).
- */
-export const MAX_CONNECTIONS = CLOUDFORMATION_TEMPLATE_QUOTAS.resources - STATEFUL_FIXED_RESOURCES;
+export { CLOUDFORMATION_TEMPLATE_QUOTAS, MAX_CONNECTIONS } from './connection-secrets';
 
 export interface StatefulStackProps extends StackProps {
   /** The validated configuration: one secret per connection, named `<namePrefix>/<secretId>`. */
@@ -78,25 +53,13 @@ export class StatefulStack extends Stack {
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     const prefix = checkPrefix(props.namePrefix ?? DEFAULT_PREFIX);
-    const connections = Object.entries(props.config.connections);
-    if (connections.length === 0) throw new InvalidPropsError(`${id}: the configuration has no connection`);
-    if (connections.length > MAX_CONNECTIONS)
-      throw new InvalidPropsError(
-        `${id}: the configuration has ${connections.length} connections; one deployment holds at most ${MAX_CONNECTIONS} (one secret each, and CloudFormation's ${CLOUDFORMATION_TEMPLATE_QUOTAS.resources} resources per stack). Split them over deployments with -c stackPrefix`,
-      );
-    const owners = new Map<string, string>();
-    for (const [connection, settings] of connections) {
-      // The app creates each secret, so it needs a name; an ARN would point at a secret made elsewhere.
-      if (settings.secretId.startsWith('arn:'))
-        throw new InvalidPropsError(
-          `${id}: connections.${connection}.secretId must be a secret name (this app creates the secret), not an ARN`,
-        );
-      const other = owners.get(settings.secretId);
-      if (other)
-        throw new InvalidPropsError(
-          `${id}: connections.${connection}.secretId "${settings.secretId}" is also the secret of connection "${other}"; each connection has its own secret`,
-        );
-      owners.set(settings.secretId, connection);
+    // Checked before anything is built: the configuration must make a deployable set of secrets.
+    let connectionSecrets: ConnectionSecret[];
+    try {
+      connectionSecrets = connectionSecretsOf(props.config, prefix);
+    } catch (error) {
+      if (error instanceof InvalidPropsError) throw new InvalidPropsError(`${id}: ${error.message}`);
+      throw error;
     }
 
     this.key = new Key(this, 'Key', {
@@ -131,7 +94,7 @@ export class StatefulStack extends Stack {
     this.connectionSecrets = { namePrefix, key: this.key };
 
     const secrets: Record<string, Secret> = {};
-    for (const each of connectionSecretsOf(props.config, prefix)) {
+    for (const each of connectionSecrets) {
       // The construct id (so the logical id) follows the secret, not the connection: renaming a
       // connection that keeps its secretId keeps the same secret resource.
       const secret = new Secret(this, secretConstructId(each.secretId), {
@@ -191,7 +154,7 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'CreateCallerCommand', {
       description: 'Create the first caller, for embed tickets (prints its key once)',
       value: `${create} --name "<saas app>" --connection ${ticketConnection ?? firstConnection}${
-        ticketConnection ? ' --groups <group-id,...> --email-domains <example.com>' : ''
+        ticketConnection ? ' --groups "<group-id,...>" --email-domains "<example.com>"' : ''
       }${configFlag}`,
     });
     const vendable = connections.find(([, c]) => c.kind === 'oauth2-client-credentials' && c.vendable)?.[0];

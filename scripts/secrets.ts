@@ -50,7 +50,10 @@ function main(argv: string[]): number {
   const region = values.region ?? (process.env.AWS_REGION || undefined);
   const secrets = connectionSecretsOf(config, values['stack-prefix'] ?? DEFAULT_PREFIX).map((secret) => ({
     ...secret,
-    command: putSecretCommand(secret, { ...(region ? { region } : {}), file: `${secret.connection}.json` }),
+    command: putSecretCommand(secret, {
+      ...(region ? { region } : {}),
+      file: `${secret.connection}.secret.json`,
+    }),
   }));
   if (values.json) {
     console.log(
@@ -67,7 +70,9 @@ function main(argv: string[]): number {
     );
     return 0;
   }
-  console.log(`# Write ${SECRET_VALUE_SHAPE} to <connection>.json, run its line, delete the file.`);
+  console.log(
+    `# Write ${SECRET_VALUE_SHAPE} to <connection>.secret.json (umask 077; git ignores *.secret.json), run its line, delete the file.`,
+  );
   for (const secret of secrets) {
     console.log(`# ${secret.connection} (${secret.kind}): ${secret.holds}`);
     console.log(secret.command);

@@ -8,9 +8,11 @@ let passed = 0;
 let failed = 0;
 const gates = args.indexOf('--failed-gates');
 if (gates >= 0) {
-  const count = Number(args.splice(gates, 2)[1]);
-  if (count > 0) console.error(`test-totals: ${count} gate(s) before the tests failed; counted as failures`);
-  failed += count > 0 ? count : 0;
+  const count = Number(args.splice(gates, 2)[1]) || 0;
+  if (count > 0) {
+    console.error(`test-totals: ${count} gate(s) before the tests failed; counted as failures`);
+    failed += count;
+  }
 }
 for (const file of args) {
   if (!existsSync(file)) {

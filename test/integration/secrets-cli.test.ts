@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { loadBrokerConfigFile } from '../../infra/config-file';
 import { StatefulStack } from '../../infra/stateful-stack';
 import { generatedConfig } from '../../scripts/generated-config';
 import { runScript, type ScriptResult } from '../support/child-process';
@@ -31,9 +32,12 @@ function secretsWith(variables: Record<string, string>, ...args: string[]): Prom
 }
 
 /** The secret names the stateful stack of this configuration and prefix creates. */
-function stackSecretNames(prefix: string): string[] {
+function stackSecretNames(prefix: string, configFile?: string): string[] {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new StatefulStack(app, `${prefix}Stateful`, { config, namePrefix: prefix });
+  const stack = new StatefulStack(app, `${prefix}Stateful`, {
+    config: configFile ? loadBrokerConfigFile(configFile) : config,
+    namePrefix: prefix,
+  });
   return Object.values(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret'))
     .map((secret) => (secret as { Properties: { Name: string } }).Properties.Name)
     .sort();
@@ -56,7 +60,7 @@ it('prints one put command per connection, for exactly the secrets the stack cre
   expect(names).toEqual(stackSecretNames('Staging'));
   for (const [connection] of Object.entries(config.connections)) {
     expect(commands).toContain(
-      `aws secretsmanager put-secret-value --region eu-west-1 --secret-id Staging/ticket-broker/${connection} --secret-string file://${connection}.json`,
+      `aws secretsmanager put-secret-value --region eu-west-1 --secret-id Staging/ticket-broker/${connection} --secret-string file://${connection}.secret.json`,
     );
   }
   // Never a secret on the command line: the value is read from a file.
@@ -96,4 +100,24 @@ it('refuses an unknown command (exit 2, with the usage) and an unreadable config
   expect(missing.stderr).toBe(
     `secrets: cannot read the configuration file ${join(dir, 'absent.json')} (ENOENT); give another with --config <path>\n`,
   );
+});
+
+it('refuses, as synthesis does, a configuration that cannot be deployed: two connections on one secret', async () => {
+  const [first, second] = Object.entries(config.connections);
+  if (!first || !second) throw new Error('the generated configuration has fewer than two connections');
+  const shared = join(dir, 'shared-secret.json');
+  writeFileSync(
+    shared,
+    JSON.stringify({
+      connections: { [first[0]]: first[1], [second[0]]: { ...second[1], secretId: first[1].secretId } },
+    }),
+  );
+  const result = await secrets('list', '--config', shared);
+  expect(result.code).toBe(1);
+  expect(result.stdout).toBe('');
+  expect(result.stderr).toBe(
+    `secrets: connections.${second[0]}.secretId "${first[1].secretId}" is also the secret of connection "${first[0]}"; each connection has its own secret\n`,
+  );
+  // The same refusal, from the same check, stops the stack.
+  expect(() => stackSecretNames('TicketBroker', shared)).toThrow('is also the secret of connection');
 });
