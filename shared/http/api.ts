@@ -31,6 +31,7 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../errors';
+import { maskCredentialShapes } from '../logging/redaction';
 import type { StatusReader } from '../use-cases/connection-status';
 import type { TicketIssuer } from '../use-cases/issue-ticket';
 import type { TokenVendor } from '../use-cases/vend-token';
@@ -322,9 +323,10 @@ export function createApiHandler(deps: ApiDeps) {
       const allowed = API_ROUTES.filter((route) => routePattern(route.path).test(path)).map(
         (route) => route.method,
       );
-      if (allowed.length > 0)
-        throw new MethodNotAllowedError(`method not allowed on ${path.slice(0, 100)}`, allowed);
-      throw new RouteNotFoundError(`no such route: ${path.slice(0, 100)}`);
+      // The path goes back in the detail: a caller key pasted into it is not echoed.
+      const shown = maskCredentialShapes(path).slice(0, 100);
+      if (allowed.length > 0) throw new MethodNotAllowedError(`method not allowed on ${shown}`, allowed);
+      throw new RouteNotFoundError(`no such route: ${shown}`);
     },
   });
 

@@ -17,6 +17,20 @@ const MIN_SECRET_LENGTH = 8;
 /** Bounded: tokens are renewed for ever; only recent ones can still be in flight. */
 const MAX_REGISTERED = 256;
 
+/**
+ * Bearer credentials and caller keys in a text, masked by their shape, registered or not: for log
+ * lines, and for any text that echoes a request back (a path in a 404's detail).
+ */
+export function maskCredentialShapes(text: string): string {
+  let result = text;
+  // Every string of every log line comes through here: test for the shapes' fixed parts first.
+  if (result.includes('Bearer') || result.includes('Basic')) {
+    result = result.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`);
+  }
+  if (result.includes('tb_')) result = result.replace(/\btb_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}/g, REDACTED);
+  return result;
+}
+
 export function isSensitiveKey(key: string): boolean {
   return SENSITIVE_KEY.test(key);
 }
@@ -51,12 +65,7 @@ export class SensitiveValues {
     for (const value of this.values) {
       if (result.includes(value)) result = result.split(value).join(REDACTED);
     }
-    // Every string of every log line comes through here: test for the shapes' fixed parts first.
-    if (result.includes('Bearer') || result.includes('Basic')) {
-      result = result.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`);
-    }
-    if (result.includes('tb_')) result = result.replace(/\btb_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}/g, REDACTED);
-    return result;
+    return maskCredentialShapes(result);
   }
 
   /** A `JSON.stringify` replacer applying both rules (Powertools' `jsonReplacerFn`). */

@@ -302,6 +302,16 @@ describe('other routes', () => {
       'invalid_request',
     );
   });
+
+  it('a caller key pasted into a path is not echoed in the 404 or 405 detail', async () => {
+    const pasted = key('tickets');
+    const notFound = await invoke(handler, { method: 'GET', path: `/v1/tickets/${pasted}` });
+    expectProblem(notFound, 404, 'invalid_request', /no such route: \/v1\/tickets\/\[redacted\]/);
+    const wrongMethod = await invoke(handler, { method: 'GET', path: `/v1/connections/${pasted}/status` });
+    expect(wrongMethod.status).toBeGreaterThanOrEqual(400);
+    expect(wrongMethod.status).toBeLessThan(500);
+    for (const response of [notFound, wrongMethod]) expect(response.raw).not.toContain(pasted.split('_')[2]);
+  });
 });
 
 describe('caller authentication (401)', () => {
