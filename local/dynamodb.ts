@@ -73,6 +73,12 @@ export async function startDynamo(
  * The broker table's definition, from the same layout as the stateful stack's
  * (shared/adapters/table.ts, infra/stateful-stack.ts).
  */
+/** The region and credentials every local client uses: the stand-ins check neither. */
+export const LOCAL_AWS = {
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+} as const;
+
 export const TABLE_DEFINITION = {
   AttributeDefinitions: [
     { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' as const },
@@ -105,9 +111,8 @@ export const TABLE_DEFINITION = {
  */
 export async function createTable(opts: { endpoint: string; tableName: string }): Promise<void> {
   const client = new DynamoDBClient({
+    ...LOCAL_AWS,
     endpoint: opts.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 2,
   });
   try {
@@ -128,18 +133,23 @@ export async function createTable(opts: { endpoint: string; tableName: string })
   }
 }
 
-async function untilActive(client: DynamoDBClient, tableName: string): Promise<void> {
+/** Waits until the table is ACTIVE, or (`undefined`) gone; 10 s at most. */
+async function untilStatus(client: DynamoDBClient, tableName: string, wanted: 'ACTIVE' | undefined) {
   // The SDK's waiter polls every 20 s at the least; with dynalite's zero delays a short loop is enough.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const status = await tableStatus(client, tableName);
-    if (status === 'ACTIVE') return;
+    const status = (await describeTable(client, tableName))?.TableStatus;
+    if (status === wanted) return;
     if (Date.now() > deadline) {
-      throw new Error(`table ${tableName} is not ACTIVE after 10 s (status: ${status ?? 'absent'})`);
+      throw new Error(
+        `table ${tableName} is not ${wanted ?? 'deleted'} after 10 s (status: ${status ?? 'absent'})`,
+      );
     }
     await sleep(25);
   }
 }
+
+const untilActive = (client: DynamoDBClient, tableName: string) => untilStatus(client, tableName, 'ACTIVE');
 
 /** Copies every item out, recreates the table with today's definition, and puts them back. */
 async function rebuildWithIndex(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -147,7 +157,7 @@ async function rebuildWithIndex(client: DynamoDBClient, tableName: string): Prom
   for await (const page of paginateScan({ client }, { TableName: tableName }))
     items.push(...(page.Items ?? []));
   await client.send(new DeleteTableCommand({ TableName: tableName }));
-  while ((await tableStatus(client, tableName)) !== undefined) await sleep(25);
+  await untilStatus(client, tableName, undefined);
   await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
   await untilActive(client, tableName);
   for (const item of items) await client.send(new PutItemCommand({ TableName: tableName, Item: item }));
@@ -156,16 +166,6 @@ async function rebuildWithIndex(client: DynamoDBClient, tableName: string): Prom
 async function describeTable(client: DynamoDBClient, tableName: string) {
   try {
     return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
-  } catch (error) {
-    if (error instanceof ResourceNotFoundException) return undefined;
-    throw error;
-  }
-}
-
-async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
-  try {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    return Table?.TableStatus ?? 'UNKNOWN';
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return undefined;
     throw error;

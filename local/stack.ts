@@ -39,7 +39,7 @@ import {
   startAstratoSimulator,
 } from './astrato-simulator';
 import { type DemoApp, startDemoApp } from './demo-app';
-import { createTable, type LocalDynamo, startDynamo } from './dynamodb';
+import { createTable, LOCAL_AWS, type LocalDynamo, startDynamo } from './dynamodb';
 import { createFunctionLogs, type FunctionLogs } from './function-logs';
 import type { LocalServer } from './http-kit';
 import {
@@ -208,11 +208,6 @@ async function developmentKey(
 }
 
 /** Region and placeholder credentials of every local stand-in: no AWS account is involved. */
-const LOCAL_AWS = {
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-} as const;
-
 type SecretValues = Record<string, { clientId: string; clientSecret: string }>;
 
 /**
