@@ -24,8 +24,10 @@
  *    `message` listener) when the page is done with it.
  *
  * Every step that waits (a redemption, a ticket, a sign-out) reports its outcome only if no later
- * call (`embed`, `openTopLevel`, `signOut`, `destroy`) came meanwhile: a redemption that ends after
- * `signOut()` never undoes the signed-out state.
+ * `embed`, `signOut` or `destroy` came meanwhile: a redemption that ends after `signOut()` never
+ * undoes the signed-out state. `openTopLevel` is not one of them: it leaves a step under way (a
+ * frame that is loading) alone, and only checks, after waiting for its own ticket, that none of
+ * those three came meanwhile.
  *
  * What it can know against the real tenant: the redemption's HTTP outcome (or that the browser
  * refused it, without the reason: CORS and network errors look the same to a page), the user in
@@ -294,8 +296,9 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let frame: HTMLIFrameElement | undefined;
   let signOutUrl = options.signOutUrl;
   let usedFallback = false;
-  // Each call that starts something (embed, openTopLevel, signOut, destroy) takes the next number;
-  // a step that waited reports its outcome only if its number is still the latest.
+  // embed, signOut and destroy each take the next number; a step that waited reports its outcome
+  // only if its number is still the latest. openTopLevel takes none (it leaves a loading frame
+  // alone): it remembers the number it found and checks it after waiting for its ticket.
   let generation = 0;
   let destroyed = false;
   const renewals = new RenewalBudget();
