@@ -303,7 +303,8 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let destroyed = false;
   const renewals = new RenewalBudget();
   // While renewing, the frame still holds the ended session's document, which may keep posting
-  // "not signed in"; only a message after the reload says the renewal did not help.
+  // "not signed in" (in bursts) until it is gone; only a message from the document the renewal
+  // loads says the renewal did not help. True once that document is on its way, never before.
   let renewedFrameLoading = false;
 
   const set = (next: EmbedState): EmbedState => {
@@ -405,18 +406,24 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       return;
     }
     const { user } = redeemed;
-    renewedFrameLoading = true;
-    frame.addEventListener(
-      'load',
-      () => {
-        renewedFrameLoading = false;
-        if (current === generation && state.status === 'renewing') signedIn(user, true);
-      },
-      { once: true },
-    );
+    const element = frame;
     // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second frame.
-    frame.src = options.dashboardUrl;
+    // First to an empty page: the ended session's document is gone once that has loaded, so a
+    // "not signed in" it posted (or still had on its way) can never count against the renewal.
+    await navigateFrame(element, 'about:blank');
+    if (current !== generation || frame !== element || state.status !== 'renewing') return;
+    renewedFrameLoading = true;
+    await navigateFrame(element, options.dashboardUrl);
+    renewedFrameLoading = false;
+    if (current === generation && frame === element && state.status === 'renewing') signedIn(user, true);
   };
+
+  /** Sends the frame to `url`; resolves on its `load` (never, if the frame is removed first). */
+  const navigateFrame = (element: HTMLIFrameElement, url: string): Promise<void> =>
+    new Promise((resolve) => {
+      element.addEventListener('load', () => resolve(), { once: true });
+      element.src = url;
+    });
 
   const onNotSignedIn = () => {
     if (state.status === 'renewing') {

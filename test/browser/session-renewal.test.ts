@@ -59,6 +59,24 @@ async function waitForStatus(page: Page, status: string, text: string): Promise<
   return (await page.getByTestId('frame-status').textContent()) ?? '';
 }
 
+/** Holds requests to `url` until `release()`; `held` resolves once one is waiting. */
+async function holdRequests(page: Page, url: string) {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let noteHeld: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    noteHeld = resolve;
+  });
+  await page.route(url, async (route) => {
+    noteHeld();
+    await released;
+    await route.continue();
+  });
+  return { held, release };
+}
+
 async function theOnlyFrame(page: Page): Promise<ElementHandle> {
   expect(await page.locator('[data-testid=analytics] iframe').count()).toBe(1);
   const iframe = await page.$('[data-testid=analytics] iframe');
@@ -132,6 +150,64 @@ describe('an embedded session that ends renews itself, once', () => {
     await waitForStatus(page, 'embedded', 'Signed in to analytics again as frank@example.com.');
     expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
     expect(await frameOf(page).getByTestId('email').textContent()).toBe('frank@example.com');
+  });
+});
+
+describe("what the ended session's page says while it is being renewed counts for nothing", () => {
+  it('it keeps posting "not signed in" until it is gone: the renewal still ends signed in', async () => {
+    const page = await world.browsers.open();
+    await signIn(page, world.urls.demo, 'judy@example.com', ['sales']);
+    await openAnalytics(page, SETTLED);
+    expect(await frameStatus(page)).toBe('embedded');
+    const iframe = await theOnlyFrame(page);
+    const frame = await iframe.contentFrame();
+    if (!frame) throw new Error('the dashboard iframe has no frame');
+    const statuses = await recordStatuses(page);
+    const tickets = await ticketsIssued(world.urls.astrato);
+    // Every 401Error the page receives from the frame, counted by the page itself.
+    await page.evaluate(() => {
+      const seen = { count: 0 };
+      Object.assign(window, { notSignedInSeen: seen });
+      window.addEventListener('message', (event) => {
+        if ((event.data as { message?: unknown } | null)?.message === '401Error') seen.count += 1;
+      });
+    });
+    // The renewal's reload of the dashboard is held: the ended session's page has all the time it
+    // needs to speak while the renewed one is on its way.
+    const reload = await holdRequests(page, `${world.urls.astrato}/dashboard`);
+    await signOutInAnotherTab(page);
+    // The app finds out on its next request and says so, again and again, for as long as its page
+    // lives (the vendor's sample debounces this message: it comes in bursts).
+    await frame.evaluate(() => {
+      const post = () => window.parent.postMessage({ type: 'Astrato', message: '401Error' }, '*');
+      Object.assign(window, { postingNotSignedIn: setInterval(post, 20) });
+      post();
+    });
+    await reload.held;
+    // Whatever the helper did with the frame before asking for the dashboard again: if the ended
+    // session's page is still there, its messages reach the page before the reload goes on.
+    if (await frame.evaluate(() => 'postingNotSignedIn' in window)) {
+      const before = await page.evaluate(
+        () => (window as unknown as { notSignedInSeen: { count: number } }).notSignedInSeen.count,
+      );
+      await page.waitForFunction(
+        (count) =>
+          (window as unknown as { notSignedInSeen: { count: number } }).notSignedInSeen.count >= count + 2,
+        before,
+      );
+    }
+    reload.release();
+    expect(await waitForStatus(page, 'embedded', 'again')).toBe(
+      'Signed in to analytics again as judy@example.com.',
+    );
+    await frameOf(page).getByTestId('dashboard').waitFor();
+    expect(await frameOf(page).getByTestId('email').textContent()).toBe('judy@example.com');
+    expect(await frameStatus(page)).toBe('embedded');
+    expect(await statuses()).toEqual(['renewing', 'embedded']);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
+    expect(await iframe.evaluate((element) => element.isConnected)).toBe(true);
+    await theOnlyFrame(page);
+    await page.close();
   });
 });
 
