@@ -147,7 +147,9 @@ export interface AstratoEmbed {
   readonly state: EmbedState;
   /**
    * Redeems the ticket with a credentialed fetch, then shows the dashboard frame. Resolves once
-   * the frame has loaded or a step failed; each call starts over, with its own renewal.
+   * the frame has loaded or a step failed, or, when a later `embed`, `signOut` or `destroy`
+   * removes the frame before it loaded, at once with the state of that moment; each call starts
+   * over, with its own renewal.
    */
   embed(ticket: TicketUrls): Promise<EmbedState>;
   /**
@@ -306,6 +308,9 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   // "not signed in" (in bursts) until it is gone; only a message from the document the renewal
   // loads says the renewal did not help. True once that document is on its way, never before.
   let renewedFrameLoading = false;
+  // The promise of an embed() whose frame has not loaded yet: a frame removed before its load never
+  // loads, so removing it settles that promise (with the state of that moment) instead.
+  let settleEmbed: ((state: EmbedState) => void) | undefined;
 
   const set = (next: EmbedState): EmbedState => {
     state = next;
@@ -317,6 +322,9 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     frame?.remove();
     frame = undefined;
     renewedFrameLoading = false;
+    const settle = settleEmbed;
+    settleEmbed = undefined;
+    settle?.(state);
   };
 
   const withUser = (user: RedeemedUser | undefined) => (user ? { user } : {});
@@ -464,24 +472,27 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     return generation;
   };
 
-  const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> =>
-    new Promise((resolve) => {
-      removeFrame();
+  const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> => {
+    removeFrame();
+    return new Promise((resolve) => {
       const element = document.createElement('iframe');
       element.title = options.frameTitle ?? 'Analytics dashboard';
       element.addEventListener(
         'load',
         () => {
+          if (settleEmbed === resolve) settleEmbed = undefined;
           // A "not signed in" message arrives before load: it wins.
           if (current !== generation || state.status !== 'redeeming') return resolve(state);
           resolve(signedIn(user, false));
         },
         { once: true },
       );
+      settleEmbed = resolve;
       element.src = options.dashboardUrl;
       frame = element;
       options.container.replaceChildren(element);
     });
+  };
 
   return {
     get state() {
