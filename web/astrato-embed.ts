@@ -179,6 +179,12 @@ const RENEWAL_INTERVAL_MS = 60_000;
 const NOT_SIGNED_IN =
   'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.';
 
+/**
+ * Any "not signed in" after this embed's renewal reloaded the frame, during the reload or after its
+ * load: the helper cannot tell a renewal that did not hold from a session that ended again.
+ */
+const RENEWAL_DID_NOT_HELP = `${NOT_SIGNED_IN} Signing in again did not help (it was signed in again once already since it was opened).`;
+
 /** What the vendor's sample page listens for: the embedded app is not signed in. */
 function isNotSignedInMessage(data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
@@ -437,7 +443,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     if (state.status === 'renewing') {
       if (renewedFrameLoading) {
         renewedFrameLoading = false;
-        frameSignedOut(`${NOT_SIGNED_IN} Signing in again did not help.`);
+        frameSignedOut(RENEWAL_DID_NOT_HELP);
       }
       return;
     }
@@ -452,9 +458,11 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       void renew(options.getTicket, generation);
       return;
     }
+    // Spent for this embed only by a renewal that reloaded the frame (one that failed left the state
+    // frame-signed-out, which no message changes): this message comes from the reloaded frame.
     frameSignedOut(
       verdict === 'spent-for-this-embed'
-        ? `${NOT_SIGNED_IN} It was signed in again once already since it was opened.`
+        ? RENEWAL_DID_NOT_HELP
         : `${NOT_SIGNED_IN} It was signed in again less than a minute ago.`,
     );
   };
