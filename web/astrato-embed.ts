@@ -176,6 +176,13 @@ const FALLBACK_TAB = 'astrato-dashboard';
 /** The shortest time between two automatic renewals, whatever the frame posts. */
 const RENEWAL_INTERVAL_MS = 60_000;
 
+/**
+ * How long a renewal may take, from the frame's message to the reloaded frame's `load` (the page's
+ * `getTicket`, the redemption, the reload): past it the state is `frame-signed-out`, with the
+ * fallback offered, and whatever the renewal still gets changes nothing.
+ */
+const RENEWAL_DEADLINE_MS = 60_000;
+
 const NOT_SIGNED_IN =
   'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.';
 
@@ -394,42 +401,67 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       ...withUser(state.user),
       canOpenTopLevel: false,
     });
-    let ticket: TicketUrls;
-    try {
-      ticket = await getTicket();
-    } catch (error) {
-      if (current !== generation) return;
-      const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
-      frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
-      return;
-    }
-    if (current !== generation) return;
-    signOutUrl = ticket.signOutUrl;
-    const redeemed = await redeem(ticket.redeemUrl);
-    if (redeemed.ok && isOtherUser(redeemed.user)) {
-      await refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
-      return;
-    }
-    if (current !== generation || !frame) return;
-    if (!redeemed.ok) {
+    // What the deadline reports: the step still under way when it passes.
+    let step: { readonly failure: EmbedFailure; readonly what: string } = {
+      failure: 'no-ticket',
+      what: 'no ticket for the dashboard',
+    };
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      if (current !== generation || state.status !== 'renewing') return;
+      renewedFrameLoading = false;
       frameSignedOut(
-        `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
-        redeemed.failure,
-        redeemed.httpStatus,
+        `The dashboard is not signed in and could not be renewed: ${step.what} within ${RENEWAL_DEADLINE_MS / 1000} s.`,
+        step.failure,
       );
-      return;
+    }, RENEWAL_DEADLINE_MS);
+    // Past the deadline, or a later call came: the rest of this renewal changes nothing.
+    const over = () => late || current !== generation;
+    try {
+      let ticket: TicketUrls;
+      try {
+        ticket = await getTicket();
+      } catch (error) {
+        if (over()) return;
+        const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
+        frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
+        return;
+      }
+      if (over()) return;
+      step = { failure: 'cors-or-network', what: 'the analytics sign-in did not answer' };
+      signOutUrl = ticket.signOutUrl;
+      const redeemed = await redeem(ticket.redeemUrl);
+      // Even past the deadline: that person's session is in the browser now.
+      if (redeemed.ok && isOtherUser(redeemed.user)) {
+        await refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
+        return;
+      }
+      if (over() || !frame) return;
+      if (!redeemed.ok) {
+        frameSignedOut(
+          `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
+          redeemed.failure,
+          redeemed.httpStatus,
+        );
+        return;
+      }
+      step = { failure: 'frame-not-signed-in', what: 'the dashboard did not load again' };
+      const { user } = redeemed;
+      const element = frame;
+      // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second
+      // frame. First to an empty page: the ended session's document is gone once that has loaded,
+      // so a "not signed in" it posted (or still had on its way) can never count against the renewal.
+      await navigateFrame(element, 'about:blank');
+      if (over() || frame !== element || state.status !== 'renewing') return;
+      renewedFrameLoading = true;
+      await navigateFrame(element, options.dashboardUrl);
+      if (over() || frame !== element) return;
+      renewedFrameLoading = false;
+      if (state.status === 'renewing') signedIn(user, true);
+    } finally {
+      clearTimeout(deadline);
     }
-    const { user } = redeemed;
-    const element = frame;
-    // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second frame.
-    // First to an empty page: the ended session's document is gone once that has loaded, so a
-    // "not signed in" it posted (or still had on its way) can never count against the renewal.
-    await navigateFrame(element, 'about:blank');
-    if (current !== generation || frame !== element || state.status !== 'renewing') return;
-    renewedFrameLoading = true;
-    await navigateFrame(element, options.dashboardUrl);
-    renewedFrameLoading = false;
-    if (current === generation && frame === element && state.status === 'renewing') signedIn(user, true);
   };
 
   /** Sends the frame to `url`; resolves on its `load` (never, if the frame is removed first). */

@@ -213,6 +213,57 @@ describe("what the ended session's page says while it is being renewed counts fo
   });
 });
 
+describe('a renewal that never finishes', () => {
+  it("the page's backend never answers: after 60 s (the page's clock) frame-signed-out, and a late ticket changes nothing", async () => {
+    const page = await world.browsers.open();
+    // The page's timers are Playwright's: the minute passes without waiting for it.
+    const installed = new Date('2026-12-02T09:00:00Z').getTime();
+    await page.clock.install({ time: installed });
+    await signIn(page, world.urls.demo, 'ken@example.com', ['sales']);
+    await openAnalytics(page, SETTLED);
+    expect(await frameStatus(page)).toBe('embedded');
+    const frame = await (await theOnlyFrame(page)).contentFrame();
+    if (!frame) throw new Error('the dashboard iframe has no frame');
+    const statuses = await recordStatuses(page);
+    const tickets = await ticketsIssued(world.urls.astrato);
+    const redemptions: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/auth/proxy/oem/ticket/')) redemptions.push(request.url());
+    });
+    // The page's backend hangs on the renewal's ticket.
+    const backend = await holdRequests(page, `${world.urls.demo}/api/embed-ticket`);
+    await signOutInAnotherTab(page);
+    // From now on the page's time moves only when the test moves it.
+    await page.clock.pauseAt(installed + 3_600_000);
+    // The app finds out on its next request and says so.
+    await frame.evaluate(() => window.parent.postMessage({ type: 'Astrato', message: '401Error' }, '*'));
+    await backend.held;
+    await waitForStatus(page, 'renewing', 'signing in again');
+
+    await page.clock.runFor(59_999);
+    expect(await frameStatus(page)).toBe('renewing');
+    await page.clock.runFor(1);
+    expect(await waitForStatus(page, 'frame-signed-out', 'could not be renewed')).toBe(
+      'The dashboard is not signed in and could not be renewed: no ticket for the dashboard within 60 s.',
+    );
+    expect(await page.getByTestId('frame-status').getAttribute('data-failure')).toBe('no-ticket');
+    expect(await page.getByTestId('cookie-fallback').isVisible()).toBe(true);
+    expect(await statuses()).toEqual(['renewing', 'frame-signed-out']);
+
+    // The backend answers at last: the helper has moved on, nothing is redeemed or reloaded.
+    const answered = page.waitForResponse(`${world.urls.demo}/api/embed-ticket`);
+    backend.release();
+    expect((await answered).status()).toBe(200);
+    // One more round trip of the page's, after which the late ticket has long been handed over.
+    await page.evaluate(() => fetch(window.location.href).then((response) => response.text()));
+    expect(await statuses()).toEqual(['renewing', 'frame-signed-out']);
+    expect(redemptions).toEqual([]);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
+    await theOnlyFrame(page);
+    await page.close();
+  });
+});
+
 describe('a renewal that cannot happen is reported, never repeated', () => {
   it('the broker refuses the second ticket: the state says so, and the frame stays the one frame', async () => {
     const page = await world.browsers.open();
