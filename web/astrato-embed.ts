@@ -32,10 +32,15 @@
  * What it can know against the real tenant: the redemption's HTTP outcome (or that the browser
  * refused it, without the reason: CORS and network errors look the same to a page), the user in
  * the redemption's answer when that answer names one (`email`), the frame's `load` event, and the
- * message the vendor's own sample listens for (`{type: 'Astrato', message: '401Error'}` posted by
- * the embedded app when it is not signed in). What it cannot know: who the frame is signed in as
- * (cross-origin), whether a cookie was stored (it is HttpOnly and on another site), or that the
- * frame is signed in at all if the tenant never posts that message.
+ * message the vendor's own sample listens for (`{type: 'Astrato', message: '401Error'}`). What it
+ * cannot know: who the frame is signed in as (cross-origin), whether a cookie was stored (it is
+ * HttpOnly and on another site), or that the frame is signed in at all if the tenant never posts
+ * that message.
+ *
+ * Stated assumptions (the vendor documents neither): that the embedded app posts that message when
+ * it is not signed in (an ended session included; the sample only listens for it), and that it
+ * posts it from the frame's own window with the origin of `dashboardUrl` (the helper acts on no
+ * other `event.source` or `event.origin`, so no other frame or site can make it spend tickets).
  *
  * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
  * @see github.com/astrato-io/astrato-oem-integration-example (the vendor's sample page)
@@ -499,6 +504,7 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     );
   };
 
+  // Assumed, not documented: the app posts from the frame's own window, with the dashboard's origin.
   const onMessage = (event: MessageEvent) => {
     if (!frame || event.source !== frame.contentWindow || event.origin !== dashboardOrigin) return;
     if (isNotSignedInMessage(event.data)) onNotSignedIn();
