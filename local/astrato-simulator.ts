@@ -30,17 +30,20 @@ import { handleSimControl, UnknownClientError } from './sim-control';
  * | `GET /auth/proxy/oem/ticket/{id}?embed` fetched by the page with `credentials: 'include'`, answers JSON | samples [2] [3] |
  * | `GET /auth/proxy/oem/ticket/{id}/embed` top-level, into the app UI | docs/design.md (the vendor's portal form) |
  * | `GET /auth/proxy/0/sign_out` ends the session | help page [1] |
- * | the embedded app posts `{type: 'Astrato', message: '401Error'}` to its parent when not signed in | sample [2] (listens for it) |
+ * | the parent page listens for `{type: 'Astrato', message: '401Error'}` from the embedded app (a fresh ticket, then a reload) | sample [2] |
  *
  * [1] https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
  * [2] github.com/astrato-io/astrato-oem-integration-example (src/templates/index.html, src/services/auth.js)
  * [3] github.com/astrato-io/oem-e2e-poc-public (www/pages/index.php)
  *
- * Stated assumption: credentialed CORS on the `?embed` form for the configured embedding origins
- * only (`embeddingOrigins`); the samples' cross-origin fetch implies it, no page spells it out.
+ * Stated assumptions: credentialed CORS on the `?embed` form for the configured embedding origins
+ * only (`embeddingOrigins`); the samples' cross-origin fetch implies it, no page spells it out. And
+ * the embedded app posting `401Error` to its parent (from its own window, with the embed link's
+ * origin) when it is not signed in: the sample only listens for it, no page says when it is posted.
  * Simulator-only (the product and the demo rely on none of it): the JSON shape of the `?embed`
  * answer and of its errors, the `/dashboard` page standing for the tenant's embed link, the pages'
- * wording, the cookie name, the sign-out page, fault injection and the `/__sim/` control API.
+ * wording, that a page without a session posts `401Error` once while it loads (never later), the
+ * cookie name, the sign-out page, fault injection and the `/__sim/` control API.
  */
 export type AstratoEndpoint = 'token' | 'setup' | 'ticket' | 'signOut' | 'dashboard';
 
@@ -71,7 +74,7 @@ export interface AstratoSimulatorOptions {
   sessionLifetimeSeconds?: number;
   /**
    * Origins (`scheme://host:port`) allowed to redeem with a credentialed `fetch` (the `?embed`
-   * form): the one stated assumption. @default none
+   * form): one of the stated assumptions. @default none
    */
   embeddingOrigins?: string[];
   /** Epoch ms. @default Date.now (a test moves it to make tokens and tickets expire) */
@@ -115,7 +118,10 @@ export interface AstratoSimulator {
 /** Name of the session cookie set by a ticket redemption (simulator-only: the vendor's is not documented). */
 export const ASTRATO_SESSION_COOKIE = 'astrato_session';
 
-/** What the embedded app posts to its parent when it is not signed in (from the vendor's sample). */
+/**
+ * What the vendor's sample page listens for from the embedded app. That the app posts it when it is
+ * not signed in is a stated assumption; that it does so once while a page loads is simulator-only.
+ */
 export const NOT_SIGNED_IN_MESSAGE = { type: 'Astrato', message: '401Error' } as const;
 
 interface AccessToken {
@@ -384,7 +390,8 @@ export async function startAstratoSimulator(opts: AstratoSimulatorOptions = {}):
         `${permissions}</main>`;
     } else {
       content = '<main data-testid="signed-out"><h1>Not signed in</h1><p>Not signed in.</p></main>';
-      // What the vendor's sample page listens for; a blocked third-party cookie looks the same.
+      // What the vendor's sample page listens for (posting it when not signed in: an assumption;
+      // once, while the page loads: simulator-only); a blocked third-party cookie looks the same.
       script = `<script>if(window.parent!==window){window.parent.postMessage(${scriptJson(NOT_SIGNED_IN_MESSAGE)},'*');}</script>`;
     }
     return sendHtml(res, 200, page('Astrato simulator', content + script), {

@@ -346,7 +346,7 @@ async function startDemo(
     connection: connection[0],
     groups: [...DEV_GROUPS, 'admins'],
   });
-  // The one stated assumption: the tenant allows the SaaS page's origins for credentialed CORS.
+  // One of the stated assumptions: the tenant allows the SaaS page's origins for credentialed CORS.
   astrato.setEmbeddingOrigins([demo.url, demo.crossSiteUrl]);
   return demo;
 }

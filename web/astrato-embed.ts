@@ -24,16 +24,23 @@
  *    `message` listener) when the page is done with it.
  *
  * Every step that waits (a redemption, a ticket, a sign-out) reports its outcome only if no later
- * call (`embed`, `openTopLevel`, `signOut`, `destroy`) came meanwhile: a redemption that ends after
- * `signOut()` never undoes the signed-out state.
+ * `embed`, `signOut` or `destroy` came meanwhile: a redemption that ends after `signOut()` never
+ * undoes the signed-out state. `openTopLevel` is not one of them: it leaves a step under way (a
+ * frame that is loading) alone, and only checks, after waiting for its own ticket, that none of
+ * those three came meanwhile.
  *
  * What it can know against the real tenant: the redemption's HTTP outcome (or that the browser
  * refused it, without the reason: CORS and network errors look the same to a page), the user in
  * the redemption's answer when that answer names one (`email`), the frame's `load` event, and the
- * message the vendor's own sample listens for (`{type: 'Astrato', message: '401Error'}` posted by
- * the embedded app when it is not signed in). What it cannot know: who the frame is signed in as
- * (cross-origin), whether a cookie was stored (it is HttpOnly and on another site), or that the
- * frame is signed in at all if the tenant never posts that message.
+ * message the vendor's own sample listens for (`{type: 'Astrato', message: '401Error'}`). What it
+ * cannot know: who the frame is signed in as (cross-origin), whether a cookie was stored (it is
+ * HttpOnly and on another site), or that the frame is signed in at all if the tenant never posts
+ * that message.
+ *
+ * Stated assumptions (the vendor documents neither): that the embedded app posts that message when
+ * it is not signed in (an ended session included; the sample only listens for it), and that it
+ * posts it from the frame's own window with the origin of `dashboardUrl` (the helper acts on no
+ * other `event.source` or `event.origin`, so no other frame or site can make it spend tickets).
  *
  * @see https://help.astrato.io/en/articles/9413603-auth-oem-api-web-ticket-authentication
  * @see github.com/astrato-io/astrato-oem-integration-example (the vendor's sample page)
@@ -145,7 +152,9 @@ export interface AstratoEmbed {
   readonly state: EmbedState;
   /**
    * Redeems the ticket with a credentialed fetch, then shows the dashboard frame. Resolves once
-   * the frame has loaded or a step failed; each call starts over, with its own renewal.
+   * the frame has loaded or a step failed, or, when a later `embed`, `signOut` or `destroy`
+   * removes the frame before it loaded, at once with the state of that moment; each call starts
+   * over, with its own renewal.
    */
   embed(ticket: TicketUrls): Promise<EmbedState>;
   /**
@@ -172,8 +181,21 @@ const FALLBACK_TAB = 'astrato-dashboard';
 /** The shortest time between two automatic renewals, whatever the frame posts. */
 const RENEWAL_INTERVAL_MS = 60_000;
 
+/**
+ * How long a renewal may take, from the frame's message to the reloaded frame's `load` (the page's
+ * `getTicket`, the redemption, the reload): past it the state is `frame-signed-out`, with the
+ * fallback offered, and whatever the renewal still gets changes nothing.
+ */
+const RENEWAL_DEADLINE_MS = 60_000;
+
 const NOT_SIGNED_IN =
   'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended.';
+
+/**
+ * Any "not signed in" after this embed's renewal reloaded the frame, during the reload or after its
+ * load: the helper cannot tell a renewal that did not hold from a session that ended again.
+ */
+const RENEWAL_DID_NOT_HELP = `${NOT_SIGNED_IN} Signing in again did not help (it was signed in again once already since it was opened).`;
 
 /** What the vendor's sample page listens for: the embedded app is not signed in. */
 function isNotSignedInMessage(data: unknown): boolean {
@@ -294,14 +316,19 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
   let frame: HTMLIFrameElement | undefined;
   let signOutUrl = options.signOutUrl;
   let usedFallback = false;
-  // Each call that starts something (embed, openTopLevel, signOut, destroy) takes the next number;
-  // a step that waited reports its outcome only if its number is still the latest.
+  // embed, signOut and destroy each take the next number; a step that waited reports its outcome
+  // only if its number is still the latest. openTopLevel takes none (it leaves a loading frame
+  // alone): it remembers the number it found and checks it after waiting for its ticket.
   let generation = 0;
   let destroyed = false;
   const renewals = new RenewalBudget();
   // While renewing, the frame still holds the ended session's document, which may keep posting
-  // "not signed in"; only a message after the reload says the renewal did not help.
+  // "not signed in" (in bursts) until it is gone; only a message from the document the renewal
+  // loads says the renewal did not help. True once that document is on its way, never before.
   let renewedFrameLoading = false;
+  // The promise of an embed() whose frame has not loaded yet: a frame removed before its load never
+  // loads, so removing it settles that promise (with the state of that moment) instead.
+  let settleEmbed: ((state: EmbedState) => void) | undefined;
 
   const set = (next: EmbedState): EmbedState => {
     state = next;
@@ -313,6 +340,9 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     frame?.remove();
     frame = undefined;
     renewedFrameLoading = false;
+    const settle = settleEmbed;
+    settleEmbed = undefined;
+    settle?.(state);
   };
 
   const withUser = (user: RedeemedUser | undefined) => (user ? { user } : {});
@@ -376,50 +406,81 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       ...withUser(state.user),
       canOpenTopLevel: false,
     });
-    let ticket: TicketUrls;
-    try {
-      ticket = await getTicket();
-    } catch (error) {
-      if (current !== generation) return;
-      const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
-      frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
-      return;
-    }
-    if (current !== generation) return;
-    signOutUrl = ticket.signOutUrl;
-    const redeemed = await redeem(ticket.redeemUrl);
-    if (redeemed.ok && isOtherUser(redeemed.user)) {
-      await refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
-      return;
-    }
-    if (current !== generation || !frame) return;
-    if (!redeemed.ok) {
+    // What the deadline reports: the step still under way when it passes.
+    let step: { readonly failure: EmbedFailure; readonly what: string } = {
+      failure: 'no-ticket',
+      what: 'no ticket for the dashboard',
+    };
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      if (current !== generation || state.status !== 'renewing') return;
+      renewedFrameLoading = false;
       frameSignedOut(
-        `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
-        redeemed.failure,
-        redeemed.httpStatus,
+        `The dashboard is not signed in and could not be renewed: ${step.what} within ${RENEWAL_DEADLINE_MS / 1000} s.`,
+        step.failure,
       );
-      return;
+    }, RENEWAL_DEADLINE_MS);
+    // Past the deadline, or a later call came: the rest of this renewal changes nothing.
+    const over = () => late || current !== generation;
+    try {
+      let ticket: TicketUrls;
+      try {
+        ticket = await getTicket();
+      } catch (error) {
+        if (over()) return;
+        const why = error instanceof Error ? error.message : 'no ticket for the dashboard';
+        frameSignedOut(`The dashboard is not signed in and could not be renewed: ${why}`, 'no-ticket');
+        return;
+      }
+      if (over()) return;
+      step = { failure: 'cors-or-network', what: 'the analytics sign-in did not answer' };
+      signOutUrl = ticket.signOutUrl;
+      const redeemed = await redeem(ticket.redeemUrl);
+      // Even past the deadline: that person's session is in the browser now.
+      if (redeemed.ok && isOtherUser(redeemed.user)) {
+        await refuseOtherUser(redeemed.user, ticket.signOutUrl, current);
+        return;
+      }
+      if (over() || !frame) return;
+      if (!redeemed.ok) {
+        frameSignedOut(
+          `The dashboard is not signed in and could not be renewed. ${redeemed.message}`,
+          redeemed.failure,
+          redeemed.httpStatus,
+        );
+        return;
+      }
+      step = { failure: 'frame-not-signed-in', what: 'the dashboard did not load again' };
+      const { user } = redeemed;
+      const element = frame;
+      // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second
+      // frame. First to an empty page: the ended session's document is gone once that has loaded,
+      // so a "not signed in" it posted (or still had on its way) can never count against the renewal.
+      await navigateFrame(element, 'about:blank');
+      if (over() || frame !== element || state.status !== 'renewing') return;
+      renewedFrameLoading = true;
+      await navigateFrame(element, options.dashboardUrl);
+      if (over() || frame !== element) return;
+      renewedFrameLoading = false;
+      if (state.status === 'renewing') signedIn(user, true);
+    } finally {
+      clearTimeout(deadline);
     }
-    const { user } = redeemed;
-    renewedFrameLoading = true;
-    frame.addEventListener(
-      'load',
-      () => {
-        renewedFrameLoading = false;
-        if (current === generation && state.status === 'renewing') signedIn(user, true);
-      },
-      { once: true },
-    );
-    // The same element navigates again, as the sample's `iframe.src = iframe.src`: no second frame.
-    frame.src = options.dashboardUrl;
   };
+
+  /** Sends the frame to `url`; resolves on its `load` (never, if the frame is removed first). */
+  const navigateFrame = (element: HTMLIFrameElement, url: string): Promise<void> =>
+    new Promise((resolve) => {
+      element.addEventListener('load', () => resolve(), { once: true });
+      element.src = url;
+    });
 
   const onNotSignedIn = () => {
     if (state.status === 'renewing') {
       if (renewedFrameLoading) {
         renewedFrameLoading = false;
-        frameSignedOut(`${NOT_SIGNED_IN} Signing in again did not help.`);
+        frameSignedOut(RENEWAL_DID_NOT_HELP);
       }
       return;
     }
@@ -434,13 +495,16 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
       void renew(options.getTicket, generation);
       return;
     }
+    // Spent for this embed only by a renewal that reloaded the frame (one that failed left the state
+    // frame-signed-out, which no message changes): this message comes from the reloaded frame.
     frameSignedOut(
       verdict === 'spent-for-this-embed'
-        ? `${NOT_SIGNED_IN} It was signed in again once already since it was opened.`
+        ? RENEWAL_DID_NOT_HELP
         : `${NOT_SIGNED_IN} It was signed in again less than a minute ago.`,
     );
   };
 
+  // Assumed, not documented: the app posts from the frame's own window, with the dashboard's origin.
   const onMessage = (event: MessageEvent) => {
     if (!frame || event.source !== frame.contentWindow || event.origin !== dashboardOrigin) return;
     if (isNotSignedInMessage(event.data)) onNotSignedIn();
@@ -454,24 +518,27 @@ export function createAstratoEmbed(options: AstratoEmbedOptions): AstratoEmbed {
     return generation;
   };
 
-  const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> =>
-    new Promise((resolve) => {
-      removeFrame();
+  const injectFrame = (user: RedeemedUser, current: number): Promise<EmbedState> => {
+    removeFrame();
+    return new Promise((resolve) => {
       const element = document.createElement('iframe');
       element.title = options.frameTitle ?? 'Analytics dashboard';
       element.addEventListener(
         'load',
         () => {
+          if (settleEmbed === resolve) settleEmbed = undefined;
           // A "not signed in" message arrives before load: it wins.
           if (current !== generation || state.status !== 'redeeming') return resolve(state);
           resolve(signedIn(user, false));
         },
         { once: true },
       );
+      settleEmbed = resolve;
       element.src = options.dashboardUrl;
       frame = element;
       options.container.replaceChildren(element);
     });
+  };
 
   return {
     get state() {

@@ -226,3 +226,52 @@ it('destroy() removes the frame and the message listener the helper added; the h
   });
   await page.close();
 });
+
+it.each(['signOut', 'destroy', 'embed'] as const)(
+  'embed() resolves when %s() removes its frame before the frame loaded, instead of never',
+  async (later) => {
+    const page = await pageOfDemoOrigin();
+    const first = await brokerTicket(`early-${later.toLowerCase()}@example.com`);
+    const second = await brokerTicket(`next-${later.toLowerCase()}@example.com`);
+    // The frame's document is held: the first embed's frame is there, not loaded.
+    const load = await holdRequests(page, `${world.urls.astrato}/dashboard`);
+    await page.evaluate(
+      ({ astrato, first }) => {
+        const createAstratoEmbed = (window as unknown as { createAstratoEmbed: Factory }).createAstratoEmbed;
+        const container = document.createElement('div');
+        document.body.append(container);
+        const helper = createAstratoEmbed({ container, dashboardUrl: `${astrato}/dashboard` });
+        Object.assign(window, { helper, container, embedding: helper.embed(first) });
+      },
+      { astrato: world.urls.astrato, first },
+    );
+    await load.held;
+    const outcome = await page.evaluate(
+      async ({ later, second }) => {
+        const w = window as unknown as {
+          helper: ReturnType<Factory>;
+          container: HTMLElement;
+          embedding: Promise<{ status: string; message: string }>;
+        };
+        const before = { ...w.helper.state };
+        const framesBefore = w.container.querySelectorAll('iframe').length;
+        if (later === 'destroy') w.helper.destroy();
+        else if (later === 'signOut') void w.helper.signOut();
+        else void w.helper.embed(second);
+        // Settled by then, or never: the removed frame has no load to wait for.
+        const settled = await Promise.race([
+          w.embedding,
+          new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 0)),
+        ]);
+        return { before, framesBefore, settled };
+      },
+      { later, second },
+    );
+    expect(outcome.framesBefore).toBe(1);
+    expect(outcome.before).toMatchObject({ status: 'redeeming', message: 'Loading the dashboard...' });
+    // The state of the moment the frame went: the later call's own outcome is its own promise's.
+    expect(outcome.settled).toEqual(outcome.before);
+    load.release();
+    await page.close();
+  },
+);

@@ -59,6 +59,24 @@ async function waitForStatus(page: Page, status: string, text: string): Promise<
   return (await page.getByTestId('frame-status').textContent()) ?? '';
 }
 
+/** Holds requests to `url` until `release()`; `held` resolves once one is waiting. */
+async function holdRequests(page: Page, url: string) {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let noteHeld: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    noteHeld = resolve;
+  });
+  await page.route(url, async (route) => {
+    noteHeld();
+    await released;
+    await route.continue();
+  });
+  return { held, release };
+}
+
 async function theOnlyFrame(page: Page): Promise<ElementHandle> {
   expect(await page.locator('[data-testid=analytics] iframe').count()).toBe(1);
   const iframe = await page.$('[data-testid=analytics] iframe');
@@ -106,8 +124,10 @@ describe('an embedded session that ends renews itself, once', () => {
     const tickets = await ticketsIssued(world.urls.astrato);
     await signOutInAnotherTab(page);
     await moveOnInDashboard(iframe);
-    expect(await waitForStatus(page, 'frame-signed-out', 'once already')).toBe(
-      'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended. It was signed in again once already since it was opened.',
+    // After this embed's renewal reloaded the frame, the helper cannot tell a session that ended
+    // again from a renewal that did not hold: either way signing in again did not help.
+    expect(await waitForStatus(page, 'frame-signed-out', 'did not help')).toBe(
+      'The dashboard is not signed in: this browser withholds the analytics cookie from the embedded frame (third-party cookies blocked), or the session ended. Signing in again did not help (it was signed in again once already since it was opened).',
     );
     expect(await ticketsIssued(world.urls.astrato)).toBe(tickets);
     await frameOf(page).getByTestId('signed-out').waitFor();
@@ -132,6 +152,115 @@ describe('an embedded session that ends renews itself, once', () => {
     await waitForStatus(page, 'embedded', 'Signed in to analytics again as frank@example.com.');
     expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
     expect(await frameOf(page).getByTestId('email').textContent()).toBe('frank@example.com');
+  });
+});
+
+describe("what the ended session's page says while it is being renewed counts for nothing", () => {
+  it('it keeps posting "not signed in" until it is gone: the renewal still ends signed in', async () => {
+    const page = await world.browsers.open();
+    await signIn(page, world.urls.demo, 'judy@example.com', ['sales']);
+    await openAnalytics(page, SETTLED);
+    expect(await frameStatus(page)).toBe('embedded');
+    const iframe = await theOnlyFrame(page);
+    const frame = await iframe.contentFrame();
+    if (!frame) throw new Error('the dashboard iframe has no frame');
+    const statuses = await recordStatuses(page);
+    const tickets = await ticketsIssued(world.urls.astrato);
+    // Every 401Error the page receives from the frame, counted by the page itself.
+    await page.evaluate(() => {
+      const seen = { count: 0 };
+      Object.assign(window, { notSignedInSeen: seen });
+      window.addEventListener('message', (event) => {
+        if ((event.data as { message?: unknown } | null)?.message === '401Error') seen.count += 1;
+      });
+    });
+    // The renewal's reload of the dashboard is held: the ended session's page has all the time it
+    // needs to speak while the renewed one is on its way.
+    const reload = await holdRequests(page, `${world.urls.astrato}/dashboard`);
+    await signOutInAnotherTab(page);
+    // The app finds out on its next request and says so, again and again, for as long as its page
+    // lives (the vendor's sample debounces this message: it comes in bursts).
+    await frame.evaluate(() => {
+      const post = () => window.parent.postMessage({ type: 'Astrato', message: '401Error' }, '*');
+      Object.assign(window, { postingNotSignedIn: setInterval(post, 20) });
+      post();
+    });
+    await reload.held;
+    // Whatever the helper did with the frame before asking for the dashboard again: if the ended
+    // session's page is still there, its messages reach the page before the reload goes on.
+    if (await frame.evaluate(() => 'postingNotSignedIn' in window)) {
+      const before = await page.evaluate(
+        () => (window as unknown as { notSignedInSeen: { count: number } }).notSignedInSeen.count,
+      );
+      await page.waitForFunction(
+        (count) =>
+          (window as unknown as { notSignedInSeen: { count: number } }).notSignedInSeen.count >= count + 2,
+        before,
+      );
+    }
+    reload.release();
+    expect(await waitForStatus(page, 'embedded', 'again')).toBe(
+      'Signed in to analytics again as judy@example.com.',
+    );
+    await frameOf(page).getByTestId('dashboard').waitFor();
+    expect(await frameOf(page).getByTestId('email').textContent()).toBe('judy@example.com');
+    expect(await frameStatus(page)).toBe('embedded');
+    expect(await statuses()).toEqual(['renewing', 'embedded']);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
+    expect(await iframe.evaluate((element) => element.isConnected)).toBe(true);
+    await theOnlyFrame(page);
+    await page.close();
+  });
+});
+
+describe('a renewal that never finishes', () => {
+  it("the page's backend never answers: after 60 s (the page's clock) frame-signed-out, and a late ticket changes nothing", async () => {
+    const page = await world.browsers.open();
+    // The page's timers are Playwright's: the minute passes without waiting for it.
+    const installed = new Date('2026-12-02T09:00:00Z').getTime();
+    await page.clock.install({ time: installed });
+    await signIn(page, world.urls.demo, 'ken@example.com', ['sales']);
+    await openAnalytics(page, SETTLED);
+    expect(await frameStatus(page)).toBe('embedded');
+    const frame = await (await theOnlyFrame(page)).contentFrame();
+    if (!frame) throw new Error('the dashboard iframe has no frame');
+    const statuses = await recordStatuses(page);
+    const tickets = await ticketsIssued(world.urls.astrato);
+    const redemptions: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/auth/proxy/oem/ticket/')) redemptions.push(request.url());
+    });
+    // The page's backend hangs on the renewal's ticket.
+    const backend = await holdRequests(page, `${world.urls.demo}/api/embed-ticket`);
+    await signOutInAnotherTab(page);
+    // From now on the page's time moves only when the test moves it.
+    await page.clock.pauseAt(installed + 3_600_000);
+    // The app finds out on its next request and says so.
+    await frame.evaluate(() => window.parent.postMessage({ type: 'Astrato', message: '401Error' }, '*'));
+    await backend.held;
+    await waitForStatus(page, 'renewing', 'signing in again');
+
+    await page.clock.runFor(59_999);
+    expect(await frameStatus(page)).toBe('renewing');
+    await page.clock.runFor(1);
+    expect(await waitForStatus(page, 'frame-signed-out', 'could not be renewed')).toBe(
+      'The dashboard is not signed in and could not be renewed: no ticket for the dashboard within 60 s.',
+    );
+    expect(await page.getByTestId('frame-status').getAttribute('data-failure')).toBe('no-ticket');
+    expect(await page.getByTestId('cookie-fallback').isVisible()).toBe(true);
+    expect(await statuses()).toEqual(['renewing', 'frame-signed-out']);
+
+    // The backend answers at last: the helper has moved on, nothing is redeemed or reloaded.
+    const answered = page.waitForResponse(`${world.urls.demo}/api/embed-ticket`);
+    backend.release();
+    expect((await answered).status()).toBe(200);
+    // One more round trip of the page's, after which the late ticket has long been handed over.
+    await page.evaluate(() => fetch(window.location.href).then((response) => response.text()));
+    expect(await statuses()).toEqual(['renewing', 'frame-signed-out']);
+    expect(redemptions).toEqual([]);
+    expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 1);
+    await theOnlyFrame(page);
+    await page.close();
   });
 });
 
@@ -216,8 +345,9 @@ describe('a renewal that cannot happen is reported, never repeated', () => {
     const statuses = await recordStatuses(page);
     await openAnalytics(page, ['frame-signed-out', 'redeem-failed']);
     expect(await statuses()).toEqual(['redeeming', 'embedded', 'renewing', 'embedded', 'frame-signed-out']);
+    // The reloaded frame still says it is not signed in (after its load): the renewal did not help.
     expect(await page.getByTestId('frame-status').textContent()).toContain(
-      'third-party cookies blocked), or the session ended. It was signed in again once already',
+      'third-party cookies blocked), or the session ended. Signing in again did not help (it was signed in again once already',
     );
     expect(await ticketsIssued(world.urls.astrato)).toBe(tickets + 2);
     await theOnlyFrame(page);

@@ -47,9 +47,17 @@ export interface LocalStack {
   readonly devKey: string;
 }
 
+/**
+ * The stack's output with every caller key's secret part removed (the key id stays, as the broker
+ * logs it): the banner prints the full development key, and an error message ends up in CI logs.
+ */
+export function withoutCallerKeys(output: string): string {
+  return output.replace(/\btb_([A-Za-z0-9]{16})_[A-Za-z0-9_-]+/g, 'tb_$1_[redacted]');
+}
+
 function field(banner: string, label: string): string {
   const match = new RegExp(`^\\s+${label}\\s+(\\S+)`, 'm').exec(banner);
-  if (!match?.[1]) throw new Error(`no "${label}" in the banner:\n${banner}`);
+  if (!match?.[1]) throw new Error(`no "${label}" in the banner:\n${withoutCallerKeys(banner)}`);
   return match[1].replace(/\/$/, '');
 }
 
@@ -104,7 +112,9 @@ export async function stopLocalStack(stack: LocalStack | undefined): Promise<voi
   ]);
   if (code === 'timeout') {
     child.kill('SIGKILL');
-    throw new Error(`the local stack did not stop on SIGINT; output:\n${stack.child.output()}`);
+    throw new Error(
+      `the local stack did not stop on SIGINT; output:\n${withoutCallerKeys(stack.child.output())}`,
+    );
   }
   expect(code).toBe(0);
   for (const url of [stack.urls.demo, stack.urls.api, stack.urls.astrato])

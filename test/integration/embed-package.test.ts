@@ -186,6 +186,8 @@ describe(`${EMBED_PACKAGE_NAME} as a consumer installs it`, () => {
     });
     expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/);
     expect(typeof manifest.license).toBe('string');
+    // An accidental `npm publish` never makes it public.
+    expect(manifest.publishConfig).toEqual({ access: 'restricted' });
     for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundleDependencies']) {
       expect(manifest[field]).toBeUndefined();
     }
