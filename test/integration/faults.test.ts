@@ -621,6 +621,75 @@ describe('dependencies that accept the connection and never answer (black holes)
     }
   }, 60_000);
 
+  it('Astrato’s m2m token endpoint: the ticket ends in its deadline with 504, no lease left', async () => {
+    const hole = await startBlackHole();
+    try {
+      const config = structuredClone(stack.config);
+      const astrato = config.connections.astrato;
+      if (astrato?.kind !== 'astrato-oem') throw new Error('unexpected configuration');
+      Object.assign(astrato, { baseUrl: hole.url, timeoutMs: 1000 });
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
+      const api = apiContainer(systemClock, stack.environmentWith(config, 'm2m-hole'));
+      expect(await statusOf(api(ticketEvent(key), lambdaContext()))).toEqual({
+        status: 504,
+        code: 'upstream_unavailable',
+      });
+      // It asked the token endpoint, and never got as far as /oem/setup.
+      const asked = hole.received().join('\n');
+      expect(asked).toContain('/auth/proxy/m2m/token');
+      expect(asked).not.toContain('/oem/setup');
+      await expectConsistent();
+    } finally {
+      await hole.stop();
+    }
+  }, 60_000);
+
+  it('a probe URL: the refresher records probe_failed for its connection and renews the others', async () => {
+    const hole = await startBlackHole();
+    try {
+      const config = structuredClone(stack.config);
+      const oms = config.connections.oms;
+      if (oms?.kind !== 'oauth2-client-credentials') throw new Error('unexpected configuration');
+      Object.assign(oms, { probeUrl: `${hole.url}/oms-api/orders`, timeoutMs: 1000 });
+      const env = stack.environmentWith(config, 'probe-hole');
+      const refresh = refresherFunction(
+        createRefresherRuntime(
+          readRuntimeEnvironment({ ...env, [ENV.serviceName]: SERVICE_NAMES.refreshTokens }),
+        ),
+      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 20_000)).catch(() => undefined);
+      expect(hole.received().join('\n')).toContain('GET /oms-api/orders');
+      const status = await items();
+      expect(status.find((item) => item.pk === 'status#oms')).toMatchObject({
+        ok: false,
+        error: 'probe_failed',
+      });
+      expect(status.find((item) => item.pk === 'status#astrato')).toMatchObject({ ok: true });
+      await expectConsistent();
+    } finally {
+      await hole.stop();
+    }
+  }, 60_000);
+
+  it('DynamoDB under the refresher: the run ends within its deadline, failed, and nothing is left half-done', async () => {
+    await withTableHanging(async (hole) => {
+      const refresh = refresherFunction(
+        createRefresherRuntime(readRuntimeEnvironment(stack.environment(SERVICE_NAMES.refreshTokens))),
+      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      // A short invocation: the SDK's own timeouts and retries alone would outlast it.
+      const outcome = await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 5_000)).then(
+        () => 'completed',
+        (error: Error) => error.name,
+      );
+      expect(outcome).toBe('RefreshIncompleteError');
+      expect(hole.requests()).toBeGreaterThan(0);
+    });
+    // The table back: no lease left behind by the run that could not reach it.
+    await expectConsistent();
+  }, 60_000);
+
   it('/oem/setup: the ticket ends in its deadline with 504, no lease left', async () => {
     const hostile = await startHostileUpstream();
     try {
