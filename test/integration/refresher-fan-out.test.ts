@@ -126,6 +126,30 @@ describe('bounded fan-out', () => {
     for (const host of hosts) expect(peakWhileOthersBusy[host]).toBe(4);
   });
 
+  it('a deployment’s 200 connections on 4 hosts: all renewed in one run at 8 at a time, then all fresh with no secret read', async () => {
+    const recorder = inFlightRecorder();
+    const fleet = await startFleet({
+      keycloakHosts: [50, 50, 50, 50],
+      refresh: { concurrency: 8 },
+      onInFlight: recorder.onInFlight,
+    });
+    // The usual order of things: a token endpoint takes a while, so requests overlap.
+    for (const sim of fleet.keycloaks) sim.faults.set('token', { latencyMs: 20 });
+    const handler = refresherFunction(refresherRuntimeOf(fleet));
+    const run = async () => {
+      const reads = fleet.secretReads();
+      const summary = await handler(scheduledEvent(), lambdaContext('refresh-tokens', 50_000));
+      return { summary, reads: fleet.secretReads() - reads };
+    };
+    const cold = await run();
+    expect(cold.summary).toMatchObject({ renewed: 200, fresh: 0, failed: 0, notReached: [] });
+    expect(cold.reads).toBe(200);
+    expect(recorder.replay({}).peak).toBe(8);
+    const warm = await run();
+    expect(warm.summary).toMatchObject({ renewed: 0, fresh: 200, failed: 0, notReached: [] });
+    expect(warm.reads).toBe(0);
+  }, 60_000);
+
   it('the setting is the bound whatever it is: 1 and 3', async () => {
     for (const concurrency of [1, 3]) {
       const recorder = inFlightRecorder();
@@ -188,7 +212,17 @@ describe('bounded fan-out', () => {
   it('one slot and a hanging connection: it holds the slot until its own deadline, then the others all run', async () => {
     const hole = await startBlackHole();
     try {
-      const fleet = await startFleet({ keycloakHosts: [1, 6], refresh: { concurrency: 1 } });
+      // With one slot, no other token request opens while the hanging one holds its connection.
+      const heldWhenOthersOpened: number[] = [];
+      const recorder = inFlightRecorder();
+      const fleet = await startFleet({
+        keycloakHosts: [1, 6],
+        refresh: { concurrency: 1 },
+        onInFlight: (host, endpoint, change) => {
+          if (endpoint === 'token' && change === 1) heldWhenOthersOpened.push(hole.openConnections());
+          recorder.onInFlight(host, endpoint, change);
+        },
+      });
       const [hanging] = fleet.ids();
       (fleet.config.connections as Record<string, unknown>)[hanging as string] = {
         ...fleet.connection(hanging as string),
@@ -197,6 +231,8 @@ describe('bounded fan-out', () => {
       const { refresher } = refresherOver(fleet, { connectionBudgetMs: () => 300 });
       const summary = await runWithin(refresher);
       expect(hole.requests()).toBeGreaterThanOrEqual(1);
+      expect(heldWhenOthersOpened).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(recorder.replay({}).peak).toBe(1);
       expect(summary.notReached).toEqual([]);
       expect(summary.renewed).toBe(6);
       expect(summary.results.find((result) => result.connection === hanging)).toMatchObject({
@@ -218,9 +254,10 @@ describe('bounded fan-out', () => {
         ...fleet.connection(hanging as string),
         tokenUrl: `${hole.url}/realms/x/protocol/openid-connect/token`,
       };
-      // The hanging connection is started when its host's turn comes; its own deadline (10 s)
-      // is past the run's, so it holds the one slot until the run's refresh work must end.
-      const { refresher, status } = refresherOver(fleet);
+      // The hanging connection is started when its host's turn comes; its own deadline (a minute
+      // here, whatever the retry policy) is past the run's, so it holds the one slot until the run's
+      // refresh work must end.
+      const { refresher, status } = refresherOver(fleet, { connectionBudgetMs: () => 60_000 });
       const mark = output.lines().length;
       const summary = await runWithin(refresher, 3_000);
       expect(summary.notReached.length).toBeGreaterThan(0);

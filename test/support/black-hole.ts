@@ -14,6 +14,8 @@ export interface BlackHole {
   requests(): number;
   /** Everything received so far, per connection, as text. */
   received(): string[];
+  /** Connections held open now (a client that gives up closes its own). */
+  openConnections(): number;
   /** Resolves once at least `count` requests have arrived. */
   waitForRequests(count: number): Promise<void>;
   /** Destroys every held connection and closes the listener. */
@@ -61,6 +63,7 @@ export async function startBlackHole(port = 0): Promise<BlackHole> {
     port: bound,
     requests,
     received: () => [...texts],
+    openConnections: () => sockets.size,
     waitForRequests: (count) =>
       requests() >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve })),
     stop() {
