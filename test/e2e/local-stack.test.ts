@@ -410,6 +410,7 @@ describe('npm start', () => {
 
     it('by default: nothing before the banner, then one short line per request and per refresher run', async () => {
       const { stack, banner, key, keyId, status } = await startAndIssueTicket(['--refresh-interval', '1']);
+      let openAfterStop: number[] = [];
       try {
         expect(beforeBanner(banner).trim()).toBe('');
         expect(status).toBe(201);
@@ -437,8 +438,10 @@ describe('npm start', () => {
         expect(lines.filter((line) => line.includes('{') || line.includes('\x1b['))).toEqual([]);
         expect(lines.join('\n')).not.toContain(key);
       } finally {
-        expect(await interruptAndListOpenPorts(stack, banner)).toEqual([]);
+        openAfterStop = await interruptAndListOpenPorts(stack, banner);
       }
+      // After the try, so that a failure inside it is the one reported.
+      expect(openAfterStop).toEqual([]);
     }, 90_000);
 
     it('--json-logs: the same events as the JSON objects Lambda prints, after the banner', async () => {
@@ -447,6 +450,7 @@ describe('npm start', () => {
         '--refresh-interval',
         '1',
       ]);
+      let openAfterStop: number[] = [];
       try {
         expect(beforeBanner(banner).trim()).toBe('');
         expect(status).toBe(201);
@@ -502,8 +506,10 @@ describe('npm start', () => {
         expect(linesAfterBanner(stack.output()).filter((line) => SHORT_LINE.test(line))).toEqual([]);
         expect(linesAfterBanner(stack.output()).join('\n')).not.toContain(key);
       } finally {
-        expect(await interruptAndListOpenPorts(stack, banner)).toEqual([]);
+        openAfterStop = await interruptAndListOpenPorts(stack, banner);
       }
+      // After the try, so that a failure inside it is the one reported.
+      expect(openAfterStop).toEqual([]);
     }, 90_000);
   });
 });

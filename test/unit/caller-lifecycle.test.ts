@@ -250,6 +250,20 @@ describe('source networks', () => {
 });
 
 describe('last use: at most one write per key per interval per environment', () => {
+  it('the interval is exactly 5 minutes: no write at 299,999 ms after the last, one at 300,000 ms', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryLastUseStore();
+    const recorder = new LastUseRecorder({ store, clock, log: silent });
+    await recorder.touch('KEYA', noDeadline);
+    expect(store.writes).toBe(1);
+    clock.advance(299_999);
+    await recorder.touch('KEYA', noDeadline);
+    expect(store.writes).toBe(1);
+    clock.advance(1);
+    await recorder.touch('KEYA', noDeadline);
+    expect(store.writes).toBe(2);
+  });
+
   it('writes on first use, then not again until 5 minutes later, whatever the traffic', async () => {
     const clock = new ManualClock();
     const store = new MemoryLastUseStore();
