@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningChild, startChild } from '../support/child-process';
 import { eventually } from '../support/eventually';
+import { writeOrdersConfig } from '../support/local-config';
 
 /**
  * `npm start` as a user runs it: the entry point as a child process, its banner, a ticket issued
@@ -293,24 +294,12 @@ describe('npm start', () => {
 
   it('with no astrato connection: a token example instead of a ticket one, the demo off, callers as printed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-tokens-only-'));
-    const config = join(dir, 'tokens-only.json');
-    const secrets = join(dir, 'secrets.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        connections: {
-          orders: {
-            kind: 'oauth2-client-credentials',
-            // Nothing listens there: the refresher fails at start, which the banner does not hide.
-            tokenUrl: 'http://127.0.0.1:9/realms/x/protocol/openid-connect/token',
-            clientAuth: 'client_secret_post',
-            secretId: 'orders/client',
-            vendable: true,
-          },
-        },
-      }),
+    // Nothing listens at the token URL: the refresher fails at start, which the banner does not hide.
+    const { configPath: config, secretsPath: secrets } = writeOrdersConfig(
+      dir,
+      'http://127.0.0.1:9/realms/x/protocol/openid-connect/token',
+      { clientId: 'c', clientSecret: 's' },
     );
-    writeFileSync(secrets, JSON.stringify({ 'orders/client': { clientId: 'c', clientSecret: 's' } }));
     try {
       const stack = await start({ TICKET_BROKER_CONFIG: config, TICKET_BROKER_SECRETS: secrets });
       try {

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PORTS, type LocalStack, SIMULATOR_CLIENTS, startLocalStack } from '../../local/stack';
+import { writeOrdersConfig } from '../support/local-config';
 import { OutputCapture } from '../support/log-capture';
 
 /**
@@ -39,23 +40,7 @@ it('a second local stack in one process serves its own configuration', async () 
   const first = await startLocalStack({ ports: ephemeral, refreshIntervalMs: 3_600_000 });
   stacks.push(first);
   // The second runs another configuration: one connection, `orders`, unknown to the first.
-  const configPath = join(dir, 'orders.json');
-  const secretsPath = join(dir, 'orders-secrets.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      connections: {
-        orders: {
-          kind: 'oauth2-client-credentials',
-          tokenUrl: first.urls.keycloakToken,
-          clientAuth: 'client_secret_post',
-          secretId: 'orders/client',
-          vendable: true,
-        },
-      },
-    }),
-  );
-  writeFileSync(secretsPath, JSON.stringify({ 'orders/client': SIMULATOR_CLIENTS.oms }));
+  const { configPath, secretsPath } = writeOrdersConfig(dir, first.urls.keycloakToken, SIMULATOR_CLIENTS.oms);
   const second = await startLocalStack({
     ports: ephemeral,
     refreshIntervalMs: 3_600_000,
