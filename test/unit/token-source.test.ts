@@ -246,11 +246,15 @@ describe('TokenSource degraded (table unavailable)', () => {
       new Promise((resolve, reject) => {
         answer = () => read(connection).then(resolve, reject);
       });
-    const rechecking = source.get('astrato');
+    let recheckSettled = false;
+    const rechecking = source.get('astrato').finally(() => {
+      recheckSettled = true;
+    });
     const others = await Promise.all(Array.from({ length: 5 }, () => source.get('astrato')));
     // They completed while the re-check is still pending, with the token held in memory.
     expect(others).toEqual(Array(5).fill({ token, origin: 'l1' }));
     expect(answer).toBeDefined();
+    expect(recheckSettled).toBe(false);
     answer?.();
     await expect(rechecking).resolves.toMatchObject({ token });
     expect(provider.requests).toHaveLength(1);
