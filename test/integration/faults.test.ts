@@ -404,11 +404,18 @@ describe('rotation while traffic runs', () => {
         }
       }
     })();
-    await traffic;
-    expect(results).toEqual(Array.from({ length: 40 }, () => 201));
-    const token = (await items()).find((item) => item.pk === 'token#astrato');
-    expect(token?.secretVersion).toBe(rotatedVersion);
-    await expectConsistent();
+    try {
+      await traffic;
+      expect(results).toEqual(Array.from({ length: 40 }, () => 201));
+      const token = (await items()).find((item) => item.pk === 'token#astrato');
+      expect(token?.secretVersion).toBe(rotatedVersion);
+      await expectConsistent();
+    } finally {
+      // Back to the credentials the stack started with, at the partner and in the secret: the tests
+      // after this one (a restarted Secrets Manager is seeded with them) expect them.
+      stack.astrato.rotateClientSecret(ASTRATO_CLIENT.clientId, ASTRATO_CLIENT.clientSecret);
+      stack.secretsManager.putSecret('ticket-broker/astrato', JSON.stringify(ASTRATO_CLIENT));
+    }
   });
 });
 
@@ -433,6 +440,37 @@ describe('dependencies that accept the connection and never answer (black holes)
   async function statusOf(call: Promise<{ statusCode?: number; body?: string }>) {
     const result = await call;
     return { status: result.statusCode, code: (JSON.parse(result.body ?? '{}') as { code?: string }).code };
+  }
+
+  /** A black hole for the test, stopped after it. */
+  async function withBlackHole(test: (hole: BlackHole) => Promise<void>): Promise<void> {
+    const hole = await startBlackHole();
+    try {
+      await test(hole);
+    } finally {
+      await hole.stop();
+    }
+  }
+
+  /** The refresher as a new container runs it, with the configuration `env` points at. */
+  const refresherContainer = (env: NodeJS.ProcessEnv) =>
+    refresherFunction(
+      createRefresherRuntime(
+        readRuntimeEnvironment({ ...env, [ENV.serviceName]: SERVICE_NAMES.refreshTokens }),
+      ),
+    ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+
+  /** An environment whose configuration is the stack's with one connection's settings changed. */
+  function withConnectionChanged(
+    connection: 'astrato' | 'oms',
+    changes: Record<string, unknown>,
+    name: string,
+  ) {
+    const config = structuredClone(stack.config);
+    const settings = config.connections[connection];
+    if (!settings) throw new Error(`no connection ${connection}`);
+    Object.assign(settings, changes);
+    return stack.environmentWith(config, name);
   }
 
   /** Takes DynamoDB's place on its port (where every client points) for the test, then brings it back. */
@@ -536,9 +574,7 @@ describe('dependencies that accept the connection and never answer (black holes)
         }),
       );
     await withSecretsHanging(async (hole) => {
-      const refresh = refresherFunction(
-        createRefresherRuntime(readRuntimeEnvironment(stack.environment(SERVICE_NAMES.refreshTokens))),
-      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      const refresh = refresherContainer(stack.environment());
       // A short invocation: the SDK's own timeouts alone would outlast it.
       const outcome = await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 5_000)).then(
         () => 'completed',
@@ -580,13 +616,12 @@ describe('dependencies that accept the connection and never answer (black holes)
   }, 30_000);
 
   it('a token endpoint: the request ends in its deadline with 504; the refresher records upstream_timeout', async () => {
-    const hole = await startBlackHole();
-    try {
-      const config = structuredClone(stack.config);
-      const oms = config.connections.oms;
-      if (oms?.kind !== 'oauth2-client-credentials') throw new Error('unexpected configuration');
-      Object.assign(oms, { tokenUrl: `${hole.url}/realms/x/protocol/openid-connect/token`, timeoutMs: 1000 });
-      const env = stack.environmentWith(config, 'token-hole');
+    await withBlackHole(async (hole) => {
+      const env = withConnectionChanged(
+        'oms',
+        { tokenUrl: `${hole.url}/realms/x/protocol/openid-connect/token`, timeoutMs: 1000 },
+        'token-hole',
+      );
       await stack
         .documentClient()
         .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#oms' } }));
@@ -604,34 +639,27 @@ describe('dependencies that accept the connection and never answer (black holes)
         code: 'upstream_unavailable',
       });
       expect(hole.requests()).toBeGreaterThan(0);
-      const refresh = refresherFunction(
-        createRefresherRuntime(
-          readRuntimeEnvironment({ ...env, [ENV.serviceName]: SERVICE_NAMES.refreshTokens }),
-        ),
-      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
-      await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 6_000)).catch(() => undefined);
+      await refresherContainer(env)(scheduledEvent(), lambdaContext('refresh-tokens', 6_000)).catch(
+        () => undefined,
+      );
       expect((await items()).find((item) => item.pk === 'status#oms')).toMatchObject({
         ok: false,
         error: 'upstream_unavailable',
         cause: 'upstream_timeout',
       });
       await expectConsistent();
-    } finally {
-      await hole.stop();
-    }
+    });
   }, 60_000);
 
   it('Astrato’s m2m token endpoint: the ticket ends in its deadline with 504, no lease left', async () => {
-    const hole = await startBlackHole();
-    try {
-      const config = structuredClone(stack.config);
-      const astrato = config.connections.astrato;
-      if (astrato?.kind !== 'astrato-oem') throw new Error('unexpected configuration');
-      Object.assign(astrato, { baseUrl: hole.url, timeoutMs: 1000 });
+    await withBlackHole(async (hole) => {
       await stack
         .documentClient()
         .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
-      const api = apiContainer(systemClock, stack.environmentWith(config, 'm2m-hole'));
+      const api = apiContainer(
+        systemClock,
+        withConnectionChanged('astrato', { baseUrl: hole.url, timeoutMs: 1000 }, 'm2m-hole'),
+      );
       expect(await statusOf(api(ticketEvent(key), lambdaContext()))).toEqual({
         status: 504,
         code: 'upstream_unavailable',
@@ -641,25 +669,19 @@ describe('dependencies that accept the connection and never answer (black holes)
       expect(asked).toContain('/auth/proxy/m2m/token');
       expect(asked).not.toContain('/oem/setup');
       await expectConsistent();
-    } finally {
-      await hole.stop();
-    }
+    });
   }, 60_000);
 
   it('a probe URL: the refresher records probe_failed for its connection and renews the others', async () => {
-    const hole = await startBlackHole();
-    try {
-      const config = structuredClone(stack.config);
-      const oms = config.connections.oms;
-      if (oms?.kind !== 'oauth2-client-credentials') throw new Error('unexpected configuration');
-      Object.assign(oms, { probeUrl: `${hole.url}/oms-api/orders`, timeoutMs: 1000 });
-      const env = stack.environmentWith(config, 'probe-hole');
-      const refresh = refresherFunction(
-        createRefresherRuntime(
-          readRuntimeEnvironment({ ...env, [ENV.serviceName]: SERVICE_NAMES.refreshTokens }),
-        ),
-      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
-      await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 20_000)).catch(() => undefined);
+    await withBlackHole(async (hole) => {
+      const env = withConnectionChanged(
+        'oms',
+        { probeUrl: `${hole.url}/oms-api/orders`, timeoutMs: 1000 },
+        'probe-hole',
+      );
+      await refresherContainer(env)(scheduledEvent(), lambdaContext('refresh-tokens', 20_000)).catch(
+        () => undefined,
+      );
       expect(hole.received().join('\n')).toContain('GET /oms-api/orders');
       const status = await items();
       expect(status.find((item) => item.pk === 'status#oms')).toMatchObject({
@@ -668,16 +690,12 @@ describe('dependencies that accept the connection and never answer (black holes)
       });
       expect(status.find((item) => item.pk === 'status#astrato')).toMatchObject({ ok: true });
       await expectConsistent();
-    } finally {
-      await hole.stop();
-    }
+    });
   }, 60_000);
 
   it('DynamoDB under the refresher: the run ends within its deadline, failed, and nothing is left half-done', async () => {
     await withTableHanging(async (hole) => {
-      const refresh = refresherFunction(
-        createRefresherRuntime(readRuntimeEnvironment(stack.environment(SERVICE_NAMES.refreshTokens))),
-      ) as unknown as (event: unknown, context: Context) => Promise<unknown>;
+      const refresh = refresherContainer(stack.environment());
       // A short invocation: the SDK's own timeouts and retries alone would outlast it.
       const outcome = await refresh(scheduledEvent(), lambdaContext('refresh-tokens', 5_000)).then(
         () => 'completed',
