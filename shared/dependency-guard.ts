@@ -35,10 +35,18 @@ const THROTTLING = new Set([
 ]);
 
 /**
+ * Whether a call ended because its caller aborted it (its deadline passed): the SDK's `AbortError`,
+ * or any failure once the call's own signal has aborted. Such a call says nothing either way about
+ * the dependency: the time left may have been short.
+ */
+export function isAbortedCall(error: unknown, signal?: AbortSignal): boolean {
+  return signal?.aborted === true || (error as { name?: unknown } | undefined)?.name === 'AbortError';
+}
+
+/**
  * Whether a failed call says the dependency is unavailable: no answer (network error, an SDK
  * timeout), a 5xx or throttling. An answer of the service's own (a failed condition, a missing
- * secret, 4xx) means it is up. A call the caller aborted (its deadline passed) says nothing
- * either way: the time left may have been short.
+ * secret, 4xx) means it is up. A call the caller aborted ({@link isAbortedCall}) is neither.
  */
 export function isUnavailability(error: unknown): boolean {
   const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
@@ -68,7 +76,9 @@ export interface DependencyGuardOptions {
  *   back-off period (1 s, doubling per failed probe up to 10 s); meanwhile every call fails at once
  *   with {@link DependencyUnavailableError}, without I/O;
  * - after the back-off, **one** call at a time probes it; the others still fail at once, never
- *   waiting for the probe. A probe that succeeds brings it back up.
+ *   waiting for the probe. A probe that succeeds brings it back up;
+ * - a call its caller aborted (the request's deadline) changes nothing: a probe cut short leaves
+ *   the dependency down, and the next call after the back-off probes again.
  *
  * Hand-written rather than taken from a library: cockatiel's half-open state makes every other
  * call wait for the probe, and opossum's fixed reset timeout and rolling-window timers fit neither
@@ -95,28 +105,30 @@ export class DependencyGuard {
   }
 
   /**
-   * Runs `call` unless the dependency is backed off.
+   * Runs `call` unless the dependency is backed off. `signal` is the call's own abort signal: once
+   * it has aborted, the call's failure says nothing about the dependency.
    * @throws DependencyUnavailableError at once while backed off or while another call probes
    */
-  async run<T>(call: () => Promise<T>): Promise<T> {
-    if (!this.down) return this.observe(call);
+  async run<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (!this.down) return this.observe(call, signal);
     if (this.probing || this.options.clock.now() < this.retryAt) {
       throw new DependencyUnavailableError(this.options.dependency);
     }
     this.probing = true;
     try {
-      return await this.observe(call);
+      return await this.observe(call, signal);
     } finally {
       this.probing = false;
     }
   }
 
-  private async observe<T>(call: () => Promise<T>): Promise<T> {
+  private async observe<T>(call: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     try {
       const result = await call();
       this.answered();
       return result;
     } catch (error) {
+      if (isAbortedCall(error, signal)) throw error;
       if (isUnavailability(error)) this.failed(error);
       else this.answered();
       throw error;
@@ -151,9 +163,26 @@ export class DependencyGuard {
 /** The part of an AWS SDK v3 client's middleware stack the guard uses. */
 interface MiddlewareAdder {
   add(
-    middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
+    middleware: (
+      next: (args: unknown) => Promise<unknown>,
+      context: HandlerContext,
+    ) => (args: unknown) => Promise<unknown>,
     options: { step: 'initialize'; name: string; override?: boolean },
   ): void;
+}
+
+/**
+ * The part of a command's handler context the guard reads: the SDK keeps the `abortSignal` given to
+ * `send(command, { abortSignal })` under `__smithy_context` (`SMITHY_CONTEXT_KEY` of
+ * `@smithy/types`, written out here so the bundle carries no more of that package).
+ */
+interface HandlerContext {
+  readonly __smithy_context?: { readonly abortSignal?: unknown };
+}
+
+function abortSignalOf(context: HandlerContext | undefined): AbortSignal | undefined {
+  const signal = context?.__smithy_context?.abortSignal;
+  return signal instanceof AbortSignal ? signal : undefined;
 }
 
 /**
@@ -167,7 +196,7 @@ export function guardClient<C extends { readonly middlewareStack: { add(...args:
 ): C {
   // The SDK's own typing of `add` is a set of generic overloads; the middleware needs none of them.
   (client.middlewareStack as unknown as MiddlewareAdder).add(
-    (next) => (args) => guard.run(() => next(args)),
+    (next, context) => (args) => guard.run(() => next(args), abortSignalOf(context)),
     {
       step: 'initialize',
       name: 'dependencyGuard',

@@ -1,5 +1,12 @@
-import { DependencyGuard, DependencyUnavailableError, isUnavailability } from '../../shared/dependency-guard';
-import { silentLog } from '../../shared/logging/ports';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DependencyGuard,
+  DependencyUnavailableError,
+  guardClient,
+  isUnavailability,
+} from '../../shared/dependency-guard';
+import type { Log } from '../../shared/logging/ports';
+import { startBlackHole } from '../support/black-hole';
 import { ManualClock } from '../support/fakes';
 
 /** A call that stays pending until the test settles it: a dependency that hangs, held by hand. */
@@ -13,22 +20,31 @@ function pending() {
 
 const timeout = () => Object.assign(new Error('request timed out'), { name: 'TimeoutError' });
 
+const aborted = () => Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+
 function setup() {
   const clock = new ManualClock();
   const counted: string[] = [];
+  const warnings: Record<string, unknown>[] = [];
+  const log: Log = {
+    debug() {},
+    info() {},
+    warn: (message, ...attributes) => warnings.push(Object.assign({ message }, ...attributes)),
+    error() {},
+  };
   const guard = new DependencyGuard({
     dependency: 'Table',
     clock,
-    log: silentLog,
+    log,
     telemetry: { count: (metric) => counted.push(metric), timing() {} },
   });
   let calls = 0;
-  const call = (work: () => Promise<string>) =>
+  const call = (work: () => Promise<string>, signal?: AbortSignal) =>
     guard.run(() => {
       calls++;
       return work();
-    });
-  return { clock, guard, counted, call, calls: () => calls };
+    }, signal);
+  return { clock, guard, counted, warnings, call, calls: () => calls };
 }
 
 describe('DependencyGuard', () => {
@@ -100,6 +116,76 @@ describe('DependencyGuard', () => {
     await expect(call(async () => 'x')).rejects.toBeInstanceOf(DependencyUnavailableError);
     clock.advance(1);
     await expect(call(async () => 'x')).resolves.toBe('x');
+  });
+
+  it('a probe its caller aborted leaves the dependency down, and the next call after it probes again', async () => {
+    const { clock, guard, call, calls, counted } = setup();
+    await call(() => Promise.reject(timeout())).catch(() => undefined);
+    clock.advance(1000);
+    // The SDK's AbortError, as the request's deadline cuts the probe short.
+    await expect(call(() => Promise.reject(aborted()))).rejects.toThrow('Request aborted');
+    expect(guard.state).toBe('down');
+    // Any failure once the call's own signal has aborted says nothing either.
+    const controller = new AbortController();
+    controller.abort();
+    const answer = Object.assign(new Error('condition'), {
+      name: 'ConditionalCheckFailedException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(call(() => Promise.reject(answer), controller.signal)).rejects.toBe(answer);
+    expect(guard.state).toBe('down');
+    // Nothing was doubled or counted: the back-off that passed still lets the next call probe.
+    await expect(call(async () => 'back')).resolves.toBe('back');
+    expect(guard.state).toBe('up');
+    expect(counted).toEqual(['TableUnavailable']);
+    expect(calls()).toBe(4);
+  });
+
+  it('an aborted call while up changes nothing either', async () => {
+    const { guard, call, counted } = setup();
+    await expect(call(() => Promise.reject(aborted()))).rejects.toThrow('Request aborted');
+    const controller = new AbortController();
+    controller.abort();
+    await expect(call(() => Promise.reject(timeout()), controller.signal)).rejects.toThrow(
+      'request timed out',
+    );
+    expect(guard.state).toBe('up');
+    expect(counted).toEqual([]);
+  });
+
+  it('through the SDK: a probe whose request is aborted mid-flight (a black hole) leaves it down', async () => {
+    const hole = await startBlackHole();
+    const client = new DynamoDBClient({
+      endpoint: hole.url,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      maxAttempts: 1,
+    });
+    try {
+      const { clock, guard, call, warnings } = setup();
+      guardClient(client, guard);
+      await call(() => Promise.reject(timeout())).catch(() => undefined);
+      clock.advance(1000);
+      const controller = new AbortController();
+      const probe = client.send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'k' } } }), {
+        abortSignal: controller.signal,
+      });
+      const settled = probe.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await hole.waitForRequests(1);
+      expect(guard.state).toBe('probing');
+      controller.abort(new Error("the request's deadline passed"));
+      await expect(settled).resolves.toMatchObject({ name: 'AbortError' });
+      expect(guard.state).toBe('down');
+      // Neither a probe that failed (no second warning, no doubled back-off) nor an answer.
+      expect(warnings).toHaveLength(1);
+      await expect(call(async () => 'back')).resolves.toBe('back');
+    } finally {
+      client.destroy();
+      await hole.stop();
+    }
   });
 
   it('tells unavailability from an answer, and says nothing of a call its caller aborted', () => {
