@@ -47,6 +47,20 @@ function setup() {
   return { clock, guard, counted, warnings, call, calls: () => calls };
 }
 
+/** The back-off now in force, found the way a caller finds it: skipped calls until one goes through. */
+async function backoffNow(clock: ManualClock, call: ReturnType<typeof setup>['call']): Promise<number> {
+  let waited = 0;
+  while (
+    await call(() => Promise.reject(timeout())).catch(
+      (error: unknown) => error instanceof DependencyUnavailableError,
+    )
+  ) {
+    clock.advance(100);
+    waited += 100;
+  }
+  return waited;
+}
+
 describe('DependencyGuard', () => {
   it('up: every call goes through, a service answer (even a failed condition) keeps it up', async () => {
     const { guard, call, calls } = setup();
@@ -95,19 +109,8 @@ describe('DependencyGuard', () => {
     const { clock, call } = setup();
     await call(() => Promise.reject(timeout())).catch(() => undefined);
     const backoffs: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      // Skipped calls until the back-off has passed; then the probe, which fails again.
-      let waited = 0;
-      while (
-        await call(() => Promise.reject(timeout())).catch(
-          (error: unknown) => error instanceof DependencyUnavailableError,
-        )
-      ) {
-        clock.advance(100);
-        waited += 100;
-      }
-      backoffs.push(waited);
-    }
+    // Skipped calls until the back-off has passed; then the probe, which fails again.
+    for (let i = 0; i < 6; i++) backoffs.push(await backoffNow(clock, call));
     expect(backoffs).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
     clock.advance(10_000);
     await call(async () => 'ok');
@@ -151,6 +154,26 @@ describe('DependencyGuard', () => {
     );
     expect(guard.state).toBe('up');
     expect(counted).toEqual([]);
+  });
+
+  it('a burst of calls under way when it went down: one outage, one warning, the first back-off', async () => {
+    const { clock, guard, call, counted, warnings } = setup();
+    const inFlight = Array.from({ length: 5 }, () => pending());
+    const calls = inFlight.map((p) => call(() => p.promise).catch(() => undefined));
+    for (const p of inFlight) p.reject(timeout());
+    await Promise.all(calls);
+    expect(guard.state).toBe('down');
+    expect(counted).toEqual(['TableUnavailable']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      message: 'Table unavailable; backing off',
+      backoffMs: 1000,
+      error: { name: 'TimeoutError', message: 'request timed out' },
+    });
+    // Then a failed probe doubles it, once.
+    expect(await backoffNow(clock, call)).toBe(1000);
+    expect(await backoffNow(clock, call)).toBe(2000);
+    expect(warnings.map((w) => w.backoffMs)).toEqual([1000, 2000, 4000]);
   });
 
   it('through the SDK: a probe whose request is aborted mid-flight (a black hole) leaves it down', async () => {
