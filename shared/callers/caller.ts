@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
-import { MAX_SOURCE_CIDRS } from './source-networks';
+import { MAX_SOURCE_CIDRS } from './cidr';
 import '../validation';
 
 /** What a caller may do on one connection (docs/design.md "Callers"). */

@@ -1,5 +1,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { MAX_SOURCE_CIDRS } from './source-networks';
+
+/** Most networks one caller may list: enough for a SaaS's egress ranges, small enough to read. */
+export const MAX_SOURCE_CIDRS = 50;
 
 /** A CIDR that cannot be stored, with the reason; the operators' command prints the message. */
 export class InvalidCidrError extends Error {

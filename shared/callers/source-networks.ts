@@ -1,7 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-
-/** Most networks one caller may list: enough for a SaaS's egress ranges, small enough to read. */
-export const MAX_SOURCE_CIDRS = 50;
+import { normalizeCidr } from './cidr';
 
 /** IPv4 written inside IPv6 (`::ffff:203.0.113.7`), as a dual-stack socket reports an IPv4 peer. */
 const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
@@ -15,12 +13,18 @@ const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
 export class SourceNetworks {
   private readonly list = new BlockList();
 
+  /** The networks, in `normalizeCidr`'s form: a bare address is its one host (`/32`, `/128`). */
+  readonly cidrs: readonly string[];
+
   /**
-   * @param cidrs stored CIDRs (`normalizeCidr`'s form, shared/callers/cidr.ts)
-   * @throws when one does not parse (a record written by hand): the caller must then be refused
+   * @param cidrs stored CIDRs, each read by `normalizeCidr` (shared/callers/cidr.ts), the parser
+   *   that checked them when they were written: a record edited by hand gets no other reading
+   * @throws InvalidCidrError when one does not parse or allows every address (`/0`): the caller
+   *   must then be refused
    */
-  constructor(readonly cidrs: readonly string[]) {
-    for (const cidr of cidrs) {
+  constructor(cidrs: readonly string[]) {
+    this.cidrs = cidrs.map(normalizeCidr);
+    for (const cidr of this.cidrs) {
       const [address = '', prefix = ''] = cidr.split('/');
       this.list.addSubnet(address, Number(prefix), isIPv4(address) ? 'ipv4' : 'ipv6');
     }

@@ -249,6 +249,66 @@ describe('source networks', () => {
   });
 });
 
+describe('source networks of a record edited by hand (read back through the authenticator)', () => {
+  /** A caller whose stored `sourceCidrs` someone wrote into the table by hand, past the command. */
+  async function handEdited(sourceCidrs: string[]) {
+    const clock = new ManualClock();
+    const store = new MemoryCallerStore();
+    const { key, record } = await newCaller(clock, store);
+    store.records.set(record.keyId, { ...record, sourceCidrs });
+    const caller = await new CallerAuthenticator({ store, clock }).authenticate(`Bearer ${key}`, noDeadline);
+    const from = (ip: string) => {
+      try {
+        authorizeSource(caller, ip);
+        return true;
+      } catch (error) {
+        if (error instanceof ForbiddenError) return false;
+        throw error;
+      }
+    };
+    return from;
+  }
+
+  it('a bare address is that one host, not every address', async () => {
+    const from = await handEdited(['203.0.113.7']);
+    expect(['203.0.113.7', '::ffff:203.0.113.7'].map(from)).toEqual([true, true]);
+    expect(['203.0.113.8', '10.0.0.1', '198.51.100.1', '2001:db8::1'].map(from)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    const v6 = await handEdited(['2001:db8::7']);
+    expect(['2001:db8::7', '2001:db8::8', '203.0.113.7'].map(v6)).toEqual([true, false, false]);
+  });
+
+  it('/0 is refused: every request of the caller is', async () => {
+    for (const everything of [['10.0.0.0/0'], ['::/0'], ['198.51.100.0/24', '0.0.0.0/0']]) {
+      const from = await handEdited(everything);
+      expect(['10.0.0.1', '198.51.100.1', '203.0.113.7', '2001:db8::1'].map(from)).toEqual([
+        false,
+        false,
+        false,
+        false,
+      ]);
+    }
+  });
+
+  it('an entry that does not parse refuses every request of the caller', async () => {
+    for (const garbage of [
+      ['198.51.100.0/24', 'example.com'],
+      ['198.51.100.0/24', '198.51.100.0/'],
+      ['198.51.100.0/24', '198.51.100.0/8x'],
+      ['198.51.100.0/24', '198.51.100.0/33'],
+      ['198.51.100.0/24', '1.2.3.4/24/8'],
+      ['198.51.100.0/24', ''],
+    ]) {
+      const from = await handEdited(garbage);
+      expect(['198.51.100.1', '10.0.0.1'].map(from)).toEqual([false, false]);
+    }
+  });
+});
+
 describe('last use: at most one write per key per interval per environment', () => {
   it('writes on first use, then not again until 5 minutes later, whatever the traffic', async () => {
     const clock = new ManualClock();
