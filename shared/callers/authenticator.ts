@@ -12,6 +12,7 @@ import { SingleFlight } from '../single-flight';
 import type { Caller, CallerReader, CallerRecord } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 import { ReadBudget } from './read-budget';
+import { SourceNetworks } from './source-networks';
 
 export interface AuthenticatorOptions {
   readonly store: CallerReader;
@@ -49,6 +50,17 @@ const UNKNOWN_KEY = 'unknown or invalid caller key';
 interface Entry {
   readonly record: CallerRecord | undefined;
   readonly at: number;
+  /** The caller the record describes, built (its source networks parsed) once per record read. */
+  caller?: Caller;
+}
+
+function callerOf(record: CallerRecord): Caller {
+  return {
+    keyId: record.keyId,
+    name: record.name,
+    scopes: record.scopes,
+    ...(record.sourceCidrs ? { sourceNetworks: SourceNetworks.stored(record.sourceCidrs) } : {}),
+  };
 }
 
 /**
@@ -121,12 +133,8 @@ export class CallerAuthenticator {
     // the millisecond. The caller is told no more than for an unknown key; the log line says why.
     if (record.expiresAt !== undefined && this.options.clock.now() >= Date.parse(record.expiresAt))
       throw new UnauthorizedError(UNKNOWN_KEY, { reason: 'expired', keyId });
-    return {
-      keyId: record.keyId,
-      name: record.name,
-      scopes: record.scopes,
-      ...(record.sourceCidrs ? { sourceCidrs: record.sourceCidrs } : {}),
-    };
+    found.caller ??= callerOf(record);
+    return found.caller;
   }
 
   /** A verified key's record: as held while fresh, else read again (the outage rules apply). */

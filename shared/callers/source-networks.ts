@@ -30,6 +30,19 @@ export class SourceNetworks {
     }
   }
 
+  /**
+   * A caller record's stored networks, parsed once when the record is read. An entry that does not
+   * parse (a record edited by hand; the command checks every CIDR it writes) gives networks that
+   * allow no address: the caller is refused, never let through from anywhere.
+   */
+  static stored(cidrs: readonly string[]): SourceNetworks {
+    try {
+      return new SourceNetworks(cidrs);
+    } catch {
+      return new SourceNetworks([]);
+    }
+  }
+
   /** Whether `sourceIp` is inside one of the networks; an address that is not an IP is not. */
   allows(sourceIp: string): boolean {
     const mapped = IPV4_MAPPED.exec(sourceIp)?.[1];

@@ -241,7 +241,12 @@ describe('source networks', () => {
   });
 
   it('authorizeSource: 403 outside the networks, nothing asked of a caller without them', () => {
-    const restricted = { keyId: 'K', name: 'n', scopes: {}, sourceCidrs: ['198.51.100.0/24'] };
+    const restricted = {
+      keyId: 'K',
+      name: 'n',
+      scopes: {},
+      sourceNetworks: SourceNetworks.stored(['198.51.100.0/24']),
+    };
     expect(() => authorizeSource(restricted, '198.51.100.1')).not.toThrow();
     expect(() => authorizeSource(restricted, '203.0.113.1')).toThrow(ForbiddenError);
     expect(() => authorizeSource(restricted, undefined)).toThrow(ForbiddenError);
@@ -306,6 +311,23 @@ describe('source networks of a record edited by hand (read back through the auth
       const from = await handEdited(garbage);
       expect(['198.51.100.1', '10.0.0.1'].map(from)).toEqual([false, false]);
     }
+  });
+});
+
+describe('source networks parsed once per record read', () => {
+  it('the same parsed networks serve every request until the record is read again', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryCallerStore();
+    const { key } = await newCaller(clock, store);
+    const auth = new CallerAuthenticator({ store, clock });
+    const first = await auth.authenticate(`Bearer ${key}`, noDeadline);
+    expect(first.sourceNetworks?.cidrs).toEqual(['198.51.100.0/24']);
+    clock.advance(CACHE_MS - 1);
+    expect((await auth.authenticate(`Bearer ${key}`, noDeadline)).sourceNetworks).toBe(first.sourceNetworks);
+    clock.advance(1);
+    const reread = await auth.authenticate(`Bearer ${key}`, noDeadline);
+    expect(store.reads).toBe(2);
+    expect(reread.sourceNetworks).not.toBe(first.sourceNetworks);
   });
 });
 
