@@ -118,6 +118,10 @@ export class CallerAuthenticator {
     const secretHash = hashSecret(parsed.secret);
     const known = this.verified.get(keyId);
     const found = known ? await this.refreshed(keyId, known, signal) : await this.lookup(keyId, signal);
+    // A verified key's re-read record is kept whatever the key presented: a wrong secret (key ids
+    // are in logs and audit records) or a deleted record must not cost a read on every request.
+    // Replaced in place, without moving up: only an authentication counts as a use.
+    if (known && found !== known && this.verified.get(keyId) === known) this.verified.set(keyId, found);
     const { record } = found;
     // Compare even when the record is missing, so unknown and wrong keys take the same time.
     const matches = constantTimeEqual(secretHash, record?.secretHash ?? '');
