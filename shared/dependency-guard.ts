@@ -27,6 +27,34 @@ export class DependencyUnavailableError extends Error {
   }
 }
 
+/** Whether `error`, or an error it wraps (`cause`), is the guard failing fast: the dependency is backed off. */
+export function isBackedOff(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof DependencyUnavailableError) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/**
+ * Logs a failed call of a guarded dependency that its caller gets over (it goes on with what it
+ * holds, or without it): WARN, with the error described, except while the dependency is backed off
+ * ({@link isBackedOff}). Then every call fails this way at once, without I/O, and the guard warned
+ * once when the dependency went down: such a failure is DEBUG, so an outage is not one WARN per
+ * request, per connection or per run.
+ */
+export function logDependencyFailure(
+  log: Log,
+  message: string,
+  attributes: Record<string, unknown>,
+  error: unknown,
+): void {
+  const fields = { ...attributes, error: describeError(error) };
+  if (isBackedOff(error)) log.debug(message, fields);
+  else log.warn(message, fields);
+}
+
 /** Throttling answers: the dependency is up but wants fewer calls, which backing off gives it. */
 const THROTTLING = new Set([
   'ThrottlingException',

@@ -1,12 +1,7 @@
 import type { Clock } from '../clock';
 import { DEFAULT_CALLER_MAX_STALE_SECONDS } from '../config/schema';
-import { DependencyUnavailableError } from '../dependency-guard';
-import {
-  CallerLookupThrottledError,
-  describeError,
-  StoreUnavailableError,
-  UnauthorizedError,
-} from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
+import { CallerLookupThrottledError, StoreUnavailableError, UnauthorizedError } from '../errors';
 import type { Log } from '../logging/ports';
 import { SingleFlight } from '../single-flight';
 import type { Caller, CallerReader, CallerRecord } from './caller';
@@ -177,15 +172,13 @@ export class CallerAuthenticator {
   private heldInOutage(keyId: string, held: Entry, error: unknown): Entry {
     const age = this.options.clock.now() - held.at;
     if (age >= this.maxStaleMs) throw this.unavailable(error);
-    // While the table is backed off every read fails this way at once; the guard logged why.
-    if (!(error instanceof DependencyUnavailableError)) {
-      this.options.log?.warn('caller store unavailable; using the cached caller record', {
-        caller: keyId,
-        error: describeError(error),
-        recordAgeSeconds: Math.floor(age / 1000),
-        maxStaleSeconds: this.maxStaleMs / 1000,
-      });
-    }
+    if (this.options.log)
+      logDependencyFailure(
+        this.options.log,
+        'caller store unavailable; using the cached caller record',
+        { caller: keyId, recordAgeSeconds: Math.floor(age / 1000), maxStaleSeconds: this.maxStaleMs / 1000 },
+        error,
+      );
     return held;
   }
 

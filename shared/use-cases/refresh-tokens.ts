@@ -2,6 +2,7 @@ import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
 import type { Connection } from '../config/schema';
 import { type Deadline, startDeadline } from '../deadline';
+import { logDependencyFailure } from '../dependency-guard';
 import { BrokerError, describeError } from '../errors';
 import type { Log, Telemetry } from '../logging/ports';
 import { runSpread } from '../spread-pool';
@@ -217,7 +218,7 @@ export function createRefresher(deps: RefresherDeps) {
       ...(result.probeStatus !== undefined ? { probeStatus: result.probeStatus } : {}),
     };
     await deps.status.write(status, run.signal).catch((error: unknown) => {
-      deps.log.warn('could not record the refresh status', { connection, error: describeError(error) });
+      logDependencyFailure(deps.log, 'could not record the refresh status', { connection }, error);
     });
     // Renewals and failures per connection are read from these lines (README "Operations"); a
     // connection left fresh is only counted, in the run's line and in RefreshSucceeded.

@@ -1,13 +1,16 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { LastUseRecorder } from '../../shared/callers/last-use';
 import {
   DependencyGuard,
   DependencyUnavailableError,
   guardClient,
   isUnavailability,
+  logDependencyFailure,
 } from '../../shared/dependency-guard';
+import { SecretStoreUnavailableError } from '../../shared/errors';
 import type { Log } from '../../shared/logging/ports';
 import { startBlackHole } from '../support/black-hole';
-import { ManualClock } from '../support/fakes';
+import { ManualClock, noDeadline } from '../support/fakes';
 
 /** A call that stays pending until the test settles it: a dependency that hangs, held by hand. */
 function pending() {
@@ -220,5 +223,53 @@ describe('DependencyGuard', () => {
       false,
     );
     expect(isUnavailability(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toBe(false);
+  });
+});
+
+describe('logDependencyFailure', () => {
+  function recording() {
+    const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+    const at =
+      (level: string) =>
+      (message: string, ...attributes: Record<string, unknown>[]): void => {
+        lines.push({ level, message, fields: Object.assign({}, ...attributes) });
+      };
+    const log: Log = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    return { log, lines };
+  }
+
+  it('WARN for a real failure, DEBUG while the dependency is backed off (also when wrapped as a cause)', () => {
+    const { log, lines } = recording();
+    logDependencyFailure(log, 'a', { connection: 'oms' }, timeout());
+    logDependencyFailure(log, 'b', { connection: 'oms' }, new DependencyUnavailableError('SecretsManager'));
+    const wrapped = new SecretStoreUnavailableError('secrets manager unavailable for s', {
+      cause: new DependencyUnavailableError('SecretsManager'),
+    });
+    logDependencyFailure(log, 'c', {}, wrapped);
+    expect(lines.map(({ level, message }) => `${level} ${message}`)).toEqual([
+      'warn a',
+      'debug b',
+      'debug c',
+    ]);
+    expect(lines[0]?.fields).toEqual({
+      connection: 'oms',
+      error: { name: 'TimeoutError', message: 'request timed out' },
+    });
+  });
+
+  it('a last use not recorded while the table is backed off is no WARN', async () => {
+    const { log, lines } = recording();
+    const clock = new ManualClock();
+    const recorder = new LastUseRecorder({
+      store: {
+        record: () => Promise.reject(new DependencyUnavailableError('Table')),
+      },
+      clock,
+      log,
+    });
+    await recorder.touch('KEYA', noDeadline);
+    expect(lines.map(({ level, message }) => `${level} ${message}`)).toEqual([
+      'debug last use of a caller key not recorded',
+    ]);
   });
 });
