@@ -120,7 +120,10 @@ export class SecretsManagerStore implements SecretStore {
       this.options.sensitive,
     );
     if (cached && cached.credentials.versionId !== credentials.versionId) {
-      const older = [...(this.superseded.get(secretId) ?? []), cached.credentials.versionId];
+      // A version rolled back to (AWSCURRENT moved back) is current again, not superseded.
+      const older = [...(this.superseded.get(secretId) ?? []), cached.credentials.versionId].filter(
+        (version) => version !== credentials.versionId,
+      );
       this.superseded.set(secretId, older.slice(-MAX_SUPERSEDED_VERSIONS));
     }
     this.cache.set(secretId, { credentials, fetchedAt: this.options.clock.now() });

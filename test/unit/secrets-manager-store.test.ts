@@ -77,6 +77,24 @@ async function setup() {
 }
 
 describe('SecretsManagerStore', () => {
+  it('a version rolled back to is current again, not superseded', async () => {
+    const { state, store, stop } = await setup();
+    try {
+      await store.get('s', { signal: noDeadline });
+      state.current = 'v2';
+      await store.get('s', { refresh: true, signal: noDeadline });
+      expect(store.isSuperseded('s', 'v1')).toBe(true);
+      // v2 turns out bad; the operator moves AWSCURRENT back to v1.
+      state.current = 'v1';
+      expect((await store.get('s', { refresh: true, signal: noDeadline })).versionId).toBe('v1');
+      expect(store.knownVersion('s')).toBe('v1');
+      expect(store.isSuperseded('s', 'v1')).toBe(false);
+      expect(store.isSuperseded('s', 'v2')).toBe(true);
+    } finally {
+      await stop();
+    }
+  });
+
   it('while Secrets Manager is backed off, serving the cached secret is a DEBUG line, not a WARN per read', async () => {
     const { state, clock, lines, guard, store, stop } = await setup();
     try {
