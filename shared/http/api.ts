@@ -231,8 +231,9 @@ export function createApiHandler(deps: ApiDeps) {
 
   /**
    * Runs `route` for an authenticated caller allowed at the request's source address. A refusal
-   * (403) from here on is audited with what `subject` holds by then; the key's use is noted
-   * alongside the work, and awaited before answering (at most one write per key per 5 minutes).
+   * (403) from here on is audited with what `subject` holds by then. Once the source address is
+   * allowed, the key's use is noted alongside the work, and awaited before answering (at most one
+   * write per key per 5 minutes): a request refused for its source network is no use of the key.
    */
   const asCaller = async (
     event: ApiEvent,
@@ -245,9 +246,10 @@ export function createApiHandler(deps: ApiDeps) {
     logger.appendKeys({ caller: caller.keyId });
     const origin = originOf(event, context);
     const subject: AuditSubject = {};
-    const used = deps.lastUse.touch(caller.keyId, deadline.signal);
+    let used: Promise<void> | undefined;
     try {
       authorizeSource(caller, origin.sourceIp);
+      used = deps.lastUse.touch(caller.keyId, deadline.signal);
       return await route(caller, origin, subject);
     } catch (error) {
       if (error instanceof ForbiddenError) {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { createCaller } from '../../shared/callers/admin';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
@@ -42,6 +42,13 @@ beforeAll(async () => {
       sourceCidrs: ['198.51.100.0/24', '2001:DB8::/32'],
     },
     idle: { name: 'Never used', connections: ['oms'], tokens: true },
+    fenced: {
+      name: 'Only ever tried from outside its network',
+      connections: ['astrato'],
+      emailDomains: ['acme.example'],
+      groupIds: ['sales'],
+      sourceCidrs: ['198.51.100.0/24'],
+    },
   };
   for (const [label, input] of Object.entries(inputs)) {
     callers[label] = await addCaller(stack, input);
@@ -125,6 +132,18 @@ describe('source networks (requestContext.http.sourceIp)', () => {
     expect((await ticket('::ffff:203.0.113.17')).status).toBe(403);
     expect(stack.astrato.counts()).toMatchObject({ setup: 0 });
     expect((await ticket('::ffff:198.51.100.9')).status).toBe(201);
+  });
+
+  it('a key only ever refused for its source address has not been used (no last use)', async () => {
+    const refused = await call('fenced', {
+      sourceIp: '203.0.113.99',
+      body: { email: 'ada@acme.example', groupIds: ['sales'] },
+    });
+    expect(refused.status).toBe(403);
+    const { Item } = await stack
+      .documentClient()
+      .send(new GetCommand({ TableName: TABLE_NAME, Key: { pk: `lastused#${caller('fenced').keyId}` } }));
+    expect(Item).toBeUndefined();
   });
 });
 
@@ -305,6 +324,8 @@ describe('the audit trail', () => {
       expect(lastUsed).toBeLessThanOrEqual(listedAt);
     }
     expect(entry('idle')?.lastUsedAt).toBeNull();
+    // Refused for its source address only: audited, but no use of the key.
+    expect(entry('fenced')?.lastUsedAt).toBeNull();
     expect(entry('networked')?.sourceCidrs).toEqual(['198.51.100.0/24', '2001:db8::/32']);
     const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: TABLE_NAME }));
     // One last-use item per used key: the writes are per key per few minutes, not per request.
