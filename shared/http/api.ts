@@ -48,6 +48,12 @@ export const MAX_BODY_BYTES = 16 * 1024;
 /** Time kept back from the Lambda's own timeout, to answer with a problem before Lambda stops us. */
 const DEADLINE_MARGIN_MS = 1000;
 
+/**
+ * middy's early timeout: a backstop that answers for us this long before Lambda's timeout. Between
+ * the request's deadline and it, what must happen after the work still can (`startAfterwards`).
+ */
+const MIDDY_EARLY_TIMEOUT_MS = DEADLINE_MARGIN_MS / 2;
+
 /** What one request's error handling leaves for the access log, in middy's `request.internal`. */
 interface ErrorState {
   problemCode?: string;
@@ -216,12 +222,20 @@ export function createApiHandler(deps: ApiDeps) {
   const budgetMs = deps.requestBudgetMs ?? 10_000;
   const { logger } = deps;
 
-  /** The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal. */
+  /**
+   * The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal. Its
+   * limit, for what must still happen after it (the audit record of a failure, a lease given back),
+   * is where middy's early timeout answers for us.
+   */
   const deadlineOf = (context: Context, timeout: AbortSignal | undefined) =>
     startDeadline(
       invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS }),
       deps.clock,
       timeout,
+      {
+        at: invocationDeadline(context, deps.clock, { marginMs: MIDDY_EARLY_TIMEOUT_MS }),
+        ...(timeout ? { signal: timeout } : {}),
+      },
     );
 
   const originOf = (event: ApiEvent, context: Context): RequestOrigin => ({
@@ -332,7 +346,7 @@ export function createApiHandler(deps: ApiDeps) {
 
   return middy<ApiEvent, ApiResult>({
     // A backstop behind the deadline: if work overruns it anyway, the caller still gets a problem.
-    timeoutEarlyInMillis: DEADLINE_MARGIN_MS / 2,
+    timeoutEarlyInMillis: MIDDY_EARLY_TIMEOUT_MS,
     timeoutEarlyResponse: () => {
       throw new UpstreamUnavailableError('the request ran out of time', { timeout: true, retryable: false });
     },

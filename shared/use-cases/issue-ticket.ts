@@ -8,7 +8,7 @@ import {
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
-import type { Deadline } from '../deadline';
+import { afterwards, type Deadline } from '../deadline';
 import { InternalError, InvalidRequestError, isBrokerError, UpstreamRejectedError } from '../errors';
 import type { Log, Telemetry } from '../logging/ports';
 import { withRetry } from '../retry';
@@ -157,14 +157,18 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       const recorded = deps.audit.record({ ...record, outcome: 'ticket_issued' }, deadline.signal);
       const { value: ticket, origin: tokenOrigin } = await issuing.catch(async (error: unknown) => {
         await recorded;
-        await deps.audit.record(
-          {
-            ...record,
-            at: new Date(deps.clock.now()).toISOString(),
-            outcome: 'ticket_failed',
-            error: isBrokerError(error) ? error.code : 'internal',
-          },
-          deadline.signal,
+        // A setup that ran out the request's deadline (its signal has aborted) is still audited:
+        // the record gets a deadline of its own, within the invocation's.
+        await afterwards(deadline.limit, deps.clock, (signal) =>
+          deps.audit.record(
+            {
+              ...record,
+              at: new Date(deps.clock.now()).toISOString(),
+              outcome: 'ticket_failed',
+              error: isBrokerError(error) ? error.code : 'internal',
+            },
+            signal,
+          ),
         );
         throw error;
       });

@@ -181,10 +181,13 @@ export function createRefresher(deps: RefresherDeps) {
     async run(deadline: Deadline): Promise<RefreshSummary> {
       const ids = Object.keys(deps.connections);
       const left = deadline.at - deps.clock.now();
+      // What must still happen after a connection's work (a lease given back, a token written)
+      // may use the time up to the run's own deadline, never past it.
       const work = startDeadline(
         deadline.at - Math.min(STATUS_WRITE_RESERVE_MS, Math.max(0, left) / 2),
         deps.clock,
         deadline.signal,
+        { at: deadline.at, signal: deadline.signal },
       );
       try {
         return await runWithin(ids, work, deadline);
@@ -198,7 +201,12 @@ export function createRefresher(deps: RefresherDeps) {
   async function refreshAndRecord(connection: string, work: Deadline, run: Deadline) {
     const config = deps.connections[connection] as Connection;
     const started = deps.clock.now();
-    const own = startDeadline(Math.min(work.at, started + budgetOf(config)), deps.clock, work.signal);
+    const own = startDeadline(
+      Math.min(work.at, started + budgetOf(config)),
+      deps.clock,
+      work.signal,
+      work.limit,
+    );
     let result: ConnectionRefreshResult;
     try {
       result = await refreshOne(connection, own);
