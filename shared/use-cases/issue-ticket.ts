@@ -136,8 +136,23 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       const started = deps.clock.now();
       // The vendor is asked first (its answer is the long wait), then the record goes out while it
       // runs: from the moment the vendor is asked the ticket may exist.
+      // The ticket's URLs are built with the answer: an id that cannot be one (502) is a failed
+      // setup, audited as ticket_failed like any other.
       const issuing = deps.tokens
-        .withToken(id, deadline, (token) => setup(token.accessToken), { first })
+        .withToken(
+          id,
+          deadline,
+          async (token) => {
+            const { ticketId } = await setup(token.accessToken);
+            return {
+              ticketId,
+              redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticketId),
+              embedUrl: embedUrlFor(connection, ticketId),
+              signOutUrl: signOutUrlFor(connection),
+            };
+          },
+          { first },
+        )
         .finally(() => {
           // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
           deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
@@ -173,15 +188,9 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         throw error;
       });
       await recorded;
-      const urls = {
-        redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticket.ticketId),
-        embedUrl: embedUrlFor(connection, ticket.ticketId),
-        signOutUrl: signOutUrlFor(connection),
-      };
       deps.telemetry.count('TicketsIssued');
       return {
-        ticketId: ticket.ticketId,
-        ...urls,
+        ...ticket,
         connection: id,
         expiresAt: new Date(deps.clock.now() + lifetimeMs).toISOString(),
         tokenOrigin,

@@ -266,6 +266,23 @@ describe('the audit trail', () => {
     }
   });
 
+  it('a ticket id the broker refuses (502) is a failed ticket: ticket_failed follows ticket_issued', async () => {
+    // The vendor answers an id that would climb out of the ticket path. Whichever check refuses it
+    // (the Astrato client's, or the URL builder's behind it), it is refused inside the setup call.
+    stack.astrato.faults.set('setup', { body: JSON.stringify({ ticket: '..' }), count: 1 });
+    const refused = await call('tickets', { body: { email: 'dots@example.com', groupIds: ['sales'] } });
+    stack.astrato.faults.clear();
+    expect(refused.status).toBe(502);
+    expect(refused.body).toMatchObject({ code: 'upstream_rejected' });
+    const records = ((await auditItems()) as unknown as AuditRecord[]).filter(
+      (record) => record.requestId === refused.requestId,
+    );
+    expect(records.map((record) => [record.outcome, record.error]).sort()).toEqual([
+      ['ticket_failed', 'upstream_rejected'],
+      ['ticket_issued', undefined],
+    ]);
+  });
+
   it('never holds a ticket, a token, a caller key or a secret (every record scanned)', async () => {
     const items = await auditItems();
     expect(items.length).toBeGreaterThanOrEqual(10);
