@@ -35,17 +35,6 @@ export function invocationDeadline(
 }
 
 /**
- * Where the invocation that runs some work ends for what must still happen after the work's own
- * deadline: Lambda's remaining time less what answering needs (where middy's early timeout fires),
- * with the signal that aborts there (middy's timeout signal).
- */
-export interface InvocationLimit {
-  /** Epoch ms. */
-  readonly at: number;
-  readonly signal?: AbortSignal;
-}
-
-/**
  * The end of one piece of work (a request, a refresher run): when it is, and the signal that
  * aborts there. Every AWS SDK call below the handler gets the signal (`send(command, {
  * abortSignal })`), so no call outlives the work it serves, whatever the client's own timeouts.
@@ -56,10 +45,11 @@ export interface Deadline {
   /** Aborts at `at`, or earlier when the invocation is cut short (middy's timeout signal). */
   readonly signal: AbortSignal;
   /**
-   * The invocation's own end, a little past `at`: what bookkeeping after the work may use
-   * ({@link startAfterwards}). Absent: only the afterwards deadline's own length bounds it.
+   * Aborts where the invocation itself ends, a little past `at`: on Lambda middy's timeout signal,
+   * which fires as middy's early timeout answers for us. What must still happen after the work
+   * ({@link afterwards}) may run until then. Absent: nothing bounds it but its own length.
    */
-  readonly limit?: InvocationLimit;
+  readonly invocation?: AbortSignal | undefined;
 }
 
 /** A {@link Deadline} this code started: `dispose()` clears its timer once the work is over. */
@@ -75,14 +65,14 @@ export class DeadlineExceededError extends Error {
 /**
  * Starts a deadline at `at` (epoch ms, on `clock`). Its signal follows `parent` too, e.g. middy's
  * timeout signal. One timer, cleared by `dispose()`: a call that ends in time leaves nothing
- * running (unlike `AbortSignal.timeout`, whose timer outlives it). `limit` is the invocation's end,
- * which deadlines started inside this one pass on.
+ * running (unlike `AbortSignal.timeout`, whose timer outlives it). `invocation` is where the
+ * invocation ends ({@link Deadline.invocation}), which deadlines started inside this one pass on.
  */
 export function startDeadline(
   at: number,
   clock: Clock,
   parent?: AbortSignal,
-  limit?: InvocationLimit,
+  invocation?: AbortSignal,
 ): OwnedDeadline {
   const controller = new AbortController();
   const expire = () =>
@@ -95,7 +85,7 @@ export function startDeadline(
   return {
     at,
     signal: controller.signal,
-    ...(limit ? { limit } : {}),
+    invocation,
     dispose() {
       clearTimeout(timer);
       parent?.removeEventListener('abort', follow);
@@ -103,32 +93,22 @@ export function startDeadline(
   };
 }
 
-/** Longest the bookkeeping after a piece of work may take, whatever time the work had left. */
+/** Longest what follows a piece of work may take, whatever time the work had left. */
 export const AFTERWARDS_MS = 1_000;
 
 /**
- * A deadline of its own for what must still happen after a piece of work, however the work ended,
- * its deadline passed included (its signal has aborted then): a lease given back, the audit
- * record of a failed ticket, a token acquired at the last moment written to the table. It ends
- * {@link AFTERWARDS_MS} from now, never past the invocation's end (`limit`, the work's
- * {@link Deadline.limit}), and aborts when the invocation is cut short, never with the work's own
- * signal.
+ * Runs `task` on a deadline of its own, for what must still happen after a piece of work however
+ * the work ended, its deadline passed included (its signal has aborted then): a lease given back,
+ * the audit record of a failed ticket, a token acquired at the last moment written to the table.
+ * The deadline is {@link AFTERWARDS_MS} from now and aborts with the invocation (`invocation`, the
+ * work's {@link Deadline.invocation}), never with the work's own signal.
  */
-export function startAfterwards(limit: InvocationLimit | undefined, clock: Clock): OwnedDeadline {
-  return startDeadline(
-    Math.min(clock.now() + AFTERWARDS_MS, limit?.at ?? Number.POSITIVE_INFINITY),
-    clock,
-    limit?.signal,
-  );
-}
-
-/** Runs `task` within {@link startAfterwards}'s deadline, then clears its timer. */
 export async function afterwards<T>(
-  limit: InvocationLimit | undefined,
+  invocation: AbortSignal | undefined,
   clock: Clock,
   task: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const own = startAfterwards(limit, clock);
+  const own = startDeadline(clock.now() + AFTERWARDS_MS, clock, invocation);
   try {
     return await task(own.signal);
   } finally {

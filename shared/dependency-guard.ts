@@ -27,20 +27,10 @@ export class DependencyUnavailableError extends Error {
   }
 }
 
-/** Whether `error`, or an error it wraps (`cause`), is the guard failing fast: the dependency is backed off. */
-export function isBackedOff(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (current instanceof DependencyUnavailableError) return true;
-    current = current.cause;
-  }
-  return false;
-}
-
 /**
  * Logs a failed call of a guarded dependency that its caller gets over (it goes on with what it
  * holds, or without it): WARN, with the error described, except while the dependency is backed off
- * ({@link isBackedOff}). Then every call fails this way at once, without I/O, and the guard warned
+ * ({@link DependencyUnavailableError}). Then every call fails this way at once, without I/O, and the guard warned
  * once when the dependency went down: such a failure is DEBUG, so an outage is not one WARN per
  * request, per connection or per run.
  */
@@ -50,9 +40,10 @@ export function logDependencyFailure(
   attributes: Record<string, unknown>,
   error: unknown,
 ): void {
-  const fields = { ...attributes, error: describeError(error) };
-  if (isBackedOff(error)) log.debug(message, fields);
-  else log.warn(message, fields);
+  log[error instanceof DependencyUnavailableError ? 'debug' : 'warn'](message, {
+    ...attributes,
+    error: describeError(error),
+  });
 }
 
 /** Throttling answers: the dependency is up but wants fewer calls, which backing off gives it. */
@@ -64,18 +55,10 @@ const THROTTLING = new Set([
 ]);
 
 /**
- * Whether a call ended because its caller aborted it (its deadline passed): the SDK's `AbortError`,
- * or any failure once the call's own signal has aborted. Such a call says nothing either way about
- * the dependency: the time left may have been short.
- */
-export function isAbortedCall(error: unknown, signal?: AbortSignal): boolean {
-  return signal?.aborted === true || (error as { name?: unknown } | undefined)?.name === 'AbortError';
-}
-
-/**
  * Whether a failed call says the dependency is unavailable: no answer (network error, an SDK
  * timeout), a 5xx or throttling. An answer of the service's own (a failed condition, a missing
- * secret, 4xx) means it is up. A call the caller aborted ({@link isAbortedCall}) is neither.
+ * secret, 4xx) means it is up. A call the caller aborted (its deadline passed) says nothing
+ * either way: the time left may have been short.
  */
 export function isUnavailability(error: unknown): boolean {
   const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
@@ -136,34 +119,32 @@ export class DependencyGuard {
   }
 
   /**
-   * Runs `call` unless the dependency is backed off. `signal` is the call's own abort signal: once
-   * it has aborted, the call's failure says nothing about the dependency.
+   * Runs `call` unless the dependency is backed off.
    * @throws DependencyUnavailableError at once while backed off or while another call probes
    */
-  async run<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (!this.down) return this.observe(call, signal, false);
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.down) return this.observe(call, false);
     if (this.probing || this.options.clock.now() < this.retryAt) {
       throw new DependencyUnavailableError(this.options.dependency);
     }
     this.probing = true;
     try {
-      return await this.observe(call, signal, true);
+      return await this.observe(call, true);
     } finally {
       this.probing = false;
     }
   }
 
-  private async observe<T>(
-    call: () => Promise<T>,
-    signal: AbortSignal | undefined,
-    probe: boolean,
-  ): Promise<T> {
+  private async observe<T>(call: () => Promise<T>, probe: boolean): Promise<T> {
     try {
       const result = await call();
       this.answered();
       return result;
     } catch (error) {
-      if (isAbortedCall(error, signal)) throw error;
+      // A call its caller aborted says nothing either way: the time left may have been short. The
+      // SDK rejects every command whose abortSignal aborts with an AbortError (the HTTP handler,
+      // the retry strategy's wait); a timeout of its own is a TimeoutError, which does count.
+      if ((error as Error | undefined)?.name === 'AbortError') throw error;
       if (isUnavailability(error)) this.failed(error, probe);
       else this.answered();
       throw error;
@@ -202,26 +183,9 @@ export class DependencyGuard {
 /** The part of an AWS SDK v3 client's middleware stack the guard uses. */
 interface MiddlewareAdder {
   add(
-    middleware: (
-      next: (args: unknown) => Promise<unknown>,
-      context: HandlerContext,
-    ) => (args: unknown) => Promise<unknown>,
+    middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
     options: { step: 'initialize'; name: string; override?: boolean },
   ): void;
-}
-
-/**
- * The part of a command's handler context the guard reads: the SDK keeps the `abortSignal` given to
- * `send(command, { abortSignal })` under `__smithy_context` (`SMITHY_CONTEXT_KEY` of
- * `@smithy/types`, written out here so the bundle carries no more of that package).
- */
-interface HandlerContext {
-  readonly __smithy_context?: { readonly abortSignal?: unknown };
-}
-
-function abortSignalOf(context: HandlerContext | undefined): AbortSignal | undefined {
-  const signal = context?.__smithy_context?.abortSignal;
-  return signal instanceof AbortSignal ? signal : undefined;
 }
 
 /**
@@ -235,7 +199,7 @@ export function guardClient<C extends { readonly middlewareStack: { add(...args:
 ): C {
   // The SDK's own typing of `add` is a set of generic overloads; the middleware needs none of them.
   (client.middlewareStack as unknown as MiddlewareAdder).add(
-    (next, context) => (args) => guard.run(() => next(args), abortSignalOf(context)),
+    (next) => (args) => guard.run(() => next(args)),
     {
       step: 'initialize',
       name: 'dependencyGuard',

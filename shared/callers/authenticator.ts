@@ -54,7 +54,7 @@ function callerOf(record: CallerRecord): Caller {
     keyId: record.keyId,
     name: record.name,
     scopes: record.scopes,
-    ...(record.sourceCidrs ? { sourceNetworks: SourceNetworks.stored(record.sourceCidrs) } : {}),
+    ...(record.sourceCidrs ? { sourceNetworks: new SourceNetworks(record.sourceCidrs) } : {}),
   };
 }
 
@@ -113,10 +113,6 @@ export class CallerAuthenticator {
     const secretHash = hashSecret(parsed.secret);
     const known = this.verified.get(keyId);
     const found = known ? await this.refreshed(keyId, known, signal) : await this.lookup(keyId, signal);
-    // A verified key's re-read record is kept whatever the key presented: a wrong secret (key ids
-    // are in logs and audit records) or a deleted record must not cost a read on every request.
-    // Replaced in place, without moving up: only an authentication counts as a use.
-    if (known && found !== known && this.verified.get(keyId) === known) this.verified.set(keyId, found);
     const { record } = found;
     // Compare even when the record is missing, so unknown and wrong keys take the same time.
     const matches = constantTimeEqual(secretHash, record?.secretHash ?? '');
@@ -145,7 +141,12 @@ export class CallerAuthenticator {
     if (this.inFlight.has(keyId) && now - held.at < this.maxStaleMs) return held;
     try {
       const record = await this.inFlight.run(keyId, () => this.options.store.get(keyId, signal));
-      return { record, at: now };
+      // Kept whatever the key presented: a wrong secret (key ids are in logs and audit records) or
+      // a deleted record must not cost a read on every request. Replaced in place, without moving
+      // up: only an authentication counts as a use.
+      const reread = { record, at: now };
+      this.verified.set(keyId, reread);
+      return reread;
     } catch (error) {
       return this.heldInOutage(keyId, held, error);
     }

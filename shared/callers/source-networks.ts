@@ -1,5 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { normalizeCidr } from './cidr';
+import { parseCidr } from './cidr';
 
 /** IPv4 written inside IPv6 (`::ffff:203.0.113.7`), as a dual-stack socket reports an IPv4 peer. */
 const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
@@ -11,35 +11,23 @@ const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
  */
 export class SourceNetworks {
-  private readonly list = new BlockList();
-
-  /** The networks, in `normalizeCidr`'s form: a bare address is its one host (`/32`, `/128`). */
-  readonly cidrs: readonly string[];
+  private list = new BlockList();
 
   /**
-   * @param cidrs stored CIDRs, each read by `normalizeCidr` (shared/callers/cidr.ts), the parser
-   *   that checked them when they were written: a record edited by hand gets no other reading
-   * @throws InvalidCidrError when one does not parse or allows every address (`/0`): the caller
-   *   must then be refused
+   * Parsed once, when the caller record is read.
+   * @param cidrs stored CIDRs, each read by `parseCidr` (shared/callers/cidr.ts), the reading the
+   *   operators' command checked them with when it wrote them. An entry that does not parse or
+   *   allows every address (`/0`), which only a record edited by hand can hold, leaves networks
+   *   that allow no address: the caller is refused, never let through from anywhere.
    */
   constructor(cidrs: readonly string[]) {
-    this.cidrs = cidrs.map(normalizeCidr);
-    for (const cidr of this.cidrs) {
-      const [address = '', prefix = ''] = cidr.split('/');
-      this.list.addSubnet(address, Number(prefix), isIPv4(address) ? 'ipv4' : 'ipv6');
-    }
-  }
-
-  /**
-   * A caller record's stored networks, parsed once when the record is read. An entry that does not
-   * parse (a record edited by hand; the command checks every CIDR it writes) gives networks that
-   * allow no address: the caller is refused, never let through from anywhere.
-   */
-  static stored(cidrs: readonly string[]): SourceNetworks {
-    try {
-      return new SourceNetworks(cidrs);
-    } catch {
-      return new SourceNetworks([]);
+    for (const text of cidrs) {
+      const cidr = parseCidr(text);
+      if (typeof cidr === 'string') {
+        this.list = new BlockList();
+        return;
+      }
+      this.list.addSubnet(cidr.address, cidr.prefix, cidr.family);
     }
   }
 

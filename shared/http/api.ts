@@ -48,12 +48,6 @@ export const MAX_BODY_BYTES = 16 * 1024;
 /** Time kept back from the Lambda's own timeout, to answer with a problem before Lambda stops us. */
 const DEADLINE_MARGIN_MS = 1000;
 
-/**
- * middy's early timeout: a backstop that answers for us this long before Lambda's timeout. Between
- * the request's deadline and it, what must happen after the work still can (`startAfterwards`).
- */
-const MIDDY_EARLY_TIMEOUT_MS = DEADLINE_MARGIN_MS / 2;
-
 /** What one request's error handling leaves for the access log, in middy's `request.internal`. */
 interface ErrorState {
   problemCode?: string;
@@ -223,19 +217,16 @@ export function createApiHandler(deps: ApiDeps) {
   const { logger } = deps;
 
   /**
-   * The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal. Its
-   * limit, for what must still happen after it (the audit record of a failure, a lease given back),
-   * is where middy's early timeout answers for us.
+   * The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal,
+   * which is also where the invocation ends for what must still happen after the request's
+   * deadline (the audit record of a failure, a lease given back).
    */
   const deadlineOf = (context: Context, timeout: AbortSignal | undefined) =>
     startDeadline(
       invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS }),
       deps.clock,
       timeout,
-      {
-        at: invocationDeadline(context, deps.clock, { marginMs: MIDDY_EARLY_TIMEOUT_MS }),
-        ...(timeout ? { signal: timeout } : {}),
-      },
+      timeout,
     );
 
   const originOf = (event: ApiEvent, context: Context): RequestOrigin => ({
@@ -346,7 +337,9 @@ export function createApiHandler(deps: ApiDeps) {
 
   return middy<ApiEvent, ApiResult>({
     // A backstop behind the deadline: if work overruns it anyway, the caller still gets a problem.
-    timeoutEarlyInMillis: MIDDY_EARLY_TIMEOUT_MS,
+    // Between the request's deadline and this, what must happen after the work still can
+    // (`afterwards` in shared/deadline.ts: middy's signal, aborted here, ends it).
+    timeoutEarlyInMillis: DEADLINE_MARGIN_MS / 2,
     timeoutEarlyResponse: () => {
       throw new UpstreamUnavailableError('the request ran out of time', { timeout: true, retryable: false });
     },

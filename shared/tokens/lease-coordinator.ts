@@ -1,5 +1,5 @@
 import type { Clock, Sleep } from '../clock';
-import { afterwards, type InvocationLimit } from '../deadline';
+import { afterwards } from '../deadline';
 import { UpstreamUnavailableError } from '../errors';
 import type { Telemetry } from '../logging/ports';
 import type { ResilientStores } from './resilient-stores';
@@ -99,12 +99,13 @@ export class LeaseCoordinator {
    * it lapse, and the lease is given back when the work ends, however it ends. The heartbeats stop
    * when `signal` (the work's deadline) aborts: a beat then could not reach the table, and would
    * only count as a degraded lease store.
-   * @param limit the invocation's end: the release gets a deadline of its own within it
+   * @param invocation aborts where the invocation ends: the release gets a deadline of its own
+   *   within it
    */
   async holdWhile<T>(
     connection: string,
     signal: AbortSignal,
-    limit: InvocationLimit | undefined,
+    invocation: AbortSignal | undefined,
     work: () => Promise<T>,
   ): Promise<T> {
     const { stores, ownerId, clock } = this.deps;
@@ -122,7 +123,7 @@ export class LeaseCoordinator {
       signal.removeEventListener('abort', stopBeating);
       // Give the lease back even when the work ran out its deadline (its signal has aborted then):
       // a lease left behind would make every other process wait for it to lapse.
-      await afterwards(limit, clock, (release) => stores.releaseLease(connection, ownerId, release));
+      await afterwards(invocation, clock, (release) => stores.releaseLease(connection, ownerId, release));
     }
   }
 }

@@ -152,7 +152,7 @@ export class TokenSource {
         reader: 'request',
         deadline: deadline.at,
         signal: deadline.signal,
-        ...(deadline.limit ? { limit: deadline.limit } : {}),
+        invocation: deadline.invocation,
         remembered: remembered?.token,
       }),
     );

@@ -174,7 +174,7 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
         await recorded;
         // A setup that ran out the request's deadline (its signal has aborted) is still audited:
         // the record gets a deadline of its own, within the invocation's.
-        await afterwards(deadline.limit, deps.clock, (signal) =>
+        await afterwards(deadline.invocation, deps.clock, (signal) =>
           deps.audit.record(
             {
               ...record,

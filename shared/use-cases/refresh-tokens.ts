@@ -187,7 +187,7 @@ export function createRefresher(deps: RefresherDeps) {
         deadline.at - Math.min(STATUS_WRITE_RESERVE_MS, Math.max(0, left) / 2),
         deps.clock,
         deadline.signal,
-        { at: deadline.at, signal: deadline.signal },
+        deadline.signal,
       );
       try {
         return await runWithin(ids, work, deadline);
@@ -205,7 +205,7 @@ export function createRefresher(deps: RefresherDeps) {
       Math.min(work.at, started + budgetOf(config)),
       deps.clock,
       work.signal,
-      work.limit,
+      work.invocation,
     );
     let result: ConnectionRefreshResult;
     try {
