@@ -44,6 +44,12 @@ export interface Deadline {
   readonly at: number;
   /** Aborts at `at`, or earlier when the invocation is cut short (middy's timeout signal). */
   readonly signal: AbortSignal;
+  /**
+   * Aborts where the invocation itself ends, a little past `at`: on Lambda middy's timeout signal,
+   * which fires as middy's early timeout answers for us. What must still happen after the work
+   * ({@link afterwards}) may run until then. Absent: nothing bounds it but its own length.
+   */
+  readonly invocation?: AbortSignal | undefined;
 }
 
 /** A {@link Deadline} this code started: `dispose()` clears its timer once the work is over. */
@@ -59,9 +65,15 @@ export class DeadlineExceededError extends Error {
 /**
  * Starts a deadline at `at` (epoch ms, on `clock`). Its signal follows `parent` too, e.g. middy's
  * timeout signal. One timer, cleared by `dispose()`: a call that ends in time leaves nothing
- * running (unlike `AbortSignal.timeout`, whose timer outlives it).
+ * running (unlike `AbortSignal.timeout`, whose timer outlives it). `invocation` is where the
+ * invocation ends ({@link Deadline.invocation}), which deadlines started inside this one pass on.
  */
-export function startDeadline(at: number, clock: Clock, parent?: AbortSignal): OwnedDeadline {
+export function startDeadline(
+  at: number,
+  clock: Clock,
+  parent?: AbortSignal,
+  invocation?: AbortSignal,
+): OwnedDeadline {
   const controller = new AbortController();
   const expire = () =>
     controller.abort(new DeadlineExceededError(`deadline of ${new Date(at).toISOString()} passed`));
@@ -73,9 +85,33 @@ export function startDeadline(at: number, clock: Clock, parent?: AbortSignal): O
   return {
     at,
     signal: controller.signal,
+    invocation,
     dispose() {
       clearTimeout(timer);
       parent?.removeEventListener('abort', follow);
     },
   };
+}
+
+/** Longest what follows a piece of work may take, whatever time the work had left. */
+export const AFTERWARDS_MS = 1_000;
+
+/**
+ * Runs `task` on a deadline of its own, for what must still happen after a piece of work however
+ * the work ended, its deadline passed included (its signal has aborted then): a lease given back,
+ * the audit record of a failed ticket, a token acquired at the last moment written to the table.
+ * The deadline is {@link AFTERWARDS_MS} from now and aborts with the invocation (`invocation`, the
+ * work's {@link Deadline.invocation}), never with the work's own signal.
+ */
+export async function afterwards<T>(
+  invocation: AbortSignal | undefined,
+  clock: Clock,
+  task: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const own = startDeadline(clock.now() + AFTERWARDS_MS, clock, invocation);
+  try {
+    return await task(own.signal);
+  } finally {
+    own.dispose();
+  }
 }

@@ -1,4 +1,5 @@
 import type { Clock } from './clock';
+import { describeError } from './errors';
 import type { Log, Telemetry } from './logging/ports';
 
 /**
@@ -24,6 +25,25 @@ export class DependencyUnavailableError extends Error {
   constructor(readonly dependency: DependencyName) {
     super(`${dependency} is backed off after failing; not called`);
   }
+}
+
+/**
+ * Logs a failed call of a guarded dependency that its caller gets over (it goes on with what it
+ * holds, or without it): WARN, with the error described, except while the dependency is backed off
+ * ({@link DependencyUnavailableError}). Then every call fails this way at once, without I/O, and the guard warned
+ * once when the dependency went down: such a failure is DEBUG, so an outage is not one WARN per
+ * request, per connection or per run.
+ */
+export function logDependencyFailure(
+  log: Log,
+  message: string,
+  attributes: Record<string, unknown>,
+  error: unknown,
+): void {
+  log[error instanceof DependencyUnavailableError ? 'debug' : 'warn'](message, {
+    ...attributes,
+    error: describeError(error),
+  });
 }
 
 /** Throttling answers: the dependency is up but wants fewer calls, which backing off gives it. */
@@ -68,7 +88,11 @@ export interface DependencyGuardOptions {
  *   back-off period (1 s, doubling per failed probe up to 10 s); meanwhile every call fails at once
  *   with {@link DependencyUnavailableError}, without I/O;
  * - after the back-off, **one** call at a time probes it; the others still fail at once, never
- *   waiting for the probe. A probe that succeeds brings it back up.
+ *   waiting for the probe. A probe that succeeds brings it back up, one that fails doubles the
+ *   back-off; a call that was already under way when the dependency went down and fails after it
+ *   changes nothing (its failure is the one already counted);
+ * - a call its caller aborted (the request's deadline) changes nothing: a probe cut short leaves
+ *   the dependency down, and the next call after the back-off probes again.
  *
  * Hand-written rather than taken from a library: cockatiel's half-open state makes every other
  * call wait for the probe, and opossum's fixed reset timeout and rolling-window timers fit neither
@@ -99,25 +123,29 @@ export class DependencyGuard {
    * @throws DependencyUnavailableError at once while backed off or while another call probes
    */
   async run<T>(call: () => Promise<T>): Promise<T> {
-    if (!this.down) return this.observe(call);
+    if (!this.down) return this.observe(call, false);
     if (this.probing || this.options.clock.now() < this.retryAt) {
       throw new DependencyUnavailableError(this.options.dependency);
     }
     this.probing = true;
     try {
-      return await this.observe(call);
+      return await this.observe(call, true);
     } finally {
       this.probing = false;
     }
   }
 
-  private async observe<T>(call: () => Promise<T>): Promise<T> {
+  private async observe<T>(call: () => Promise<T>, probe: boolean): Promise<T> {
     try {
       const result = await call();
       this.answered();
       return result;
     } catch (error) {
-      if (isUnavailability(error)) this.failed(error);
+      // A call its caller aborted says nothing either way: the time left may have been short. The
+      // SDK rejects every command whose abortSignal aborts with an AbortError (the HTTP handler,
+      // the retry strategy's wait); a timeout of its own is a TimeoutError, which does count.
+      if ((error as Error | undefined)?.name === 'AbortError') throw error;
+      if (isUnavailability(error)) this.failed(error, probe);
       else this.answered();
       throw error;
     }
@@ -132,18 +160,22 @@ export class DependencyGuard {
     });
   }
 
-  private failed(error: unknown): void {
+  /**
+   * A call found the dependency unavailable. Up: it goes down for the first back-off, counted and
+   * logged once. A failed probe doubles the back-off. Any other call failing while it is down was
+   * under way before it went down (a burst of timeouts): that outage is already counted.
+   */
+  private failed(error: unknown, probe: boolean): void {
     const { clock, log, telemetry, dependency } = this.options;
-    const wasDown = this.down;
+    if (this.down && !probe) return;
+    this.backoffMs = this.down ? Math.min(this.maxBackoffMs, this.backoffMs * 2) : this.firstBackoffMs;
+    if (!this.down) telemetry.count(unavailableMetric(dependency));
     this.down = true;
-    this.backoffMs = wasDown ? Math.min(this.maxBackoffMs, this.backoffMs * 2) : this.firstBackoffMs;
     this.retryAt = clock.now() + this.backoffMs;
-    if (!wasDown) telemetry.count(unavailableMetric(dependency));
-    const { name, message } = error instanceof Error ? error : { name: typeof error, message: '' };
     log.warn(`${dependency} unavailable; backing off`, {
       dependency,
       backoffMs: this.backoffMs,
-      error: { name, message: message.slice(0, 300) },
+      error: describeError(error),
     });
   }
 }

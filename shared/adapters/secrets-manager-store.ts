@@ -1,7 +1,8 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod/mini';
 import type { Clock } from '../clock';
-import { ConfigurationError, describeError, SecretStoreUnavailableError } from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
+import { ConfigurationError, SecretStoreUnavailableError } from '../errors';
 import type { Log } from '../logging/ports';
 import type { SensitiveValues } from '../logging/redaction';
 import { SingleFlight } from '../single-flight';
@@ -99,10 +100,12 @@ export class SecretsManagerStore implements SecretStore {
         throw new ConfigurationError(`secret ${secretId} cannot be read (${name})`, { cause: error });
       }
       if (cached) {
-        this.options.log.warn('secrets manager unavailable; using the cached secret', {
-          secretId,
-          error: describeError(error),
-        });
+        logDependencyFailure(
+          this.options.log,
+          'secrets manager unavailable; using the cached secret',
+          { secretId },
+          error,
+        );
         return cached.credentials;
       }
       throw new SecretStoreUnavailableError(`secrets manager unavailable for ${secretId}`, {
@@ -117,7 +120,10 @@ export class SecretsManagerStore implements SecretStore {
       this.options.sensitive,
     );
     if (cached && cached.credentials.versionId !== credentials.versionId) {
-      const older = [...(this.superseded.get(secretId) ?? []), cached.credentials.versionId];
+      // A version rolled back to (AWSCURRENT moved back) is current again, not superseded.
+      const older = [...(this.superseded.get(secretId) ?? []), cached.credentials.versionId].filter(
+        (version) => version !== credentials.versionId,
+      );
       this.superseded.set(secretId, older.slice(-MAX_SUPERSEDED_VERSIONS));
     }
     this.cache.set(secretId, { credentials, fetchedAt: this.options.clock.now() });

@@ -1,17 +1,13 @@
 import type { Clock } from '../clock';
 import { DEFAULT_CALLER_MAX_STALE_SECONDS } from '../config/schema';
-import { DependencyUnavailableError } from '../dependency-guard';
-import {
-  CallerLookupThrottledError,
-  describeError,
-  StoreUnavailableError,
-  UnauthorizedError,
-} from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
+import { CallerLookupThrottledError, StoreUnavailableError, UnauthorizedError } from '../errors';
 import type { Log } from '../logging/ports';
 import { SingleFlight } from '../single-flight';
 import type { Caller, CallerReader, CallerRecord } from './caller';
 import { constantTimeEqual, hashSecret, parseKey } from './keys';
 import { ReadBudget } from './read-budget';
+import { SourceNetworks } from './source-networks';
 
 export interface AuthenticatorOptions {
   readonly store: CallerReader;
@@ -49,6 +45,17 @@ const UNKNOWN_KEY = 'unknown or invalid caller key';
 interface Entry {
   readonly record: CallerRecord | undefined;
   readonly at: number;
+  /** The caller the record describes, built (its source networks parsed) once per record read. */
+  caller?: Caller;
+}
+
+function callerOf(record: CallerRecord): Caller {
+  return {
+    keyId: record.keyId,
+    name: record.name,
+    scopes: record.scopes,
+    ...(record.sourceCidrs ? { sourceNetworks: new SourceNetworks(record.sourceCidrs) } : {}),
+  };
 }
 
 /**
@@ -121,12 +128,8 @@ export class CallerAuthenticator {
     // the millisecond. The caller is told no more than for an unknown key; the log line says why.
     if (record.expiresAt !== undefined && this.options.clock.now() >= Date.parse(record.expiresAt))
       throw new UnauthorizedError(UNKNOWN_KEY, { reason: 'expired', keyId });
-    return {
-      keyId: record.keyId,
-      name: record.name,
-      scopes: record.scopes,
-      ...(record.sourceCidrs ? { sourceCidrs: record.sourceCidrs } : {}),
-    };
+    found.caller ??= callerOf(record);
+    return found.caller;
   }
 
   /** A verified key's record: as held while fresh, else read again (the outage rules apply). */
@@ -138,7 +141,12 @@ export class CallerAuthenticator {
     if (this.inFlight.has(keyId) && now - held.at < this.maxStaleMs) return held;
     try {
       const record = await this.inFlight.run(keyId, () => this.options.store.get(keyId, signal));
-      return { record, at: now };
+      // Kept whatever the key presented: a wrong secret (key ids are in logs and audit records) or
+      // a deleted record must not cost a read on every request. Replaced in place, without moving
+      // up: only an authentication counts as a use.
+      const reread = { record, at: now };
+      this.verified.set(keyId, reread);
+      return reread;
     } catch (error) {
       return this.heldInOutage(keyId, held, error);
     }
@@ -165,15 +173,13 @@ export class CallerAuthenticator {
   private heldInOutage(keyId: string, held: Entry, error: unknown): Entry {
     const age = this.options.clock.now() - held.at;
     if (age >= this.maxStaleMs) throw this.unavailable(error);
-    // While the table is backed off every read fails this way at once; the guard logged why.
-    if (!(error instanceof DependencyUnavailableError)) {
-      this.options.log?.warn('caller store unavailable; using the cached caller record', {
-        caller: keyId,
-        error: describeError(error),
-        recordAgeSeconds: Math.floor(age / 1000),
-        maxStaleSeconds: this.maxStaleMs / 1000,
-      });
-    }
+    if (this.options.log)
+      logDependencyFailure(
+        this.options.log,
+        'caller store unavailable; using the cached caller record',
+        { caller: keyId, recordAgeSeconds: Math.floor(age / 1000), maxStaleSeconds: this.maxStaleMs / 1000 },
+        error,
+      );
     return held;
   }
 

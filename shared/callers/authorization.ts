@@ -1,7 +1,6 @@
 import type { AstratoConnection, Connection, OAuth2Connection } from '../config/schema';
 import { ForbiddenError, InvalidRequestError, UnknownConnectionError } from '../errors';
 import type { Caller, ConnectionScope } from './caller';
-import { SourceNetworks } from './source-networks';
 
 /**
  * Scope rules of docs/design.md "Callers". Each refusal says what is not allowed, in terms of the
@@ -135,10 +134,6 @@ export function authorizeStatus(
   return { connection };
 }
 
-/** Parsed source networks, by their stored text: a caller's list is parsed once per container. */
-const parsedNetworks = new Map<string, SourceNetworks>();
-const MAX_PARSED_NETWORKS = 1000;
-
 /**
  * A caller restricted to source networks (`sourceCidrs`) is refused when the request's source
  * address, API Gateway's `requestContext.http.sourceIp`, is outside them. Checked after the key and
@@ -146,20 +141,8 @@ const MAX_PARSED_NETWORKS = 1000;
  * @throws ForbiddenError naming the address (the caller's own) but not the allowed networks
  */
 export function authorizeSource(caller: Caller, sourceIp: string | undefined): void {
-  if (caller.sourceCidrs === undefined) return;
-  const text = caller.sourceCidrs.join(',');
-  let networks = parsedNetworks.get(text);
-  if (!networks) {
-    if (parsedNetworks.size >= MAX_PARSED_NETWORKS) parsedNetworks.clear();
-    try {
-      networks = new SourceNetworks(caller.sourceCidrs);
-    } catch {
-      // Only a record edited by hand gets here (the command checks every CIDR): fail closed.
-      networks = new SourceNetworks([]);
-    }
-    parsedNetworks.set(text, networks);
-  }
-  if (sourceIp === undefined || !networks.allows(sourceIp)) {
+  if (caller.sourceNetworks === undefined) return;
+  if (sourceIp === undefined || !caller.sourceNetworks.allows(sourceIp)) {
     throw new ForbiddenError(
       `requests from ${JSON.stringify((sourceIp ?? 'an unknown address').slice(0, 45))} are outside this caller's source networks`,
     );

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { CONNECTION_ID_PATTERN } from '../config/schema';
-import { MAX_SOURCE_CIDRS } from './source-networks';
+import { MAX_SOURCE_CIDRS } from './cidr';
+import type { SourceNetworks } from './source-networks';
 import '../validation';
 
 /** What a caller may do on one connection (docs/design.md "Callers"). */
@@ -66,8 +67,11 @@ export interface Caller {
   readonly keyId: string;
   readonly name: string;
   readonly scopes: Readonly<Record<string, ConnectionScope>>;
-  /** Where its requests may come from; absent: anywhere. */
-  readonly sourceCidrs?: readonly string[];
+  /**
+   * Where its requests may come from (the record's `sourceCidrs`, parsed once per record read);
+   * absent: anywhere.
+   */
+  readonly sourceNetworks?: SourceNetworks;
 }
 
 /** Changes the operators' command makes to an existing caller record. */

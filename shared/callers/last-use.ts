@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { describeError } from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
 import type { Log } from '../logging/ports';
 import type { LastUseWriter } from './caller';
 
@@ -51,10 +51,12 @@ export class LastUseRecorder {
     try {
       await this.options.store.record(keyId, now, signal);
     } catch (error) {
-      this.options.log.warn('last use of a caller key not recorded', {
-        caller: keyId,
-        error: describeError(error),
-      });
+      logDependencyFailure(
+        this.options.log,
+        'last use of a caller key not recorded',
+        { caller: keyId },
+        error,
+      );
     }
   }
 }

@@ -1,7 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-
-/** Most networks one caller may list: enough for a SaaS's egress ranges, small enough to read. */
-export const MAX_SOURCE_CIDRS = 50;
+import { parseCidr } from './cidr';
 
 /** IPv4 written inside IPv6 (`::ffff:203.0.113.7`), as a dual-stack socket reports an IPv4 peer. */
 const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
@@ -13,16 +11,23 @@ const IPV4_MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
  */
 export class SourceNetworks {
-  private readonly list = new BlockList();
+  private list = new BlockList();
 
   /**
-   * @param cidrs stored CIDRs (`normalizeCidr`'s form, shared/callers/cidr.ts)
-   * @throws when one does not parse (a record written by hand): the caller must then be refused
+   * Parsed once, when the caller record is read.
+   * @param cidrs stored CIDRs, each read by `parseCidr` (shared/callers/cidr.ts), the reading the
+   *   operators' command checked them with when it wrote them. An entry that does not parse or
+   *   allows every address (`/0`), which only a record edited by hand can hold, leaves networks
+   *   that allow no address: the caller is refused, never let through from anywhere.
    */
-  constructor(readonly cidrs: readonly string[]) {
-    for (const cidr of cidrs) {
-      const [address = '', prefix = ''] = cidr.split('/');
-      this.list.addSubnet(address, Number(prefix), isIPv4(address) ? 'ipv4' : 'ipv6');
+  constructor(cidrs: readonly string[]) {
+    for (const text of cidrs) {
+      const cidr = parseCidr(text);
+      if (typeof cidr === 'string') {
+        this.list = new BlockList();
+        return;
+      }
+      this.list.addSubnet(cidr.address, cidr.prefix, cidr.family);
     }
   }
 

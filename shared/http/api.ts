@@ -217,11 +217,16 @@ export function createApiHandler(deps: ApiDeps) {
   const budgetMs = deps.requestBudgetMs ?? 10_000;
   const { logger } = deps;
 
-  /** The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal. */
+  /**
+   * The request's deadline: its budget or Lambda's remaining time, and middy's timeout signal,
+   * which is also where the invocation ends for what must still happen after the request's
+   * deadline (the audit record of a failure, a lease given back).
+   */
   const deadlineOf = (context: Context, timeout: AbortSignal | undefined) =>
     startDeadline(
       invocationDeadline(context, deps.clock, { budgetMs, marginMs: DEADLINE_MARGIN_MS }),
       deps.clock,
+      timeout,
       timeout,
     );
 
@@ -232,8 +237,9 @@ export function createApiHandler(deps: ApiDeps) {
 
   /**
    * Runs `route` for an authenticated caller allowed at the request's source address. A refusal
-   * (403) from here on is audited with what `subject` holds by then; the key's use is noted
-   * alongside the work, and awaited before answering (at most one write per key per 5 minutes).
+   * (403) from here on is audited with what `subject` holds by then. Once the source address is
+   * allowed, the key's use is noted alongside the work, and awaited before answering (at most one
+   * write per key per 5 minutes): a request refused for its source network is no use of the key.
    */
   const asCaller = async (
     event: ApiEvent,
@@ -246,9 +252,10 @@ export function createApiHandler(deps: ApiDeps) {
     logger.appendKeys({ caller: caller.keyId });
     const origin = originOf(event, context);
     const subject: AuditSubject = {};
-    const used = deps.lastUse.touch(caller.keyId, deadline.signal);
+    let used: Promise<void> | undefined;
     try {
       authorizeSource(caller, origin.sourceIp);
+      used = deps.lastUse.touch(caller.keyId, deadline.signal);
       return await route(caller, origin, subject);
     } catch (error) {
       if (error instanceof ForbiddenError) {
@@ -332,6 +339,8 @@ export function createApiHandler(deps: ApiDeps) {
 
   return middy<ApiEvent, ApiResult>({
     // A backstop behind the deadline: if work overruns it anyway, the caller still gets a problem.
+    // Between the request's deadline and this, what must happen after the work still can
+    // (`afterwards` in shared/deadline.ts: middy's signal, aborted here, ends it).
     timeoutEarlyInMillis: DEADLINE_MARGIN_MS / 2,
     timeoutEarlyResponse: () => {
       throw new UpstreamUnavailableError('the request ran out of time', { timeout: true, retryable: false });

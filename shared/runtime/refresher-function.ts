@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { invocationDeadline, startDeadline } from '../deadline';
 import { problemCodeOf } from '../http/problem';
+import { DynamoStatusStore } from '../status/dynamo-status-store';
 import { RefreshingTokenSource } from '../tokens/refreshing-token-source';
 import { type TokenProbe, tokenProbes } from '../upstream/probe';
 import { createRefresher, RefreshIncompleteError, type RefreshSummary } from '../use-cases/refresh-tokens';
@@ -12,7 +13,7 @@ import { buildRuntime, type Runtime, type RuntimeOptions } from './runtime';
 import { REFRESH_RUN_TIMEOUT_SECONDS, SECRET_CHECK_MINUTES } from './schedule';
 
 /** The refresher's runtime: what every function has, and the probe of each connection with a `probeUrl`. */
-export interface RefresherRuntime extends Runtime<RefreshingTokenSource> {
+export interface RefresherRuntime extends Runtime<RefreshingTokenSource, DynamoStatusStore> {
   readonly probes: Readonly<Record<string, TokenProbe>>;
 }
 
@@ -31,6 +32,7 @@ export function createRefresherRuntime(
     environment,
     { secretMaxAgeMs: SECRET_CHECK_MINUTES * 60_000, ...options },
     (deps) => new RefreshingTokenSource(deps),
+    (table) => new DynamoStatusStore(table),
   );
   const probes = tokenProbes(runtime.config.connections, { clock: runtime.clock, log: runtime.logger });
   return { ...runtime, probes };

@@ -20,7 +20,7 @@ import { createLogger } from '../logging/logger';
 import type { Telemetry } from '../logging/ports';
 import { SensitiveValues } from '../logging/redaction';
 import { metricsTelemetry } from '../logging/telemetry';
-import { DynamoStatusStore, type StatusStore } from '../status/status-store';
+import { DynamoStatusReader, type RefreshStatusReader } from '../status/status-store';
 import type { TokenProvider } from '../tokens/ports';
 import { type RefreshPolicy, refreshPolicyFrom } from '../tokens/refresh-policy';
 import { TokenSource, type TokenSourceDeps } from '../tokens/token-source';
@@ -34,7 +34,10 @@ import type { RuntimeEnvironment } from './environment';
  * (refresher-function.ts) for the refresher, both over `buildRuntime`. What the handlers wire from
  * it are use-cases; nothing below reads the environment or builds a client.
  */
-export interface Runtime<Tokens extends TokenSource = TokenSource> {
+export interface Runtime<
+  Tokens extends TokenSource = TokenSource,
+  Status extends RefreshStatusReader = RefreshStatusReader,
+> {
   readonly config: BrokerConfig;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -46,14 +49,15 @@ export interface Runtime<Tokens extends TokenSource = TokenSource> {
   /** The Astrato client of each astrato-oem connection. */
   readonly astrato: Readonly<Record<string, AstratoClient>>;
   /** The table's adapters the functions use: the request-side halves, none of the operators'. */
-  readonly stores: RuntimeStores;
+  readonly stores: RuntimeStores<Status>;
 }
 
-export interface RuntimeStores {
+export interface RuntimeStores<Status extends RefreshStatusReader = RefreshStatusReader> {
   readonly callers: CallerReader;
   readonly lastUses: LastUseWriter;
   readonly audit: AuditTrail;
-  readonly status: StatusStore;
+  /** The API function only reads the `status#` items; the refresher also writes them. */
+  readonly status: Status;
 }
 
 export interface RuntimeOptions {
@@ -102,19 +106,26 @@ export const SECRETS_MANAGER_CLIENT_SETTINGS = {
  * @example export const handler = apiFunction(createRuntime(readRuntimeEnvironment()));
  */
 export function createRuntime(environment: RuntimeEnvironment, options: RuntimeOptions = {}): Runtime {
-  return buildRuntime(environment, options, (deps) => new TokenSource(deps));
+  return buildRuntime(
+    environment,
+    options,
+    (deps) => new TokenSource(deps),
+    (table) => new DynamoStatusReader(table),
+  );
 }
 
 /**
  * What every function's root builds: logging and metrics under the function's service name, the
  * SDK clients behind their dependency guards, the upstream clients, the table's adapters, and the
- * token source, of the kind `tokenSource` makes (the refresher's also renews what is due).
+ * token source, of the kind `tokenSource` makes (the refresher's also renews what is due), and the
+ * status adapter `statusStore` makes (the refresher's also writes).
  */
-export function buildRuntime<Tokens extends TokenSource>(
+export function buildRuntime<Tokens extends TokenSource, Status extends RefreshStatusReader>(
   environment: RuntimeEnvironment,
   options: RuntimeOptions,
   tokenSource: (deps: TokenSourceDeps) => Tokens,
-): Runtime<Tokens> {
+  statusStore: (table: BrokerTable) => Status,
+): Runtime<Tokens, Status> {
   const { config, serviceName } = environment;
   const clock = options.clock ?? systemClock;
   const sensitive = options.sensitive ?? new SensitiveValues();
@@ -184,11 +195,11 @@ export function buildRuntime<Tokens extends TokenSource>(
     // function that crashed mid-acquisition recognises its own lease as dead and takes it over.
     ...(environment.logStream ? { ownerId: environment.logStream } : {}),
   });
-  const stores: RuntimeStores = {
+  const stores: RuntimeStores<Status> = {
     callers: new DynamoCallerReader(table),
     lastUses: new DynamoLastUseWriter(table),
     audit: new DynamoAuditTrail({ ...table, retentionDays: config.audit.retentionDays }),
-    status: new DynamoStatusStore(table),
+    status: statusStore(table),
   };
   return { config, clock, logger, metrics, telemetry, policy, tokens, astrato, stores };
 }

@@ -1,5 +1,5 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type BrokerTable, keyOf, tableKeys, ttlAt } from '../adapters/table';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type BrokerTable, keyOf, tableKeys } from '../adapters/table';
 
 /** The outcome of the refresher's last run for one connection (`status#<connection>`). */
 export interface RefreshStatus {
@@ -19,31 +19,23 @@ export interface RefreshStatus {
   readonly probeStatus?: number;
 }
 
-/** The `status#` items; each call takes the signal of the work it serves. */
-export interface StatusStore {
-  write(status: RefreshStatus, signal: AbortSignal): Promise<void>;
+/** What `/status` needs of the `status#` items: one by connection. */
+export interface RefreshStatusReader {
   read(connection: string, signal: AbortSignal): Promise<RefreshStatus | undefined>;
 }
 
-/** Status items live for a week past their last write; a newer run overwrites them. */
-const STATUS_TTL_SECONDS = 7 * 86_400;
+/** The `status#` items as the refresher uses them; each call takes the signal of the work it serves. */
+export interface StatusStore extends RefreshStatusReader {
+  write(status: RefreshStatus, signal: AbortSignal): Promise<void>;
+}
 
-export class DynamoStatusStore implements StatusStore {
-  constructor(private readonly options: BrokerTable) {}
-
-  async write(status: RefreshStatus, signal: AbortSignal): Promise<void> {
-    await this.options.client.send(
-      new PutCommand({
-        TableName: this.options.tableName,
-        Item: {
-          ...keyOf(tableKeys.status(status.connection)),
-          ...status,
-          ...ttlAt(Math.ceil(Date.parse(status.at) / 1000) + STATUS_TTL_SECONDS),
-        },
-      }),
-      { abortSignal: signal },
-    );
-  }
+/**
+ * The API function's half of the `status#` items: it reads them for `/status`; only the refresher
+ * writes them (`DynamoStatusStore`, dynamo-status-store.ts, in a module of its own so the API
+ * function's bundle carries none of it).
+ */
+export class DynamoStatusReader implements RefreshStatusReader {
+  constructor(protected readonly options: BrokerTable) {}
 
   async read(connection: string, signal: AbortSignal): Promise<RefreshStatus | undefined> {
     const { Item } = await this.options.client.send(

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { describeError } from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
 import type { Log } from '../logging/ports';
 import type { SecretStore } from './ports';
 import { isUsable, type RefreshPolicy, tokenState } from './refresh-policy';
@@ -57,10 +57,12 @@ export class TokenAcceptance {
     try {
       await this.deps.secrets.get(secretId, { refresh: true, signal });
     } catch (error) {
-      this.deps.log.warn('secret version check failed', {
-        connection: token.connection,
-        error: describeError(error),
-      });
+      logDependencyFailure(
+        this.deps.log,
+        'secret version check failed',
+        { connection: token.connection },
+        error,
+      );
       return false;
     }
     return this.accepts(token, secretId, reader);

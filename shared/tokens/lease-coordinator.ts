@@ -1,5 +1,5 @@
 import type { Clock, Sleep } from '../clock';
-import { startDeadline } from '../deadline';
+import { afterwards } from '../deadline';
 import { UpstreamUnavailableError } from '../errors';
 import type { Telemetry } from '../logging/ports';
 import type { ResilientStores } from './resilient-stores';
@@ -21,8 +21,6 @@ export const LEASE_TIMING = {
   maxPollMs: 250,
   /** What a waiter that ran out of time tells its caller to wait before retrying. */
   retryAfterMs: 1_000,
-  /** Longest the release of a lease may take, whatever time its work had left. */
-  releaseMs: 1_000,
 } as const;
 
 /**
@@ -98,27 +96,34 @@ export class LeaseCoordinator {
 
   /**
    * Runs `work` while holding the lease: a heartbeat keeps it alive, so only a holder that died lets
-   * it lapse, and the lease is given back when the work ends, however it ends.
+   * it lapse, and the lease is given back when the work ends, however it ends. The heartbeats stop
+   * when `signal` (the work's deadline) aborts: a beat then could not reach the table, and would
+   * only count as a degraded lease store.
+   * @param invocation aborts where the invocation ends: the release gets a deadline of its own
+   *   within it
    */
-  async holdWhile<T>(connection: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
-    const { stores, ownerId } = this.deps;
+  async holdWhile<T>(
+    connection: string,
+    signal: AbortSignal,
+    invocation: AbortSignal | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const { stores, ownerId, clock } = this.deps;
     const beat = setInterval(
       () => void stores.tryLease(connection, ownerId, this.leaseMs, signal, 'heartbeat'),
       Math.max(LEASE_TIMING.minHeartbeatMs, Math.floor(this.leaseMs / LEASE_TIMING.heartbeatsPerLease)),
     );
     beat.unref();
+    const stopBeating = () => clearInterval(beat);
+    signal.addEventListener('abort', stopBeating, { once: true });
     try {
       return await work();
     } finally {
-      clearInterval(beat);
+      stopBeating();
+      signal.removeEventListener('abort', stopBeating);
       // Give the lease back even when the work ran out its deadline (its signal has aborted then):
       // a lease left behind would make every other process wait for it to lapse.
-      const release = startDeadline(this.deps.clock.now() + LEASE_TIMING.releaseMs, this.deps.clock);
-      try {
-        await stores.releaseLease(connection, ownerId, release.signal);
-      } finally {
-        release.dispose();
-      }
+      await afterwards(invocation, clock, (release) => stores.releaseLease(connection, ownerId, release));
     }
   }
 }

@@ -31,7 +31,7 @@ export class RefreshingTokenSource extends TokenSource {
     const { secretId } = this.connection(connection);
     let stored: CachedToken | undefined;
     try {
-      return await this.within(options.deadline, async ({ at, signal }) => {
+      return await this.within(options.deadline, async ({ at, signal, invocation }) => {
         // The secret as this process holds it: the store reads it again only once its value is
         // older than the store's age limit, which in the refresher is the rotation check
         // (SECRET_CHECK_MINUTES). A run where nothing is due costs no read; a new version seen
@@ -50,6 +50,7 @@ export class RefreshingTokenSource extends TokenSource {
           reader: 'refresher',
           deadline: at,
           signal,
+          invocation,
           remembered,
         });
         return { connection, action: 'renewed', ...result };

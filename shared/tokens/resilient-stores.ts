@@ -1,5 +1,4 @@
-import { DependencyUnavailableError } from '../dependency-guard';
-import { describeError } from '../errors';
+import { logDependencyFailure } from '../dependency-guard';
 import type { Log, Telemetry } from '../logging/ports';
 import type { LeaseStore, TokenCache } from './ports';
 import type { CachedToken } from './token';
@@ -87,13 +86,11 @@ export class ResilientStores {
 
   private degraded(store: DegradableStore, operation: string, connection: string, error: unknown): void {
     this.deps.telemetry.count(DEGRADED_METRIC[store]);
-    // While the table is backed off every call fails this way at once; the guard logged why.
-    const log = error instanceof DependencyUnavailableError ? this.deps.log.debug : this.deps.log.warn;
-    log.call(this.deps.log, `${store} unavailable (${operation}); continuing without it`, {
-      connection,
-      store,
-      operation,
-      error: describeError(error),
-    });
+    logDependencyFailure(
+      this.deps.log,
+      `${store} unavailable (${operation}); continuing without it`,
+      { connection, store, operation },
+      error,
+    );
   }
 }

@@ -1,3 +1,5 @@
+import type { Clock } from '../clock';
+import { afterwards } from '../deadline';
 import type { Telemetry } from '../logging/ports';
 import type { TokenAcceptance, TokenReader } from './acceptance';
 import type { LeaseCoordinator } from './lease-coordinator';
@@ -27,6 +29,11 @@ export interface LoadRequest {
   readonly deadline: number;
   /** Aborts at the deadline: every store call of the load gets it. */
   readonly signal: AbortSignal;
+  /**
+   * Aborts where the invocation ends (the deadline's `invocation`): what must still happen once the
+   * deadline has passed (the lease given back, an acquired token written) runs until then at most.
+   */
+  readonly invocation: AbortSignal | undefined;
   /** What this process's memory holds for the connection, if anything. */
   readonly remembered: CachedToken | undefined;
 }
@@ -37,6 +44,7 @@ export interface TokenLoaderDeps {
   readonly lease: LeaseCoordinator;
   readonly acquirer: TokenAcquirer;
   readonly telemetry: Telemetry;
+  readonly clock: Clock;
 }
 
 /**
@@ -72,8 +80,8 @@ export class TokenLoader {
     request: LoadRequest,
     replacing: CachedToken | undefined,
   ): Promise<TokenResult> {
-    const { connection, secretId, reader, deadline, signal } = request;
-    const { stores, acceptance, lease, acquirer } = this.deps;
+    const { connection, secretId, reader, deadline, signal, invocation } = request;
+    const { stores, acceptance, lease, acquirer, clock } = this.deps;
     let previous = replacing;
     const lookForToken = async () => {
       const read = await stores.readToken(connection, signal);
@@ -86,12 +94,14 @@ export class TokenLoader {
     const wait = await lease.acquireOrWait(connection, deadline, signal, lookForToken);
     if (wait.outcome === 'unavailable') return this.acquireDirect(request, previous);
     if (wait.outcome === 'found') return { token: wait.token, origin: 'waited' };
-    return lease.holdWhile(connection, signal, async () => {
+    return lease.holdWhile(connection, signal, invocation, async () => {
       // Another holder may have finished between our last read and our lease.
       const found = await lookForToken();
       if (found && found !== 'unavailable') return { token: found, origin: wait.waited ? 'waited' : 'l2' };
       const token = await acquirer.acquire({ connection, secretId, deadline, signal, previous });
-      await stores.writeToken(token, signal);
+      // A token acquired as the deadline ends must still reach the table: the processes waiting
+      // under the lease look for it there, and the next request would otherwise acquire again.
+      await afterwards(invocation, clock, (write) => stores.writeToken(token, write));
       return { token, origin: 'acquired' };
     });
   }

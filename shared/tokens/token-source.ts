@@ -127,7 +127,7 @@ export class TokenSource {
       log,
       telemetry,
     });
-    this.loader = new TokenLoader({ stores, acceptance, lease, acquirer, telemetry });
+    this.loader = new TokenLoader({ stores, acceptance, lease, acquirer, telemetry, clock });
     this.l1MaxAgeMs = deps.l1MaxAgeMs ?? 30_000;
     this.defaultBudgetMs = deps.defaultBudgetMs ?? 8_000;
   }
@@ -152,6 +152,7 @@ export class TokenSource {
         reader: 'request',
         deadline: deadline.at,
         signal: deadline.signal,
+        invocation: deadline.invocation,
         remembered: remembered?.token,
       }),
     );

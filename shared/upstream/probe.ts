@@ -7,9 +7,6 @@ import { type FetchFn, unexpectedAnswer, upstreamFetch } from './http';
 const CHECK_PROBE_URL =
   'the connection probeUrl: a GET there with the fresh token must answer 2xx; a 404 or an HTML page usually means a wrong URL, a 401 or 403 that the API does not accept this client';
 
-/** How long a probe waits for its answer, within the refresh's own deadline. */
-const PROBE_TIMEOUT_MS = 5000;
-
 /** What a probe found: a 2xx, or another answer (or none) with what an operator should check. */
 export type ProbeAnswer =
   | { readonly ok: true; readonly status: number }
@@ -24,6 +21,11 @@ export type ProbeAnswer =
 export interface TokenProbeOptions {
   /** The connection's `probeUrl`. */
   readonly url: string;
+  /**
+   * How long the probe waits for its answer, within the refresh's own deadline: the connection's
+   * `timeoutMs`, the per-attempt upstream timeout of every call on that connection.
+   */
+  readonly timeoutMs: number;
   readonly clock: Clock;
   readonly log: Log;
   readonly fetch?: FetchFn;
@@ -52,7 +54,7 @@ export class TokenProbe {
         { method: 'GET', headers: { authorization: `Bearer ${accessToken}` } },
         {
           what: `probe of ${connection}`,
-          timeoutMs: PROBE_TIMEOUT_MS,
+          timeoutMs: this.options.timeoutMs,
           deadline,
           clock,
           log,
@@ -80,12 +82,12 @@ export function refusesToken(answer: ProbeAnswer): boolean {
 /** A probe for each connection that has a `probeUrl`, by connection id. */
 export function tokenProbes(
   connections: Readonly<Record<string, Connection>>,
-  options: Omit<TokenProbeOptions, 'url'>,
+  options: Omit<TokenProbeOptions, 'url' | 'timeoutMs'>,
 ): Readonly<Record<string, TokenProbe>> {
   const probes: Record<string, TokenProbe> = {};
   for (const [id, connection] of Object.entries(connections)) {
     if (connection.kind === 'oauth2-client-credentials' && connection.probeUrl)
-      probes[id] = new TokenProbe({ ...options, url: connection.probeUrl });
+      probes[id] = new TokenProbe({ ...options, url: connection.probeUrl, timeoutMs: connection.timeoutMs });
   }
   return probes;
 }

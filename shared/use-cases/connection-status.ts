@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import type { ConnectionKind } from '../config/schema';
 import type { Deadline } from '../deadline';
 import { isBrokerError, StoreUnavailableError } from '../errors';
-import type { StatusStore } from '../status/status-store';
+import type { RefreshStatusReader } from '../status/status-store';
 import type { TokenSource } from '../tokens/token-source';
 
 /** What a caller is asked to wait (`Retry-After`) when the table cannot be read. */
@@ -41,7 +41,7 @@ export interface ConnectionStatus {
 export interface StatusReaderDeps {
   readonly connections: Connections;
   readonly tokens: TokenSource;
-  readonly status: StatusStore;
+  readonly status: RefreshStatusReader;
   readonly clock: Clock;
   /** The refresher's schedule period (REFRESH_SCHEDULE_MINUTES, from the composition root). */
   readonly schedulePeriodMs: number;
@@ -53,7 +53,7 @@ export function createStatusReader(deps: StatusReaderDeps) {
     async read(caller: Caller, id: string, deadline: Deadline): Promise<ConnectionStatus> {
       const { connection } = authorizeStatus(caller, deps.connections, id);
       let inspected: Awaited<ReturnType<TokenSource['inspect']>>;
-      let last: Awaited<ReturnType<StatusStore['read']>>;
+      let last: Awaited<ReturnType<RefreshStatusReader['read']>>;
       try {
         [inspected, last] = await Promise.all([
           deps.tokens.inspect(id, deadline.signal),

@@ -8,7 +8,7 @@ import {
 import type { Caller } from '../callers/caller';
 import { type Clock, type Random, sleep as realSleep, type Sleep } from '../clock';
 import type { AstratoConnection } from '../config/schema';
-import type { Deadline } from '../deadline';
+import { afterwards, type Deadline } from '../deadline';
 import { InternalError, InvalidRequestError, isBrokerError, UpstreamRejectedError } from '../errors';
 import type { Log, Telemetry } from '../logging/ports';
 import { withRetry } from '../retry';
@@ -136,8 +136,23 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       const started = deps.clock.now();
       // The vendor is asked first (its answer is the long wait), then the record goes out while it
       // runs: from the moment the vendor is asked the ticket may exist.
+      // The ticket's URLs are built with the answer: an id that cannot be one (502) is a failed
+      // setup, audited as ticket_failed like any other.
       const issuing = deps.tokens
-        .withToken(id, deadline, (token) => setup(token.accessToken), { first })
+        .withToken(
+          id,
+          deadline,
+          async (token) => {
+            const { ticketId } = await setup(token.accessToken);
+            return {
+              ticketId,
+              redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticketId),
+              embedUrl: embedUrlFor(connection, ticketId),
+              signOutUrl: signOutUrlFor(connection),
+            };
+          },
+          { first },
+        )
         .finally(() => {
           // Per-request metric: no dimensions, so it joins the invocation's buffered EMF document.
           deps.telemetry.timing('SetupLatency', deps.clock.now() - started);
@@ -157,27 +172,25 @@ export function createTicketIssuer(deps: TicketIssuerDeps) {
       const recorded = deps.audit.record({ ...record, outcome: 'ticket_issued' }, deadline.signal);
       const { value: ticket, origin: tokenOrigin } = await issuing.catch(async (error: unknown) => {
         await recorded;
-        await deps.audit.record(
-          {
-            ...record,
-            at: new Date(deps.clock.now()).toISOString(),
-            outcome: 'ticket_failed',
-            error: isBrokerError(error) ? error.code : 'internal',
-          },
-          deadline.signal,
+        // A setup that ran out the request's deadline (its signal has aborted) is still audited:
+        // the record gets a deadline of its own, within the invocation's.
+        await afterwards(deadline.invocation, deps.clock, (signal) =>
+          deps.audit.record(
+            {
+              ...record,
+              at: new Date(deps.clock.now()).toISOString(),
+              outcome: 'ticket_failed',
+              error: isBrokerError(error) ? error.code : 'internal',
+            },
+            signal,
+          ),
         );
         throw error;
       });
       await recorded;
-      const urls = {
-        redeemUrl: ticketUrl(connection.redeemUrlTemplate, connection, ticket.ticketId),
-        embedUrl: embedUrlFor(connection, ticket.ticketId),
-        signOutUrl: signOutUrlFor(connection),
-      };
       deps.telemetry.count('TicketsIssued');
       return {
-        ticketId: ticket.ticketId,
-        ...urls,
+        ...ticket,
         connection: id,
         expiresAt: new Date(deps.clock.now() + lifetimeMs).toISOString(),
         tokenOrigin,

@@ -2,6 +2,7 @@ import type { Connections } from '../callers/authorization';
 import type { Clock } from '../clock';
 import type { Connection } from '../config/schema';
 import { type Deadline, startDeadline } from '../deadline';
+import { logDependencyFailure } from '../dependency-guard';
 import { BrokerError, describeError } from '../errors';
 import type { Log, Telemetry } from '../logging/ports';
 import { runSpread } from '../spread-pool';
@@ -180,9 +181,12 @@ export function createRefresher(deps: RefresherDeps) {
     async run(deadline: Deadline): Promise<RefreshSummary> {
       const ids = Object.keys(deps.connections);
       const left = deadline.at - deps.clock.now();
+      // What must still happen after a connection's work (a lease given back, a token written)
+      // may use the time up to the run's own deadline, never past it.
       const work = startDeadline(
         deadline.at - Math.min(STATUS_WRITE_RESERVE_MS, Math.max(0, left) / 2),
         deps.clock,
+        deadline.signal,
         deadline.signal,
       );
       try {
@@ -197,7 +201,12 @@ export function createRefresher(deps: RefresherDeps) {
   async function refreshAndRecord(connection: string, work: Deadline, run: Deadline) {
     const config = deps.connections[connection] as Connection;
     const started = deps.clock.now();
-    const own = startDeadline(Math.min(work.at, started + budgetOf(config)), deps.clock, work.signal);
+    const own = startDeadline(
+      Math.min(work.at, started + budgetOf(config)),
+      deps.clock,
+      work.signal,
+      work.invocation,
+    );
     let result: ConnectionRefreshResult;
     try {
       result = await refreshOne(connection, own);
@@ -217,7 +226,7 @@ export function createRefresher(deps: RefresherDeps) {
       ...(result.probeStatus !== undefined ? { probeStatus: result.probeStatus } : {}),
     };
     await deps.status.write(status, run.signal).catch((error: unknown) => {
-      deps.log.warn('could not record the refresh status', { connection, error: describeError(error) });
+      logDependencyFailure(deps.log, 'could not record the refresh status', { connection }, error);
     });
     // Renewals and failures per connection are read from these lines (README "Operations"); a
     // connection left fresh is only counted, in the run's line and in RefreshSucceeded.

@@ -1,4 +1,4 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditRecord } from '../../shared/audit/audit-trail';
 import { createCaller } from '../../shared/callers/admin';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
@@ -39,6 +39,13 @@ beforeAll(async () => {
       sourceCidrs: ['198.51.100.0/24', '2001:DB8::/32'],
     },
     idle: { name: 'Never used', connections: ['oms'], tokens: true },
+    fenced: {
+      name: 'Only ever tried from outside its network',
+      connections: ['astrato'],
+      emailDomains: ['acme.example'],
+      groupIds: ['sales'],
+      sourceCidrs: ['198.51.100.0/24'],
+    },
   };
   for (const [label, input] of Object.entries(inputs)) {
     callers[label] = await addCaller(stack, input);
@@ -107,6 +114,18 @@ describe('source networks (requestContext.http.sourceIp)', () => {
     expect((await ticket('::ffff:203.0.113.17')).status).toBe(403);
     expect(stack.astrato.counts()).toMatchObject({ setup: 0 });
     expect((await ticket('::ffff:198.51.100.9')).status).toBe(201);
+  });
+
+  it('a key only ever refused for its source address has not been used (no last use)', async () => {
+    const refused = await call('fenced', {
+      sourceIp: '203.0.113.99',
+      body: { email: 'ada@acme.example', groupIds: ['sales'] },
+    });
+    expect(refused.status).toBe(403);
+    const { Item } = await stack
+      .documentClient()
+      .send(new GetCommand({ TableName: TABLE_NAME, Key: { pk: `lastused#${caller('fenced').keyId}` } }));
+    expect(Item).toBeUndefined();
   });
 });
 
@@ -229,6 +248,23 @@ describe('the audit trail', () => {
     }
   });
 
+  it('a ticket id the broker refuses (502) is a failed ticket: ticket_failed follows ticket_issued', async () => {
+    // The vendor answers an id that would climb out of the ticket path. Whichever check refuses it
+    // (the Astrato client's, or the URL builder's behind it), it is refused inside the setup call.
+    stack.astrato.faults.set('setup', { body: JSON.stringify({ ticket: '..' }), count: 1 });
+    const refused = await call('tickets', { body: { email: 'dots@example.com', groupIds: ['sales'] } });
+    stack.astrato.faults.clear();
+    expect(refused.status).toBe(502);
+    expect(refused.body).toMatchObject({ code: 'upstream_rejected' });
+    const records = ((await auditItems()) as unknown as AuditRecord[]).filter(
+      (record) => record.requestId === refused.requestId,
+    );
+    expect(records.map((record) => [record.outcome, record.error]).sort()).toEqual([
+      ['ticket_failed', 'upstream_rejected'],
+      ['ticket_issued', undefined],
+    ]);
+  });
+
   it('never holds a ticket, a token, a caller key or a secret (every record scanned)', async () => {
     const items = await auditItems();
     expect(items.length).toBeGreaterThanOrEqual(10);
@@ -287,6 +323,8 @@ describe('the audit trail', () => {
       expect(lastUsed).toBeLessThanOrEqual(listedAt);
     }
     expect(entry('idle')?.lastUsedAt).toBeNull();
+    // Refused for its source address only: audited, but no use of the key.
+    expect(entry('fenced')?.lastUsedAt).toBeNull();
     expect(entry('networked')?.sourceCidrs).toEqual(['198.51.100.0/24', '2001:db8::/32']);
     const { Items = [] } = await stack.documentClient().send(new ScanCommand({ TableName: TABLE_NAME }));
     // One last-use item per used key: the writes are per key per few minutes, not per request.

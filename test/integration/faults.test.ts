@@ -8,6 +8,7 @@ import { createTable, startDynamo } from '../../local/dynamodb';
 import type { LocalServer } from '../../local/http-kit';
 import { scheduledEvent } from '../../local/lambda-context';
 import { startSecretsManager } from '../../local/secrets-manager';
+import { DynamoTokenCache } from '../../shared/adapters/dynamo-token-cache';
 import { type Clock, systemClock } from '../../shared/clock';
 import { apiFunction } from '../../shared/runtime/api-function';
 import { ENV, readRuntimeEnvironment, SERVICE_NAMES } from '../../shared/runtime/environment';
@@ -21,6 +22,7 @@ import { eventually } from '../support/eventually';
 import { ManualClock } from '../support/fakes';
 import { startHostileUpstream } from '../support/hostile-upstream';
 import { OutputCapture } from '../support/log-capture';
+import { metricsWrittenIn } from '../support/metric-names';
 import { ASTRATO_CLIENT, OMS_CLIENT, TABLE_NAME, TestStack } from '../support/stack';
 
 /**
@@ -707,6 +709,65 @@ describe('dependencies that accept the connection and never answer (black holes)
     // The table back: no lease left behind by the run that could not reach it.
     await expectConsistent();
   }, 60_000);
+
+  it('/oem/setup a black hole: 504 at the deadline, and the ticket_failed record still reaches the table', async () => {
+    // An m2m token in the table, so that only /oem/setup goes to the hole (which never reads it).
+    const now = Date.now();
+    await new DynamoTokenCache({
+      client: stack.documentClient(),
+      tableName: TABLE_NAME,
+      clock: systemClock,
+    }).write(
+      {
+        connection: 'astrato',
+        accessToken: 'm2m-token-for-the-black-hole',
+        tokenType: 'Bearer',
+        obtainedAt: now,
+        expiresAt: now + 600_000,
+        secretVersion: 'any',
+      },
+      new AbortController().signal,
+    );
+    const hole = await startBlackHole();
+    try {
+      const config = structuredClone(stack.config);
+      const astrato = config.connections.astrato;
+      if (astrato?.kind !== 'astrato-oem') throw new Error('unexpected configuration');
+      // An attempt may take longer than the request has: the request's deadline ends the wait.
+      Object.assign(astrato, { baseUrl: hole.url, timeoutMs: 10_000 });
+      const api = apiContainer(systemClock, stack.environmentWith(config, 'setup-black-hole'));
+      const before = output.lines().length;
+      const event = ticketEvent(key, 'black-hole@example.com');
+      // 4 s left in the invocation: the request's deadline is 1 s before its end, middy's 0.5 s.
+      const response = await statusOf(api(event, lambdaContext('issue-ticket', 4_000)));
+      expect(response).toEqual({ status: 504, code: 'upstream_unavailable' });
+      expect(hole.requests()).toBeGreaterThan(0);
+      expect(hole.received().join('')).toContain('POST /oem/setup');
+      const records = (await items())
+        .filter((item) => String(item.pk).startsWith('audit#'))
+        .filter((item) => item.requestId === event.requestContext.requestId);
+      expect(records.map((record) => [record.outcome, record.error]).sort()).toEqual([
+        ['ticket_failed', 'upstream_timeout'],
+        ['ticket_issued', undefined],
+      ]);
+      // Nothing for the audit alarm: no record held only by a log line.
+      const lines = output.lines().slice(before);
+      expect(lines.filter((line) => line.level === 'ERROR').map((line) => line.message)).toEqual([
+        'request failed',
+      ]);
+      expect(metricsWrittenIn(lines).map((metric) => metric.metricName)).not.toContain(
+        'AuditRecordsNotStored',
+      );
+      // The table was never in doubt: the guard did not back it off.
+      expect(metricsWrittenIn(lines).map((metric) => metric.metricName)).not.toContain('TableUnavailable');
+      expect((await items()).filter((item) => String(item.pk).startsWith('lease#'))).toEqual([]);
+    } finally {
+      await hole.stop();
+      await stack
+        .documentClient()
+        .send(new DeleteCommand({ TableName: TABLE_NAME, Key: { pk: 'token#astrato' } }));
+    }
+  }, 30_000);
 
   it('/oem/setup: the ticket ends in its deadline with 504, no lease left', async () => {
     const hostile = await startHostileUpstream();

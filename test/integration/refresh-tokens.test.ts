@@ -5,7 +5,7 @@ import { problemCodeOf } from '../../shared/http/problem';
 import { createLogger } from '../../shared/logging/logger';
 import { noTelemetry } from '../../shared/logging/ports';
 import { SERVICE_NAMES } from '../../shared/runtime/environment';
-import { DynamoStatusStore } from '../../shared/status/status-store';
+import { DynamoStatusStore } from '../../shared/status/dynamo-status-store';
 import { refreshPolicyFrom } from '../../shared/tokens/refresh-policy';
 import { tokenProbes } from '../../shared/upstream/probe';
 import { createRefresher } from '../../shared/use-cases/refresh-tokens';

@@ -9,7 +9,7 @@ import { DynamoAuditReader } from '../../shared/audit/dynamo-audit-reader';
 import { DynamoAuditTrail } from '../../shared/audit/dynamo-audit-trail';
 import { DynamoCallerStore } from '../../shared/callers/dynamo-caller-store';
 import { DynamoLastUseStore } from '../../shared/callers/dynamo-last-use-store';
-import { DynamoStatusStore } from '../../shared/status/status-store';
+import { DynamoStatusStore } from '../../shared/status/dynamo-status-store';
 import { describeCallerPortsContract } from './caller-ports-contract';
 import { ManualClock, noDeadline } from './fakes';
 import { cachedToken, callerRecord, describeTablePortsContract } from './table-ports-contract';

@@ -205,6 +205,38 @@ describe('CallerAuthenticator: traffic without a valid key', () => {
     expect(store.reads).toBe(1);
   });
 
+  it('a verified key id re-read with a wrong secret keeps the re-read record: one read per 15 s, not one per request', async () => {
+    const { clock, store, key, auth } = setup();
+    await auth.authenticate(`Bearer ${key.key}`, noDeadline);
+    expect(store.reads).toBe(1);
+    clock.advance(15_000);
+    const forged = `tb_${key.keyId}_${generateKey().secret}`;
+    for (let i = 0; i < 20; i++) {
+      await expect(auth.authenticate(`Bearer ${forged}`, noDeadline)).rejects.toBeInstanceOf(
+        UnauthorizedError,
+      );
+      clock.advance(100);
+    }
+    expect(store.reads).toBe(2);
+    // The real key is served from the same re-read.
+    await expect(auth.authenticate(`Bearer ${key.key}`, noDeadline)).resolves.toMatchObject({
+      keyId: key.keyId,
+    });
+    expect(store.reads).toBe(2);
+  });
+
+  it('a verified key whose record was deleted: refused, and the re-read that found nothing is kept too', async () => {
+    const { clock, store, key, auth } = setup();
+    await auth.authenticate(`Bearer ${key.key}`, noDeadline);
+    store.records.delete(key.keyId);
+    clock.advance(15_000);
+    for (let i = 0; i < 20; i++)
+      await expect(auth.authenticate(`Bearer ${key.key}`, noDeadline)).rejects.toBeInstanceOf(
+        UnauthorizedError,
+      );
+    expect(store.reads).toBe(2);
+  });
+
   it('past the read budget an unverified key gets 503 with Retry-After, never a read', async () => {
     const { clock, store } = setup();
     const auth = new CallerAuthenticator({ store, clock, unverifiedReads: { perSecond: 1, burst: 2 } });

@@ -175,8 +175,8 @@ describe('rotation with overlap (injected clock)', () => {
 
 describe('source networks', () => {
   it('IPv4: inside the CIDR allowed, outside refused; a bare address is one host', () => {
+    expect(normalizeCidrs(['203.0.113.0/24', '192.0.2.10'])).toEqual(['203.0.113.0/24', '192.0.2.10/32']);
     const networks = new SourceNetworks(normalizeCidrs(['203.0.113.0/24', '192.0.2.10']));
-    expect(networks.cidrs).toEqual(['203.0.113.0/24', '192.0.2.10/32']);
     expect(['203.0.113.0', '203.0.113.255', '192.0.2.10'].map((ip) => networks.allows(ip))).toEqual([
       true,
       true,
@@ -188,8 +188,11 @@ describe('source networks', () => {
   });
 
   it('IPv6: inside the CIDR allowed, outside refused; IPv4-mapped IPv6 is read as IPv4', () => {
+    expect(normalizeCidrs(['2001:DB8::/32', '198.51.100.0/24'])).toEqual([
+      '2001:db8::/32',
+      '198.51.100.0/24',
+    ]);
     const networks = new SourceNetworks(normalizeCidrs(['2001:DB8::/32', '198.51.100.0/24']));
-    expect(networks.cidrs).toEqual(['2001:db8::/32', '198.51.100.0/24']);
     expect(networks.allows('2001:db8:ffff::1')).toBe(true);
     expect(networks.allows('2001:db9::1')).toBe(false);
     expect(networks.allows('::1')).toBe(false);
@@ -241,11 +244,93 @@ describe('source networks', () => {
   });
 
   it('authorizeSource: 403 outside the networks, nothing asked of a caller without them', () => {
-    const restricted = { keyId: 'K', name: 'n', scopes: {}, sourceCidrs: ['198.51.100.0/24'] };
+    const restricted = {
+      keyId: 'K',
+      name: 'n',
+      scopes: {},
+      sourceNetworks: new SourceNetworks(['198.51.100.0/24']),
+    };
     expect(() => authorizeSource(restricted, '198.51.100.1')).not.toThrow();
     expect(() => authorizeSource(restricted, '203.0.113.1')).toThrow(ForbiddenError);
     expect(() => authorizeSource(restricted, undefined)).toThrow(ForbiddenError);
     expect(() => authorizeSource({ keyId: 'K', name: 'n', scopes: {} }, '203.0.113.1')).not.toThrow();
+  });
+});
+
+describe('source networks of a record edited by hand (read back through the authenticator)', () => {
+  /** A caller whose stored `sourceCidrs` someone wrote into the table by hand, past the command. */
+  async function handEdited(sourceCidrs: string[]) {
+    const clock = new ManualClock();
+    const store = new MemoryCallerStore();
+    const { key, record } = await newCaller(clock, store);
+    store.records.set(record.keyId, { ...record, sourceCidrs });
+    const caller = await new CallerAuthenticator({ store, clock }).authenticate(`Bearer ${key}`, noDeadline);
+    const from = (ip: string) => {
+      try {
+        authorizeSource(caller, ip);
+        return true;
+      } catch (error) {
+        if (error instanceof ForbiddenError) return false;
+        throw error;
+      }
+    };
+    return from;
+  }
+
+  it('a bare address is that one host, not every address', async () => {
+    const from = await handEdited(['203.0.113.7']);
+    expect(['203.0.113.7', '::ffff:203.0.113.7'].map(from)).toEqual([true, true]);
+    expect(['203.0.113.8', '10.0.0.1', '198.51.100.1', '2001:db8::1'].map(from)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    const v6 = await handEdited(['2001:db8::7']);
+    expect(['2001:db8::7', '2001:db8::8', '203.0.113.7'].map(v6)).toEqual([true, false, false]);
+  });
+
+  it('/0 is refused: every request of the caller is', async () => {
+    for (const everything of [['10.0.0.0/0'], ['::/0'], ['198.51.100.0/24', '0.0.0.0/0']]) {
+      const from = await handEdited(everything);
+      expect(['10.0.0.1', '198.51.100.1', '203.0.113.7', '2001:db8::1'].map(from)).toEqual([
+        false,
+        false,
+        false,
+        false,
+      ]);
+    }
+  });
+
+  it('an entry that does not parse refuses every request of the caller', async () => {
+    for (const garbage of [
+      ['198.51.100.0/24', 'example.com'],
+      ['198.51.100.0/24', '198.51.100.0/'],
+      ['198.51.100.0/24', '198.51.100.0/8x'],
+      ['198.51.100.0/24', '198.51.100.0/33'],
+      ['198.51.100.0/24', '1.2.3.4/24/8'],
+      ['198.51.100.0/24', ''],
+    ]) {
+      const from = await handEdited(garbage);
+      expect(['198.51.100.1', '10.0.0.1'].map(from)).toEqual([false, false]);
+    }
+  });
+});
+
+describe('source networks parsed once per record read', () => {
+  it('the same parsed networks serve every request until the record is read again', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryCallerStore();
+    const { key } = await newCaller(clock, store);
+    const auth = new CallerAuthenticator({ store, clock });
+    const first = await auth.authenticate(`Bearer ${key}`, noDeadline);
+    expect(first.sourceNetworks?.allows('198.51.100.7')).toBe(true);
+    clock.advance(CACHE_MS - 1);
+    expect((await auth.authenticate(`Bearer ${key}`, noDeadline)).sourceNetworks).toBe(first.sourceNetworks);
+    clock.advance(1);
+    const reread = await auth.authenticate(`Bearer ${key}`, noDeadline);
+    expect(store.reads).toBe(2);
+    expect(reread.sourceNetworks).not.toBe(first.sourceNetworks);
   });
 });
 

@@ -9,6 +9,7 @@ import {
 } from '../../shared/errors';
 import { SensitiveValues } from '../../shared/logging/redaction';
 import { RefreshingTokenSource } from '../../shared/tokens/refreshing-token-source';
+import type { CachedToken } from '../../shared/tokens/token';
 import type { TokenSourceDeps } from '../../shared/tokens/token-source';
 import {
   ManualClock,
@@ -287,6 +288,66 @@ describe('TokenSource degraded (table unavailable)', () => {
     await make({ log, telemetry }).get('astrato');
     expect(lines).toEqual(['token cache unavailable (read); continuing without it']);
     expect(counts.filter((metric) => metric.endsWith('Degraded'))).toEqual(['TokenCacheDegraded']);
+  });
+});
+
+describe('TokenSource at the end of a deadline (stores that honour the signal, as the SDK does)', () => {
+  /** The table's rule the memory fakes leave out: a call on an aborted signal fails (AbortError). */
+  const refuseAborted = (signal: AbortSignal | undefined) => {
+    if (signal?.aborted) throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+  };
+  class SignalLeaseStore extends MemoryLeaseStore {
+    calls = 0;
+    override async tryAcquire(connection: string, owner: string, durationMs: number, signal?: AbortSignal) {
+      this.calls++;
+      refuseAborted(signal);
+      return super.tryAcquire(connection, owner, durationMs);
+    }
+    override async release(connection: string, owner: string, signal?: AbortSignal) {
+      refuseAborted(signal);
+      return super.release(connection, owner);
+    }
+  }
+  class SignalTokenCache extends MemoryTokenCache {
+    override async write(token: CachedToken, signal?: AbortSignal) {
+      refuseAborted(signal);
+      return super.write(token);
+    }
+  }
+
+  it('a token acquired as the deadline ends still reaches the table; the heartbeats stop; the lease is given back', async () => {
+    const { clock, provider, make } = world();
+    const cache = new SignalTokenCache(clock);
+    const leases = new SignalLeaseStore(clock);
+    const lines: string[] = [];
+    const counts: string[] = [];
+    const record = (message: string) => lines.push(message);
+    const log = { debug: record, info() {}, warn: record, error: record };
+    const telemetry = { count: (metric: string) => counts.push(metric), timing() {} };
+    const request = new AbortController();
+    let beatsAfterDeadline = 0;
+    // Heartbeats every 50 ms of real time (a third of the lease, at least 50 ms).
+    const tokens = make({ cache, leases, log, telemetry, leaseMs: 150 });
+    provider.answer(async (tokenRequest) => {
+      // The holder beats while it works ...
+      while (leases.calls < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      // ... then the request's deadline passes as the token endpoint answers.
+      request.abort(new Error('deadline passed'));
+      const beatsThen = leases.calls;
+      // Four heartbeat periods: a beat on the aborted signal would fail and count as degradation.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      beatsAfterDeadline = leases.calls - beatsThen;
+      return provider.mint(tokenRequest);
+    });
+    const result = await tokens.get('astrato', {
+      deadline: { at: clock.now() + 5_000, signal: request.signal },
+    });
+    expect(result.origin).toBe('acquired');
+    expect(beatsAfterDeadline).toBe(0);
+    expect(cache.items.get('astrato')?.accessToken).toBe(result.token.accessToken);
+    expect(leases.leases.size).toBe(0);
+    expect(counts.filter((metric) => metric.endsWith('Degraded'))).toEqual([]);
+    expect(lines).toEqual([]);
   });
 });
 
