@@ -7,7 +7,7 @@ import type { CachedToken } from '../tokens/token';
 import { type FetchFn, readJsonObject, unexpectedAnswer, upstreamFetch } from './http';
 
 const CHECK_BASE_URL =
-  'the connection baseUrl: it must be the tenant root (e.g. https://app.astrato.io), the broker adds /auth/proxy/m2m/token and /oem/setup; a 404 or an HTML page usually means a wrong baseUrl';
+  'the connection baseUrl: the tenant root (e.g. https://app.astrato.io), to which the broker adds /auth/proxy/m2m/token and /oem/setup';
 
 /** What an {@link AstratoClient} needs to reach one tenant. */
 export interface AstratoClientOptions {
