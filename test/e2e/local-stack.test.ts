@@ -238,7 +238,8 @@ describe('npm start', () => {
 
       const list = await callersAsPrinted(banner, 'list');
       const line = (keyId: string) => list.output.split('\n').find((entry) => entry.startsWith(keyId)) ?? '';
-      expect(line(elsewhere.keyId)).toMatch(/active .* expires:\d{4}-.* last-used:\d{4}-/);
+      // Only refused for its network so far: not a use of the key (the audit trail has the refusal).
+      expect(line(elsewhere.keyId)).toMatch(/active .* expires:\d{4}-.* last-used:never/);
       expect(line(local.keyId)).toMatch(
         new RegExp(`EXPIRED .* from:127\\.0\\.0\\.0/8\\|::1/128 .*replaced-by:${rotated.keyId}`),
       );
